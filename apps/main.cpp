@@ -1,0 +1,196 @@
+// The `lmusim` command-line program: a thin layer over the libraries.
+//
+//   lmusim cuba [--neurons N] [--duration 1s] [--seed S] [--threads T] [--record OUT.h5] [--json]
+//   lmusim run NETWORK.h5 --duration 100ms [--threads T] [--record OUT.h5] [--json]
+//   lmusim info NETWORK.h5
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "lmusim/graph/cuba.hpp"
+#include "lmusim/graph/error.hpp"
+#include "lmusim/graph/strings.hpp"
+#include "lmusim/io/h5_recorder.hpp"
+#include "lmusim/io/network_file.hpp"
+#include "lmusim/sim/simulation.hpp"
+
+namespace {
+
+using lmusim::cat;
+
+// "1s", "250ms", "2.5 s" or a plain number of milliseconds -> milliseconds.
+double parse_duration_ms(const std::string& text) {
+    std::size_t used = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &used);
+    } catch (const std::exception&) {
+        throw lmusim::error(cat("--duration '", text, "': expected a number with unit s or ms, e.g. 1s or 250ms"));
+    }
+    std::string unit = text.substr(used);
+    unit.erase(0, unit.find_first_not_of(' '));
+    if (!(value > 0)) throw lmusim::error(cat("--duration '", text, "': expected a positive duration"));
+    if (unit.empty() || unit == "ms") return value;
+    if (unit == "s") return value * 1e3;
+    throw lmusim::error(cat("--duration '", text, "': unknown unit '", unit, "', expected s or ms"));
+}
+
+struct run_settings {
+    std::string duration = "1s";
+    std::size_t threads = 0;
+    std::string record;
+    bool json = false;
+    bool quiet = false;
+    std::uint64_t chunk_steps = 1000;
+};
+
+void add_run_options(CLI::App* app, run_settings& s) {
+    app->add_option("--duration", s.duration, "Biological time to simulate, e.g. 1s or 250ms")->capture_default_str();
+    app->add_option("--threads", s.threads, "Worker threads (0 = all available)")->capture_default_str();
+    app->add_option("--record", s.record, "Write spikes, counts and ops to this HDF5 file");
+    app->add_option("--chunk-steps", s.chunk_steps, "Steps per flushed recording chunk")->capture_default_str();
+    app->add_flag("--json", s.json, "Print the result as one JSON object");
+    app->add_flag("--quiet", s.quiet, "No progress output on stderr");
+}
+
+int run_network(lmusim::network net, const run_settings& s, const std::map<std::string, std::string>& attrs) {
+    const double duration_ms = parse_duration_ms(s.duration);
+    const auto steps = static_cast<std::uint64_t>(duration_ms / net.dt + 0.5);
+    lmusim::context ctx;
+    ctx.threads = s.threads;
+    std::optional<lmusim::h5_recorder> rec;
+    if (!s.record.empty()) {
+        lmusim::h5_recorder_options opt;
+        opt.chunk_steps = s.chunk_steps;
+        opt.attributes = attrs;
+        rec.emplace(s.record, opt);  // fails now if the path is not writable
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    lmusim::simulation sim(std::move(net), ctx);
+    const auto t1 = std::chrono::steady_clock::now();
+    lmusim::run_options ro;
+    if (rec) ro.rec = &*rec;
+    if (!s.quiet && !s.json) {
+        ro.progress_every = std::max<std::uint64_t>(steps / 10, 1);
+        ro.progress = [&](std::uint64_t done, std::uint64_t total) {
+            std::fprintf(stderr, "\r  step %llu / %llu (%.0f%%)", static_cast<unsigned long long>(done),
+                         static_cast<unsigned long long>(total), 100.0 * static_cast<double>(done) / static_cast<double>(total));
+            if (done == total) std::fprintf(stderr, "\n");
+        };
+    }
+    sim.run(steps, ro);
+    const auto t2 = std::chrono::steady_clock::now();
+    const double build_s = std::chrono::duration<double>(t1 - t0).count();
+    const double run_s = std::chrono::duration<double>(t2 - t1).count();
+
+    const lmusim::network& nw = sim.net();
+    std::uint64_t spikes = 0, neurons = 0, sops = 0, macs = 0, events = 0;
+    for (std::size_t i = 0; i < nw.nodes.size(); ++i)
+        if (nw.nodes[i].spiking() && nw.nodes[i].kind() != lmusim::node_kind::spike_source) {
+            spikes += sim.total_spikes(i);
+            neurons += nw.nodes[i].size;
+        }
+    for (std::size_t p = 0; p < nw.projections.size(); ++p) {
+        const auto c = sim.ops(p);
+        sops += c.sops;
+        macs += c.macs;
+        events += c.events;
+    }
+    const double rate = neurons ? static_cast<double>(spikes) / static_cast<double>(neurons) / (duration_ms * 1e-3) : 0.0;
+    if (s.json) {
+        std::printf("{\"engine\": \"lmusim\", \"network\": \"%s\", \"neurons\": %llu, \"duration_ms\": %g, \"steps\": %llu, "
+                    "\"threads\": %zu, \"spikes\": %llu, \"rate_hz\": %.4f, \"events\": %llu, \"sops\": %llu, \"macs\": %llu, "
+                    "\"build_s\": %.6f, \"run_s\": %.6f, \"record\": \"%s\"}\n",
+                    nw.name.c_str(), static_cast<unsigned long long>(neurons), duration_ms,
+                    static_cast<unsigned long long>(steps), sim.threads(), static_cast<unsigned long long>(spikes), rate,
+                    static_cast<unsigned long long>(events), static_cast<unsigned long long>(sops),
+                    static_cast<unsigned long long>(macs), build_s, run_s, s.record.c_str());
+    } else {
+        std::printf("network      %s: %llu neurons, %zu projections, dt %g ms\n", nw.name.c_str(),
+                    static_cast<unsigned long long>(neurons), nw.projections.size(), nw.dt);
+        std::printf("simulated    %g ms (%llu steps) on %zu thread(s)\n", duration_ms, static_cast<unsigned long long>(steps),
+                    sim.threads());
+        std::printf("spikes       %llu\n", static_cast<unsigned long long>(spikes));
+        std::printf("mean rate    %.3f Hz\n", rate);
+        for (std::size_t p = 0; p < nw.projections.size(); ++p) {
+            const auto c = sim.ops(p);
+            std::printf("projection   %-12s events %llu  SOPs %llu  MACs %llu\n", nw.projections[p].name.c_str(),
+                        static_cast<unsigned long long>(c.events), static_cast<unsigned long long>(c.sops),
+                        static_cast<unsigned long long>(c.macs));
+        }
+        std::printf("SOPs total   %llu\n", static_cast<unsigned long long>(sops));
+        std::printf("time         build %.3f s, run %.3f s (real-time factor %.4f)\n", build_s, run_s,
+                    run_s / (duration_ms * 1e-3));
+        if (!s.record.empty()) std::printf("recording    %s\n", s.record.c_str());
+    }
+    return 0;
+}
+
+int info(const std::string& path) {
+    const lmusim::network net = lmusim::load_network(path);
+    std::printf("network '%s' (dt %g ms)\n", net.name.c_str(), net.dt);
+    std::size_t synapses = 0;
+    std::printf("%zu nodes:\n", net.nodes.size());
+    for (const auto& n : net.nodes)
+        std::printf("  %-32s %-16s %zu\n", n.name.c_str(), std::string(lmusim::to_string(n.kind())).c_str(), n.size);
+    std::printf("%zu projections:\n", net.projections.size());
+    for (const auto& p : net.projections) {
+        const std::size_t syn = p.synapse_count(net.find_node(p.source).size, net.find_node(p.target).size);
+        synapses += syn;
+        std::printf("  %-20s %s -> %s  %s, delay %u, port %u, %zu synapses\n", p.name.c_str(), p.source.c_str(),
+                    p.target.c_str(), std::string(lmusim::to_string(p.kind)).c_str(), p.delay, p.port, syn);
+    }
+    std::printf("%zu synapses in all\n", synapses);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"lmusim: an event-driven simulator for spiking networks"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string(LMUSIM_VERSION));
+
+    run_settings cuba_run;
+    lmusim::cuba_params cp;
+    std::string save_path;
+    auto* cuba = app.add_subcommand("cuba", "Run the Vogels-Abbott CUBA benchmark network (Brian2's examples/CUBA.py)");
+    cuba->add_option("--neurons", cp.neurons, "Number of neurons (80% excitatory)")->capture_default_str();
+    cuba->add_option("--fan-in", cp.fan_in, "Expected inputs per neuron; p = fan-in / neurons")->capture_default_str();
+    cuba->add_option("--seed", cp.seed, "Seed for connectivity and initial potentials")->capture_default_str();
+    cuba->add_option("--save-network", save_path, "Also save the network description to this HDF5 file");
+    add_run_options(cuba, cuba_run);
+
+    run_settings file_run;
+    std::string net_path;
+    auto* run = app.add_subcommand("run", "Run a network saved in HDF5");
+    run->add_option("network", net_path, "Network file (HDF5)")->required();
+    add_run_options(run, file_run);
+
+    std::string info_path;
+    auto* inf = app.add_subcommand("info", "Describe a network file");
+    inf->add_option("network", info_path, "Network file (HDF5)")->required();
+
+    CLI11_PARSE(app, argc, argv);
+    try {
+        if (*cuba) {
+            lmusim::network net = lmusim::make_cuba(cp);
+            if (!save_path.empty()) lmusim::save_network(net, save_path);
+            return run_network(std::move(net), cuba_run,
+                               {{"command", "cuba"}, {"seed", std::to_string(cp.seed)}, {"neurons", std::to_string(cp.neurons)}});
+        }
+        if (*run) return run_network(lmusim::load_network(net_path), file_run, {{"command", "run"}, {"network_file", net_path}});
+        if (*inf) return info(info_path);
+    } catch (const lmusim::error& e) {
+        std::fprintf(stderr, "lmusim: error: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "lmusim: internal error: %s\n", e.what());
+        return 3;
+    }
+    return 0;
+}

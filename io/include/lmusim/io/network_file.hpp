@@ -1,0 +1,19 @@
+#pragma once
+// Save and load a network description to and from HDF5 (layout: docs/network_format.md).
+#include <string>
+
+#include "lmusim/graph/network.hpp"
+
+namespace lmusim {
+
+inline constexpr int network_format_version = 1;
+
+// Writes `net` (validated first) to `path`, replacing the file. The file is written under a
+// temporary name and renamed at the end, so a failure never leaves a half-written network.
+void save_network(const network& net, const std::string& path);
+
+// Reads and validates a network. Every missing or malformed field is an lmusim::file_error naming
+// the file, the object and what was expected; an invalid network is an lmusim::network_error.
+network load_network(const std::string& path);
+
+}  // namespace lmusim

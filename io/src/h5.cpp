@@ -1,0 +1,318 @@
+#include "h5.hpp"
+
+#include <cstring>
+#include <memory>
+
+#include "lmusim/graph/strings.hpp"
+
+namespace lmusim::h5 {
+namespace {
+
+herr_t walk_cb(unsigned, const H5E_error2_t* e, void* data) {
+    auto* out = static_cast<std::string*>(data);
+    if (out->empty() && e && e->desc) *out = e->desc;
+    return 0;
+}
+
+[[noreturn]] void fail(const std::string& what) {
+    const std::string detail = last_error();
+    throw file_error(detail.empty() ? what : cat(what, " (HDF5: ", detail, ")"));
+}
+
+template <class T> bool type_matches(hid_t type) {
+    const H5T_class_t cls = H5Tget_class(type);
+    const size_t size = H5Tget_size(type);
+    if constexpr (std::is_floating_point_v<T>) return cls == H5T_FLOAT && size == sizeof(T);
+    else {
+        if (cls != H5T_INTEGER || size != sizeof(T)) return false;
+        return (H5Tget_sign(type) == H5T_SGN_NONE) == std::is_unsigned_v<T>;
+    }
+}
+
+std::string describe_type(hid_t type) {
+    const H5T_class_t cls = H5Tget_class(type);
+    const size_t bits = H5Tget_size(type) * 8;
+    switch (cls) {
+        case H5T_FLOAT: return cat("float", bits);
+        case H5T_INTEGER: return cat(H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int", bits);
+        case H5T_STRING: return "string";
+        case H5T_COMPOUND: return "compound";
+        case H5T_ENUM: return "enum";
+        default: return "an unsupported type";
+    }
+}
+
+std::string dims_text(const std::vector<hsize_t>& d) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < d.size(); ++i) s += cat(i ? ", " : "", d[i]);
+    return s + "]";
+}
+
+handle vlen_string_type() {
+    handle t(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(t.id(), H5T_VARIABLE);
+    H5Tset_cset(t.id(), H5T_CSET_UTF8);
+    return t;
+}
+
+}  // namespace
+
+template <> const char* type_name<float>() { return "float32"; }
+template <> const char* type_name<double>() { return "float64"; }
+template <> const char* type_name<std::uint8_t>() { return "uint8"; }
+template <> const char* type_name<std::uint32_t>() { return "uint32"; }
+template <> const char* type_name<std::uint64_t>() { return "uint64"; }
+template <> const char* type_name<std::int32_t>() { return "int32"; }
+template <> const char* type_name<std::int64_t>() { return "int64"; }
+
+std::string last_error() {
+    std::string msg;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &msg);
+    return msg;
+}
+
+file create_file(const std::string& path) {
+    hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (id < 0) fail(cat("cannot create '", path, "': check that the directory exists and is writable"));
+    return file{handle(id, H5Fclose), path};
+}
+
+file open_file(const std::string& path, bool writable) {
+    const htri_t is = H5Fis_hdf5(path.c_str());
+    if (is <= 0) {
+        FILE* probe = std::fopen(path.c_str(), "rb");
+        if (!probe) throw file_error(cat("cannot open '", path, "': ", std::strerror(errno)));
+        std::fclose(probe);
+        throw file_error(cat("'", path, "' is not an HDF5 file (or it is truncated or corrupt)"));
+    }
+    hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (id < 0) fail(cat("cannot open '", path, "' as HDF5 (truncated or corrupt?)"));
+    return file{handle(id, H5Fclose), path};
+}
+
+bool exists(hid_t loc, const std::string& name) { return H5Lexists(loc, name.c_str(), H5P_DEFAULT) > 0; }
+
+handle create_group(hid_t loc, const std::string& name) {
+    hid_t id = H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (id < 0) fail(cat("cannot create group '", name, "'"));
+    return handle(id, H5Gclose);
+}
+
+handle open_group(const file& f, hid_t loc, const std::string& name, const std::string& where) {
+    if (!exists(loc, name)) throw file_error(cat(f.path, ": missing group '", where, "'"));
+    hid_t id = H5Gopen2(loc, name.c_str(), H5P_DEFAULT);
+    if (id < 0) fail(cat(f.path, ": cannot open group '", where, "'"));
+    return handle(id, H5Gclose);
+}
+
+template <class T>
+void write(hid_t loc, const std::string& name, std::span<const T> data, std::vector<hsize_t> dims, bool compress) {
+    if (dims.empty()) dims = {static_cast<hsize_t>(data.size())};
+    handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+    handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    if (compress && !data.empty()) {
+        std::vector<hsize_t> chunk(dims);
+        hsize_t total = sizeof(T);
+        for (hsize_t d : chunk) total *= d;
+        // Chunks of at most ~1 MiB: shrink the leading dimension.
+        while (total > (1u << 20) && chunk[0] > 1) {
+            total /= chunk[0];
+            chunk[0] = (chunk[0] + 1) / 2;
+            total *= chunk[0];
+        }
+        H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data());
+        H5Pset_deflate(dcpl.id(), 4);
+    }
+    handle ds(H5Dcreate2(loc, name.c_str(), native_type<T>(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT), H5Dclose);
+    if (!ds) fail(cat("cannot create dataset '", name, "'"));
+    if (!data.empty() && H5Dwrite(ds.id(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) < 0)
+        fail(cat("cannot write dataset '", name, "'"));
+}
+
+void write_scalar_u64(hid_t loc, const std::string& name, std::uint64_t value) {
+    handle ds;
+    if (exists(loc, name)) {
+        ds = handle(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+    } else {
+        handle space(H5Screate(H5S_SCALAR), H5Sclose);
+        ds = handle(H5Dcreate2(loc, name.c_str(), H5T_NATIVE_UINT64, space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                    H5Dclose);
+    }
+    if (!ds || H5Dwrite(ds.id(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value) < 0)
+        fail(cat("cannot write dataset '", name, "'"));
+}
+
+void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& values) {
+    handle type = vlen_string_type();
+    const hsize_t n = values.size();
+    handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+    handle ds(H5Dcreate2(loc, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    if (!ds) fail(cat("cannot create dataset '", name, "'"));
+    std::vector<const char*> ptrs;
+    for (const auto& v : values) ptrs.push_back(v.c_str());
+    if (n && H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+        fail(cat("cannot write dataset '", name, "'"));
+}
+
+std::vector<hsize_t> shape(const file& f, hid_t loc, const std::string& name, const std::string& where) {
+    if (!exists(loc, name)) throw file_error(cat(f.path, ": missing dataset '", where, "'"));
+    handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!ds) fail(cat(f.path, ": '", where, "' is not a dataset"));
+    handle space(H5Dget_space(ds.id()), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(space.id());
+    if (rank < 0) fail(cat(f.path, ": cannot read the shape of '", where, "'"));
+    std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+    H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+    return dims;
+}
+
+template <class T>
+std::vector<T> read(const file& f, hid_t loc, const std::string& name, const std::string& where,
+                    const std::vector<hsize_t>* expected) {
+    const std::vector<hsize_t> dims = shape(f, loc, name, where);
+    if (expected && dims != *expected)
+        throw file_error(cat(f.path, ": dataset '", where, "' has shape ", dims_text(dims), ", expected ", dims_text(*expected)));
+    handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+    handle type(H5Dget_type(ds.id()), H5Tclose);
+    if (!type_matches<T>(type.id()))
+        throw file_error(cat(f.path, ": dataset '", where, "' has dtype ", describe_type(type.id()), ", expected ", type_name<T>()));
+    hsize_t count = 1;
+    for (hsize_t d : dims) {
+        if (d != 0 && count > (hsize_t{1} << 40) / d)
+            throw file_error(cat(f.path, ": dataset '", where, "' has absurd shape ", dims_text(dims)));
+        count *= d;
+    }
+    std::vector<T> out(count);
+    if (count && H5Dread(ds.id(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+        fail(cat(f.path, ": cannot read dataset '", where, "' (truncated or corrupt?)"));
+    return out;
+}
+
+std::vector<std::string> read_strings(const file& f, hid_t loc, const std::string& name, const std::string& where) {
+    const std::vector<hsize_t> dims = shape(f, loc, name, where);
+    if (dims.size() != 1) throw file_error(cat(f.path, ": dataset '", where, "' should be one-dimensional"));
+    handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+    handle type(H5Dget_type(ds.id()), H5Tclose);
+    if (H5Tget_class(type.id()) != H5T_STRING)
+        throw file_error(cat(f.path, ": dataset '", where, "' has dtype ", describe_type(type.id()), ", expected strings"));
+    std::vector<std::string> out(dims[0]);
+    if (H5Tis_variable_str(type.id()) > 0) {
+        handle mt = vlen_string_type();
+        std::vector<char*> ptrs(dims[0], nullptr);
+        if (dims[0] && H5Dread(ds.id(), mt.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+            fail(cat(f.path, ": cannot read '", where, "'"));
+        for (std::size_t i = 0; i < ptrs.size(); ++i) {
+            out[i] = ptrs[i] ? ptrs[i] : "";
+            H5free_memory(ptrs[i]);
+        }
+    } else {
+        const std::size_t len = H5Tget_size(type.id());
+        std::vector<char> buf(len * dims[0] + 1, '\0');
+        if (dims[0] && H5Dread(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
+            fail(cat(f.path, ": cannot read '", where, "'"));
+        for (std::size_t i = 0; i < dims[0]; ++i) out[i] = std::string(buf.data() + i * len, strnlen(buf.data() + i * len, len));
+    }
+    return out;
+}
+
+template <class T> void write_attr(hid_t obj, const std::string& name, T value) {
+    handle space(H5Screate(H5S_SCALAR), H5Sclose);
+    if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
+    handle a(H5Acreate2(obj, name.c_str(), native_type<T>(), space.id(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    if (!a || H5Awrite(a.id(), native_type<T>(), &value) < 0) fail(cat("cannot write attribute '", name, "'"));
+}
+
+template <class T> void write_attr_array(hid_t obj, const std::string& name, std::span<const T> values) {
+    const hsize_t n = values.size();
+    handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+    if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
+    handle a(H5Acreate2(obj, name.c_str(), native_type<T>(), space.id(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    if (!a || H5Awrite(a.id(), native_type<T>(), values.data()) < 0) fail(cat("cannot write attribute '", name, "'"));
+}
+
+void write_attr(hid_t obj, const std::string& name, const std::string& value) {
+    handle type = vlen_string_type();
+    handle space(H5Screate(H5S_SCALAR), H5Sclose);
+    if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
+    handle a(H5Acreate2(obj, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    const char* p = value.c_str();
+    if (!a || H5Awrite(a.id(), type.id(), &p) < 0) fail(cat("cannot write attribute '", name, "'"));
+}
+
+bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
+
+template <class T> T read_attr(const file& f, hid_t obj, const std::string& name, const std::string& where) {
+    if (!has_attr(obj, name)) throw file_error(cat(f.path, ": '", where, "' lacks attribute '", name, "'"));
+    handle a(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
+    handle space(H5Aget_space(a.id()), H5Sclose);
+    handle type(H5Aget_type(a.id()), H5Tclose);
+    const H5T_class_t cls = H5Tget_class(type.id());
+    const bool numeric_ok = std::is_floating_point_v<T> ? (cls == H5T_FLOAT || cls == H5T_INTEGER) : cls == H5T_INTEGER;
+    if (!numeric_ok || H5Sget_simple_extent_npoints(space.id()) != 1)
+        throw file_error(cat(f.path, ": attribute '", name, "' of '", where, "' has type ", describe_type(type.id()),
+                             ", expected a scalar ", type_name<T>()));
+    T value{};
+    if (H5Aread(a.id(), native_type<T>(), &value) < 0) fail(cat(f.path, ": cannot read attribute '", name, "' of '", where, "'"));
+    return value;
+}
+
+std::string read_attr_string(const file& f, hid_t obj, const std::string& name, const std::string& where) {
+    if (!has_attr(obj, name)) throw file_error(cat(f.path, ": '", where, "' lacks attribute '", name, "'"));
+    handle a(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
+    handle type(H5Aget_type(a.id()), H5Tclose);
+    if (H5Tget_class(type.id()) != H5T_STRING)
+        throw file_error(cat(f.path, ": attribute '", name, "' of '", where, "' has type ", describe_type(type.id()),
+                             ", expected a string"));
+    if (H5Tis_variable_str(type.id()) > 0) {
+        handle mt = vlen_string_type();
+        char* p = nullptr;
+        if (H5Aread(a.id(), mt.id(), &p) < 0) fail(cat(f.path, ": cannot read attribute '", name, "'"));
+        std::string s = p ? p : "";
+        H5free_memory(p);
+        return s;
+    }
+    const std::size_t len = H5Tget_size(type.id());
+    std::string s(len, '\0');
+    if (H5Aread(a.id(), type.id(), s.data()) < 0) fail(cat(f.path, ": cannot read attribute '", name, "'"));
+    s.resize(strnlen(s.data(), len));
+    return s;
+}
+
+appender::appender(hid_t loc, const std::string& name, hid_t mem_type, std::size_t, hsize_t chunk)
+    : mem_type_(mem_type) {
+    const hsize_t zero = 0, unlimited = H5S_UNLIMITED;
+    handle space(H5Screate_simple(1, &zero, &unlimited), H5Sclose);
+    handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    H5Pset_chunk(dcpl.id(), 1, &chunk);
+    dset_ = handle(H5Dcreate2(loc, name.c_str(), mem_type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT), H5Dclose);
+    if (!dset_) fail(cat("cannot create dataset '", name, "'"));
+}
+
+void appender::append(const void* data, hsize_t count) {
+    if (count == 0) return;
+    const hsize_t new_size = size_ + count;
+    if (H5Dset_extent(dset_.id(), &new_size) < 0) fail("cannot extend a dataset");
+    handle fspace(H5Dget_space(dset_.id()), H5Sclose);
+    H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, &size_, nullptr, &count, nullptr);
+    handle mspace(H5Screate_simple(1, &count, nullptr), H5Sclose);
+    if (H5Dwrite(dset_.id(), mem_type_, mspace.id(), fspace.id(), H5P_DEFAULT, data) < 0) fail("cannot append to a dataset");
+    size_ = new_size;
+}
+
+#define LMUSIM_H5_INSTANTIATE(T)                                                                              \
+    template void write<T>(hid_t, const std::string&, std::span<const T>, std::vector<hsize_t>, bool);       \
+    template std::vector<T> read<T>(const file&, hid_t, const std::string&, const std::string&,              \
+                                    const std::vector<hsize_t>*);                                             \
+    template void write_attr<T>(hid_t, const std::string&, T);                                               \
+    template void write_attr_array<T>(hid_t, const std::string&, std::span<const T>);                        \
+    template T read_attr<T>(const file&, hid_t, const std::string&, const std::string&);
+LMUSIM_H5_INSTANTIATE(float)
+LMUSIM_H5_INSTANTIATE(double)
+LMUSIM_H5_INSTANTIATE(std::uint8_t)
+LMUSIM_H5_INSTANTIATE(std::uint32_t)
+LMUSIM_H5_INSTANTIATE(std::uint64_t)
+LMUSIM_H5_INSTANTIATE(std::int32_t)
+LMUSIM_H5_INSTANTIATE(std::int64_t)
+#undef LMUSIM_H5_INSTANTIATE
+
+}  // namespace lmusim::h5

@@ -1,0 +1,124 @@
+#pragma once
+// A thin RAII layer over the HDF5 C API (private to io/). Every hid_t lives in an h5::handle that
+// closes it; every failure becomes an lmusim::file_error naming the file and the object.
+#include <hdf5.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lmusim/graph/error.hpp"
+
+namespace lmusim::h5 {
+
+class handle {
+public:
+    using closer = herr_t (*)(hid_t);
+    handle() = default;
+    handle(hid_t id, closer c) : id_(id), close_(c) {}
+    handle(handle&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)), close_(o.close_) {}
+    handle& operator=(handle&& o) noexcept {
+        if (this != &o) {
+            reset();
+            id_ = std::exchange(o.id_, H5I_INVALID_HID);
+            close_ = o.close_;
+        }
+        return *this;
+    }
+    handle(const handle&) = delete;
+    handle& operator=(const handle&) = delete;
+    ~handle() { reset(); }
+    void reset() noexcept {
+        if (id_ >= 0 && close_) close_(id_);
+        id_ = H5I_INVALID_HID;
+    }
+    hid_t id() const noexcept { return id_; }
+    explicit operator bool() const noexcept { return id_ >= 0; }
+
+private:
+    hid_t id_ = H5I_INVALID_HID;
+    closer close_ = nullptr;
+};
+
+// Turns off HDF5's automatic error printing for its lifetime (restores the previous handler).
+class quiet {
+public:
+    quiet() {
+        H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
+        H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    }
+    ~quiet() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
+    quiet(const quiet&) = delete;
+    quiet& operator=(const quiet&) = delete;
+
+private:
+    H5E_auto2_t func_ = nullptr;
+    void* data_ = nullptr;
+};
+
+// The innermost message on HDF5's error stack (for error texts), or "".
+std::string last_error();
+
+template <class T> hid_t native_type();
+template <> inline hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
+template <> inline hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
+template <> inline hid_t native_type<std::uint8_t>() { return H5T_NATIVE_UINT8; }
+template <> inline hid_t native_type<std::uint32_t>() { return H5T_NATIVE_UINT32; }
+template <> inline hid_t native_type<std::uint64_t>() { return H5T_NATIVE_UINT64; }
+template <> inline hid_t native_type<std::int32_t>() { return H5T_NATIVE_INT32; }
+template <> inline hid_t native_type<std::int64_t>() { return H5T_NATIVE_INT64; }
+template <class T> const char* type_name();
+
+// A file and the path used in messages.
+struct file {
+    handle h;
+    std::string path;
+};
+
+file create_file(const std::string& path);             // truncates
+file open_file(const std::string& path, bool writable);  // throws file_error naming path
+
+bool exists(hid_t loc, const std::string& name);
+handle create_group(hid_t loc, const std::string& name);
+handle open_group(const file& f, hid_t loc, const std::string& name, const std::string& where);
+
+// Datasets (contiguous, or chunked+deflate when `compress`).
+template <class T>
+void write(hid_t loc, const std::string& name, std::span<const T> data, std::vector<hsize_t> dims = {},
+           bool compress = false);
+void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& values);
+void write_scalar_u64(hid_t loc, const std::string& name, std::uint64_t value);
+
+// Shape of a dataset; throws naming `where` if it is missing.
+std::vector<hsize_t> shape(const file& f, hid_t loc, const std::string& name, const std::string& where);
+// Reads a whole dataset checking dtype class/size against T and, if given, the shape.
+template <class T>
+std::vector<T> read(const file& f, hid_t loc, const std::string& name, const std::string& where,
+                    const std::vector<hsize_t>* expected_dims = nullptr);
+std::vector<std::string> read_strings(const file& f, hid_t loc, const std::string& name, const std::string& where);
+
+// Attributes (scalars and strings).
+template <class T> void write_attr(hid_t obj, const std::string& name, T value);
+template <class T> void write_attr_array(hid_t obj, const std::string& name, std::span<const T> values);
+void write_attr(hid_t obj, const std::string& name, const std::string& value);
+bool has_attr(hid_t obj, const std::string& name);
+template <class T> T read_attr(const file& f, hid_t obj, const std::string& name, const std::string& where);
+std::string read_attr_string(const file& f, hid_t obj, const std::string& name, const std::string& where);
+
+// A one-dimensional dataset that grows by appending (chunked, unlimited).
+class appender {
+public:
+    appender() = default;
+    appender(hid_t loc, const std::string& name, hid_t mem_type, std::size_t elem_size, hsize_t chunk);
+    void append(const void* data, hsize_t count);
+    hid_t id() const noexcept { return dset_.id(); }
+
+private:
+    handle dset_;
+    hid_t mem_type_ = H5I_INVALID_HID;
+    hsize_t size_ = 0;
+};
+
+}  // namespace lmusim::h5

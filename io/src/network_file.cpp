@@ -1,0 +1,309 @@
+#include "lmusim/io/network_file.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "h5.hpp"
+#include "lmusim/graph/strings.hpp"
+
+namespace lmusim {
+namespace {
+
+using h5::handle;
+
+template <class T> void put(hid_t loc, const std::string& name, const std::vector<T>& v, std::vector<hsize_t> dims = {}) {
+    h5::write<T>(loc, name, std::span<const T>(v), std::move(dims), v.size() > 4096);
+}
+
+struct node_writer {
+    hid_t g;
+    std::size_t n;
+    void operator()(const discrete_lif_params& p) const {
+        h5::write_attr(g, "tau", p.tau);
+        h5::write_attr(g, "v_threshold", p.v_threshold);
+        h5::write_attr(g, "v_reset", p.v_reset);
+        const input_affine& a = p.affine;
+        h5::write_attr(g, "affine", std::string(a.kind == input_affine::form::none    ? "none"
+                                                 : a.kind == input_affine::form::fused ? "fused"
+                                                                                        : "unfused"));
+        if (a.kind == input_affine::form::fused) {
+            put(g, "affine_scale", a.scale);
+            put(g, "affine_shift", a.shift);
+        } else if (a.kind == input_affine::form::unfused) {
+            put(g, "affine_mean", a.mean);
+            put(g, "affine_invstd", a.invstd);
+            put(g, "affine_gamma", a.gamma);
+            put(g, "affine_beta", a.beta);
+        }
+    }
+    void operator()(const continuous_lif_params& p) const {
+        h5::write_attr(g, "tau_m", p.tau_m);
+        h5::write_attr(g, "tau_exc", p.tau_exc);
+        h5::write_attr(g, "tau_inh", p.tau_inh);
+        h5::write_attr(g, "v_rest", p.v_rest);
+        h5::write_attr(g, "i_offset", p.i_offset);
+        h5::write_attr(g, "v_threshold", p.v_threshold);
+        h5::write_attr(g, "v_reset", p.v_reset);
+        h5::write_attr(g, "t_ref", p.t_ref);
+        if (!p.v_init.empty()) put(g, "v_init", p.v_init);
+    }
+    void operator()(const spike_source_params& p) const {
+        if (p.kind == spike_source_params::mode::arrays) {
+            h5::write_attr(g, "mode", std::string("arrays"));
+            put(g, "steps", p.steps);
+            put(g, "neurons", p.neurons);
+        } else {
+            h5::write_attr(g, "mode", std::string("poisson"));
+            put(g, "rate_hz", p.rate_hz);
+            h5::write_attr(g, "seed", p.seed);
+        }
+    }
+    void operator()(const input_params&) const {}
+};
+
+// Reading context: the file and the object path for messages.
+struct reader {
+    const h5::file& f;
+    hid_t g;
+    std::string where;
+
+    template <class T> T attr(const std::string& name) const { return h5::read_attr<T>(f, g, name, where); }
+    std::string str(const std::string& name) const { return h5::read_attr_string(f, g, name, where); }
+    template <class T> std::vector<T> data(const std::string& name, std::vector<hsize_t> dims) const {
+        return h5::read<T>(f, g, name, where + "/" + name, &dims);
+    }
+    template <class T> std::vector<T> data1(const std::string& name) const {
+        const auto dims = h5::shape(f, g, name, where + "/" + name);
+        if (dims.size() != 1)
+            throw file_error(cat(f.path, ": dataset '", where, "/", name, "' should be one-dimensional"));
+        return h5::read<T>(f, g, name, where + "/" + name);
+    }
+};
+
+node_params read_params(const reader& r, node_kind kind, std::size_t n) {
+    switch (kind) {
+        case node_kind::discrete_lif: {
+            discrete_lif_params p;
+            p.tau = r.attr<float>("tau");
+            p.v_threshold = r.attr<float>("v_threshold");
+            p.v_reset = r.attr<float>("v_reset");
+            const std::string form = r.str("affine");
+            if (form == "fused") {
+                p.affine.kind = input_affine::form::fused;
+                p.affine.scale = r.data<float>("affine_scale", {n});
+                p.affine.shift = r.data<float>("affine_shift", {n});
+            } else if (form == "unfused") {
+                p.affine.kind = input_affine::form::unfused;
+                p.affine.mean = r.data<float>("affine_mean", {n});
+                p.affine.invstd = r.data<float>("affine_invstd", {n});
+                p.affine.gamma = r.data<float>("affine_gamma", {n});
+                p.affine.beta = r.data<float>("affine_beta", {n});
+            } else if (form != "none") {
+                throw file_error(cat(r.f.path, ": '", r.where, "' attribute affine = '", form, "', expected none, fused or unfused"));
+            }
+            return p;
+        }
+        case node_kind::continuous_lif: {
+            continuous_lif_params p;
+            p.tau_m = r.attr<double>("tau_m");
+            p.tau_exc = r.attr<double>("tau_exc");
+            p.tau_inh = r.attr<double>("tau_inh");
+            p.v_rest = r.attr<double>("v_rest");
+            p.i_offset = r.attr<double>("i_offset");
+            p.v_threshold = r.attr<double>("v_threshold");
+            p.v_reset = r.attr<double>("v_reset");
+            p.t_ref = r.attr<double>("t_ref");
+            if (h5::exists(r.g, "v_init")) p.v_init = r.data<float>("v_init", {n});
+            return p;
+        }
+        case node_kind::spike_source: {
+            spike_source_params p;
+            const std::string mode = r.str("mode");
+            if (mode == "arrays") {
+                p.kind = spike_source_params::mode::arrays;
+                p.steps = r.data1<std::uint64_t>("steps");
+                p.neurons = r.data1<index_t>("neurons");
+            } else if (mode == "poisson") {
+                p.kind = spike_source_params::mode::poisson;
+                p.rate_hz = r.data1<double>("rate_hz");
+                p.seed = r.attr<std::uint64_t>("seed");
+            } else {
+                throw file_error(cat(r.f.path, ": '", r.where, "' attribute mode = '", mode, "', expected arrays or poisson"));
+            }
+            return p;
+        }
+        case node_kind::input: return input_params{};
+    }
+    throw internal_error("read_params: unhandled kind");
+}
+
+std::vector<std::string> children(hid_t g) {
+    std::vector<std::string> names;
+    H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+               [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+                   static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+                   return 0;
+               },
+               &names);
+    return names;
+}
+
+// Children of a group in the order of their `index` attribute.
+std::vector<std::string> ordered_children(const h5::file& f, hid_t g, const std::string& where) {
+    std::vector<std::pair<std::uint64_t, std::string>> items;
+    for (const std::string& name : children(g)) {
+        handle c = h5::open_group(f, g, name, where + "/" + name);
+        items.emplace_back(h5::read_attr<std::uint64_t>(f, c.id(), "index", where + "/" + name), name);
+    }
+    std::sort(items.begin(), items.end());
+    for (std::size_t i = 0; i < items.size(); ++i)
+        if (items[i].first != i)
+            throw file_error(cat(f.path, ": '", where, "' children have index values that are not 0..", items.size() - 1,
+                                 " (found ", items[i].first, " for '", items[i].second, "')"));
+    std::vector<std::string> out;
+    for (auto& it : items) out.push_back(std::move(it.second));
+    return out;
+}
+
+}  // namespace
+
+void save_network(const network& net, const std::string& path) {
+    net.validate();
+    h5::quiet q;
+    const std::string tmp = path + ".partial";
+    try {
+        h5::file f = h5::create_file(tmp);
+        const hid_t root = f.h.id();
+        h5::write_attr(root, "format", std::string("lmusim-network"));
+        h5::write_attr(root, "format_version", std::int64_t{network_format_version});
+        h5::write_attr(root, "lmusim_version", std::string(LMUSIM_VERSION));
+        h5::write_attr(root, "name", net.name);
+        h5::write_attr(root, "dt_ms", net.dt);
+        handle nodes = h5::create_group(root, "nodes");
+        for (std::size_t i = 0; i < net.nodes.size(); ++i) {
+            const node& nd = net.nodes[i];
+            handle g = h5::create_group(nodes.id(), nd.name);
+            h5::write_attr(g.id(), "index", std::uint64_t{i});
+            h5::write_attr(g.id(), "kind", std::string(to_string(nd.kind())));
+            h5::write_attr(g.id(), "size", std::uint64_t{nd.size});
+            std::visit(node_writer{g.id(), nd.size}, nd.params);
+        }
+        handle projs = h5::create_group(root, "projections");
+        for (std::size_t i = 0; i < net.projections.size(); ++i) {
+            const projection& p = net.projections[i];
+            handle g = h5::create_group(projs.id(), p.name);
+            h5::write_attr(g.id(), "index", std::uint64_t{i});
+            h5::write_attr(g.id(), "source", p.source);
+            h5::write_attr(g.id(), "target", p.target);
+            h5::write_attr(g.id(), "kind", std::string(to_string(p.kind)));
+            h5::write_attr(g.id(), "delay", p.delay);
+            h5::write_attr(g.id(), "port", p.port);
+            const std::size_t ns = net.find_node(p.source).size, nt = net.find_node(p.target).size;
+            switch (p.kind) {
+                case connectivity::dense: put(g.id(), "weights", p.weights, {nt, ns}); break;
+                case connectivity::one_to_one: put(g.id(), "weights", p.weights); break;
+                case connectivity::sparse:
+                    put(g.id(), "indptr", p.sparse.indptr);
+                    put(g.id(), "indices", p.sparse.indices);
+                    put(g.id(), "weights", p.sparse.weights);
+                    break;
+            }
+        }
+        if (H5Fflush(f.h.id(), H5F_SCOPE_GLOBAL) < 0) throw file_error(cat("cannot flush '", tmp, "'"));
+    } catch (...) {
+        std::remove(tmp.c_str());
+        throw;
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+        std::remove(tmp.c_str());
+        throw file_error(cat("cannot rename '", tmp, "' to '", path, "': ", ec.message()));
+    }
+}
+
+network load_network(const std::string& path) {
+    h5::quiet q;
+    h5::file f = h5::open_file(path, false);
+    const hid_t root = f.h.id();
+    const reader top{f, root, "/"};
+    const std::string format = top.str("format");
+    if (format != "lmusim-network")
+        throw file_error(cat(path, ": attribute format = '", format, "', expected 'lmusim-network'"));
+    const auto version = top.attr<std::int64_t>("format_version");
+    if (version != network_format_version)
+        throw file_error(cat(path, ": format_version ", version, " is not supported (this lmusim reads version ",
+                             network_format_version, ")"));
+    network net;
+    net.name = top.str("name");
+    net.dt = top.attr<double>("dt_ms");
+    handle nodes = h5::open_group(f, root, "nodes", "/nodes");
+    for (const std::string& name : ordered_children(f, nodes.id(), "/nodes")) {
+        const std::string where = "/nodes/" + name;
+        handle g = h5::open_group(f, nodes.id(), name, where);
+        const reader r{f, g.id(), where};
+        node nd;
+        nd.name = name;
+        const node_kind kind = [&] {
+            try {
+                return node_kind_from_string(r.str("kind"));
+            } catch (const file_error&) {
+                throw;
+            } catch (const error& e) {
+                throw file_error(cat(path, ": '", where, "': ", e.what()));
+            }
+        }();
+        nd.size = r.attr<std::uint64_t>("size");
+        if (nd.size == 0 || nd.size > max_population_size)
+            throw file_error(cat(path, ": '", where, "' size ", nd.size, ", expected 1 .. ", max_population_size));
+        nd.params = read_params(r, kind, nd.size);
+        net.add(std::move(nd));
+    }
+    handle projs = h5::open_group(f, root, "projections", "/projections");
+    for (const std::string& name : ordered_children(f, projs.id(), "/projections")) {
+        const std::string where = "/projections/" + name;
+        handle g = h5::open_group(f, projs.id(), name, where);
+        const reader r{f, g.id(), where};
+        projection p;
+        p.name = name;
+        p.source = r.str("source");
+        p.target = r.str("target");
+        try {
+            p.kind = connectivity_from_string(r.str("kind"));
+        } catch (const file_error&) {
+            throw;
+        } catch (const error& e) {
+            throw file_error(cat(path, ": '", where, "': ", e.what()));
+        }
+        p.delay = r.attr<std::uint32_t>("delay");
+        p.port = r.attr<std::uint32_t>("port");
+        auto size_of = [&](const std::string& node_name, const char* role) {
+            for (const node& nd : net.nodes)
+                if (nd.name == node_name) return nd.size;
+            throw file_error(cat(path, ": '", where, "' ", role, " '", node_name, "' is not a node of this file"));
+        };
+        const std::size_t ns = size_of(p.source, "source"), nt = size_of(p.target, "target");
+        switch (p.kind) {
+            case connectivity::dense: p.weights = r.data<float>("weights", {nt, ns}); break;
+            case connectivity::one_to_one: p.weights = r.data<float>("weights", {nt}); break;
+            case connectivity::sparse: {
+                p.sparse.indptr = r.data<std::uint64_t>("indptr", {ns + 1});
+                const auto nnz = h5::shape(f, g.id(), "indices", where + "/indices");
+                if (nnz.size() != 1) throw file_error(cat(path, ": '", where, "/indices' should be one-dimensional"));
+                p.sparse.indices = r.data<index_t>("indices", nnz);
+                p.sparse.weights = r.data<float>("weights", nnz);
+                break;
+            }
+        }
+        net.connect(std::move(p));
+    }
+    try {
+        net.validate();
+    } catch (const network_error& e) {
+        throw network_error(cat(path, ": ", e.what()));
+    }
+    return net;
+}
+
+}  // namespace lmusim

@@ -1,0 +1,48 @@
+#include <algorithm>
+#include <cmath>
+
+#include "lmusim/neurons/lif.hpp"
+
+namespace lmusim {
+
+discrete_lif::discrete_lif(const discrete_lif_params& p, std::size_t size, std::size_t streams)
+    : population(size, streams, 1), p_(p), v_(size * streams, p.v_reset) {
+    int exp = 0;
+    const float mant = std::frexp(p.tau, &exp);
+    tau_pow2_ = (mant == 0.5f);
+    inv_tau_ = 1.0f / p.tau;
+}
+
+void discrete_lif::reset() {
+    std::fill(v_.begin(), v_.end(), p_.v_reset);
+    clear_inputs();
+}
+
+void discrete_lif::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t,
+                                std::vector<index_t>& spikes, float*) {
+    float* x = input(0, stream);
+    float* v = v_.data() + stream * size();
+    const float vr = p_.v_reset, th = p_.v_threshold, tau = p_.tau, inv_tau = inv_tau_;
+    const input_affine& a = p_.affine;
+    // Affine first (separate loop so each form vectorises on its own).
+    switch (a.kind) {
+        case input_affine::form::none: break;
+        case input_affine::form::fused:
+            for (std::size_t i = begin; i < end; ++i) x[i] = std::fma(x[i], a.scale[i], a.shift[i]);
+            break;
+        case input_affine::form::unfused:
+            for (std::size_t i = begin; i < end; ++i) x[i] = ((x[i] - a.mean[i]) * a.invstd[i]) * a.gamma[i] + a.beta[i];
+            break;
+    }
+    // spikingjelly: h = v + (x - (v - v_reset)) / tau; spike if h >= v_threshold; hard reset.
+    for (std::size_t i = begin; i < end; ++i) {
+        const float d = x[i] - (v[i] - vr);
+        const float h = v[i] + (tau_pow2_ ? d * inv_tau : d / tau);
+        const bool s = h >= th;
+        v[i] = s ? vr : h;
+        x[i] = 0.0f;
+        if (s) spikes.push_back(static_cast<index_t>(i));
+    }
+}
+
+}  // namespace lmusim

@@ -1,0 +1,131 @@
+#pragma once
+// A simulation: the run-time state of a validated network (Arbor's `simulation`, GeNN's Runtime).
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "lmusim/graph/network.hpp"
+#include "lmusim/neurons/population.hpp"
+
+namespace lmusim {
+
+// Explicit execution context: never a global singleton.
+struct context {
+    std::size_t threads = 0;        // worker threads; 0 = what oneTBB allows (tbb::global_control)
+    std::size_t streams = 1;        // independent copies of the network run side by side (clips)
+    std::size_t block_size = 4096;  // neurons per parallel work item; results never depend on it
+};
+
+// Operations counted per projection (mechanism only: energy is computed from these elsewhere).
+struct op_counts {
+    std::uint64_t events = 0;  // spikes delivered through the projection
+    std::uint64_t sops = 0;    // synaptic operations: accumulates triggered by spikes (events x fan-out)
+    std::uint64_t macs = 0;    // multiply-accumulates on real-valued input
+    op_counts& operator+=(const op_counts& o) noexcept {
+        events += o.events;
+        sops += o.sops;
+        macs += o.macs;
+        return *this;
+    }
+    friend bool operator==(const op_counts&, const op_counts&) = default;
+};
+
+class simulation;
+
+// Receives the state after every step (interface here; HDF5 and in-memory implementations in io/
+// and sim/memory_recorder.hpp). A recorder reads the simulation through its const accessors.
+class recorder {
+public:
+    virtual ~recorder() = default;
+    virtual void begin(const simulation& sim, std::uint64_t steps) = 0;
+    virtual void record_step(const simulation& sim) = 0;  // the step just taken is steps_done() - 1
+    virtual void end(const simulation& sim) = 0;
+};
+
+struct run_options {
+    recorder* rec = nullptr;
+    // Called every `progress_every` steps and at the end with (steps done in this run, total).
+    std::function<void(std::uint64_t, std::uint64_t)> progress{};
+    std::uint64_t progress_every = 0;
+};
+
+class simulation {
+public:
+    explicit simulation(network net, context ctx = {});  // validates; throws lmusim::network_error
+    ~simulation();
+    simulation(const simulation&) = delete;
+    simulation& operator=(const simulation&) = delete;
+
+    // Advance `steps` steps.
+    void run(std::uint64_t steps, const run_options& options = {});
+    // Back to the initial state: neuron state, history (in-flight delayed spikes), counts, queued
+    // input frames.
+    void reset();
+
+    // Queue real-valued frames for an input node: `frames` holds n_frames x streams x size floats
+    // (frame-major). Step t consumes the next queued frame; with none queued the input is zero.
+    void push_frames(std::string_view input_node, std::span<const float> frames);
+
+    const network& net() const noexcept { return net_; }
+    const context& ctx() const noexcept { return ctx_; }
+    std::size_t threads() const noexcept { return threads_; }
+    std::uint64_t steps_done() const noexcept { return step_; }
+    double time_ms() const noexcept { return static_cast<double>(step_) * net_.dt; }
+
+    // Spikes that a node emitted in the last step taken (ascending neuron indices).
+    std::span<const index_t> spikes(std::size_t node, std::size_t stream = 0) const;
+    // Output of a real-valued node in the last step taken.
+    std::span<const float> values(std::size_t node, std::size_t stream = 0) const;
+    // Spike count per neuron since reset, [stream][neuron].
+    std::span<const std::uint64_t> spike_counts(std::size_t node) const { return nodes_[node].counts; }
+    std::uint64_t total_spikes(std::size_t node) const;
+    // Neuron-steps updated since reset (all streams).
+    std::uint64_t neuron_updates(std::size_t node) const { return nodes_[node].updates; }
+    // Ops of one projection since reset, for one stream or summed over streams.
+    const op_counts& ops(std::size_t projection, std::size_t stream) const { return projs_[projection].counts[stream]; }
+    op_counts ops(std::size_t projection) const;
+
+    population& pop(std::size_t node) { return *nodes_[node].pop; }
+    const population& pop(std::size_t node) const { return *nodes_[node].pop; }
+
+private:
+    struct node_state {
+        std::unique_ptr<population> pop;
+        bool spiking = true;
+        std::size_t depth = 1;                            // history slots: 1 + largest outgoing delay
+        std::vector<std::vector<index_t>> spike_history;  // [slot * streams + stream]
+        std::vector<float> value_history;                 // [slot][stream][neuron]
+        std::vector<std::uint64_t> counts;                // [stream][neuron]
+        std::uint64_t updates = 0;
+        std::vector<std::size_t> incoming;                // projection indices, declaration order
+        std::vector<std::vector<index_t>> block_spikes;   // scratch [stream * blocks + block]
+        std::deque<std::vector<float>> queued;            // input nodes: frames waiting
+    };
+    struct proj_state {
+        std::size_t source = 0, target = 0;
+        std::vector<float> wt;               // dense: transposed to [source][target] (columns contiguous)
+        std::vector<op_counts> counts;       // per stream
+    };
+
+    void step_once();
+    void step_node(std::size_t node);
+    void deliver(std::size_t proj, std::size_t stream, std::size_t begin, std::size_t end);
+    void count_ops(std::size_t proj, std::size_t stream);
+
+    network net_;
+    context ctx_;
+    std::size_t threads_ = 1;
+    std::vector<std::size_t> order_;
+    std::vector<node_state> nodes_;
+    std::vector<proj_state> projs_;
+    std::uint64_t step_ = 0;
+    struct arena_holder;
+    std::unique_ptr<arena_holder> arena_;
+};
+
+}  // namespace lmusim

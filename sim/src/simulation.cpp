@@ -1,0 +1,293 @@
+#include "lmusim/sim/simulation.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include <Eigen/Core>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include "lmusim/graph/error.hpp"
+#include "lmusim/graph/strings.hpp"
+
+namespace lmusim {
+
+struct simulation::arena_holder {
+    tbb::task_arena arena;
+    explicit arena_holder(int n) : arena(n) {}
+};
+
+simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ctx) {
+    net_.validate();
+    if (ctx_.streams == 0) throw error("context: streams = 0, expected at least 1");
+    if (ctx_.block_size == 0) throw error("context: block_size = 0, expected at least 1");
+    const int max_threads = tbb::this_task_arena::max_concurrency();
+    threads_ = ctx_.threads == 0 ? static_cast<std::size_t>(max_threads) : ctx_.threads;
+    arena_ = std::make_unique<arena_holder>(static_cast<int>(threads_));
+    order_ = net_.topological_order();
+
+    const std::size_t S = ctx_.streams;
+    nodes_.resize(net_.nodes.size());
+    projs_.resize(net_.projections.size());
+    for (std::size_t p = 0; p < net_.projections.size(); ++p) {
+        const projection& pr = net_.projections[p];
+        proj_state& ps = projs_[p];
+        ps.source = net_.node_index(pr.source);
+        ps.target = net_.node_index(pr.target);
+        ps.counts.assign(S, op_counts{});
+        node_state& src = nodes_[ps.source];
+        src.depth = std::max<std::size_t>(src.depth, std::size_t{pr.delay} + 1);
+        nodes_[ps.target].incoming.push_back(p);
+        if (pr.kind == connectivity::dense && net_.nodes[ps.source].spiking()) {
+            // Columns of W contiguous: a spike of source j adds wt[j*nt .. j*nt+nt).
+            const std::size_t ns = net_.nodes[ps.source].size, nt = net_.nodes[ps.target].size;
+            ps.wt.resize(ns * nt);
+            for (std::size_t t = 0; t < nt; ++t)
+                for (std::size_t j = 0; j < ns; ++j) ps.wt[j * nt + t] = pr.weights[t * ns + j];
+        }
+    }
+    for (std::size_t i = 0; i < net_.nodes.size(); ++i) {
+        const node& nd = net_.nodes[i];
+        node_state& ns = nodes_[i];
+        ns.pop = make_population(nd, net_.dt, S);
+        ns.spiking = nd.spiking();
+        if (ns.spiking)
+            ns.spike_history.assign(ns.depth * S, {});
+        else
+            ns.value_history.assign(ns.depth * S * nd.size, 0.0f);
+        ns.counts.assign(S * nd.size, 0);
+        const std::size_t blocks = (nd.size + ctx_.block_size - 1) / ctx_.block_size;
+        ns.block_spikes.assign(S * blocks, {});
+    }
+}
+
+simulation::~simulation() = default;
+
+void simulation::reset() {
+    step_ = 0;
+    for (node_state& ns : nodes_) {
+        ns.pop->reset();
+        for (auto& h : ns.spike_history) h.clear();
+        std::fill(ns.value_history.begin(), ns.value_history.end(), 0.0f);
+        std::fill(ns.counts.begin(), ns.counts.end(), 0);
+        ns.updates = 0;
+        ns.queued.clear();
+    }
+    for (proj_state& ps : projs_) std::fill(ps.counts.begin(), ps.counts.end(), op_counts{});
+}
+
+void simulation::push_frames(std::string_view input_node, std::span<const float> frames) {
+    const std::size_t i = net_.node_index(input_node);
+    const node& nd = net_.nodes[i];
+    if (nd.kind() != node_kind::input)
+        throw error(cat("push_frames: node '", nd.name, "' is a ", to_string(nd.kind()), " node, not an input node"));
+    const std::size_t frame = nd.size * ctx_.streams;
+    if (frames.size() % frame != 0)
+        throw error(cat("push_frames: node '", nd.name, "': ", frames.size(), " values is not a whole number of frames of ",
+                        ctx_.streams, " streams x ", nd.size, " = ", frame));
+    for (std::size_t f = 0; f < frames.size(); f += frame)
+        nodes_[i].queued.emplace_back(frames.begin() + static_cast<std::ptrdiff_t>(f),
+                                      frames.begin() + static_cast<std::ptrdiff_t>(f + frame));
+}
+
+std::span<const index_t> simulation::spikes(std::size_t node, std::size_t stream) const {
+    const node_state& ns = nodes_.at(node);
+    if (!ns.spiking) throw error(cat("node '", net_.nodes[node].name, "' is real-valued; it has no spikes"));
+    if (step_ == 0) return {};
+    const std::size_t slot = (step_ - 1) % ns.depth;
+    return ns.spike_history[slot * ctx_.streams + stream];
+}
+
+std::span<const float> simulation::values(std::size_t node, std::size_t stream) const {
+    const node_state& ns = nodes_.at(node);
+    if (ns.spiking) throw error(cat("node '", net_.nodes[node].name, "' is spiking; it has no real values"));
+    const std::size_t n = net_.nodes[node].size;
+    const std::size_t slot = step_ == 0 ? 0 : (step_ - 1) % ns.depth;
+    return {ns.value_history.data() + (slot * ctx_.streams + stream) * n, n};
+}
+
+std::uint64_t simulation::total_spikes(std::size_t node) const {
+    const auto& c = nodes_.at(node).counts;
+    return std::accumulate(c.begin(), c.end(), std::uint64_t{0});
+}
+
+op_counts simulation::ops(std::size_t projection) const {
+    op_counts total;
+    for (const op_counts& c : projs_.at(projection).counts) total += c;
+    return total;
+}
+
+void simulation::run(std::uint64_t steps, const run_options& options) {
+    if (options.rec) options.rec->begin(*this, steps);
+    for (std::uint64_t k = 0; k < steps; ++k) {
+        step_once();
+        if (options.rec) options.rec->record_step(*this);
+        if (options.progress && options.progress_every && (k + 1) % options.progress_every == 0 && k + 1 < steps)
+            options.progress(k + 1, steps);
+    }
+    if (options.progress) options.progress(steps, steps);
+    if (options.rec) options.rec->end(*this);
+}
+
+// Step schedule (ARCHITECTURE.md §2). For step t, for each node in topological order of the
+// zero-delay projections:
+//   1. deliver: each incoming projection adds what its source emitted at step t - delay (spikes:
+//      the weight columns of the neurons that fired; real values: a dense product) into this
+//      node's input buffers, and its ops are counted;
+//   2. update: the node advances one step (LIF: charge, fire, reset), writing its spikes or values
+//      into history slot t, from where outgoing projections read them (this step for zero delay,
+//      step t + d for delay d: the history is the delay ring buffer);
+//   3. count: per-neuron spike counts and neuron updates.
+// Then the recorder reads the step. Work items are (stream, block of neurons); each writes only
+// its own neurons, sums every neuron's input in the same order (projections in declaration order,
+// spikes ascending), and spike lists are joined in block order, so results are bit-identical for
+// any thread count.
+void simulation::step_once() {
+    for (std::size_t i : order_) step_node(i);
+    ++step_;
+}
+
+void simulation::step_node(std::size_t i) {
+    node_state& ns = nodes_[i];
+    const std::size_t n = net_.nodes[i].size;
+    const std::size_t S = ctx_.streams;
+    const std::size_t blocks = (n + ctx_.block_size - 1) / ctx_.block_size;
+    const std::size_t slot = step_ % ns.depth;
+
+    if (net_.nodes[i].kind() == node_kind::input && !ns.queued.empty()) {
+        const std::vector<float>& frame = ns.queued.front();
+        for (std::size_t s = 0; s < S; ++s) std::copy_n(frame.data() + s * n, n, ns.pop->input(0, s));
+        ns.queued.pop_front();
+    }
+
+    auto work = [&](std::size_t item) {
+        const std::size_t s = item / blocks, blk = item % blocks;
+        const std::size_t b = blk * ctx_.block_size, e = std::min(n, b + ctx_.block_size);
+        for (std::size_t p : ns.incoming) {
+            deliver(p, s, b, e);
+            if (blk == 0) count_ops(p, s);
+        }
+        std::vector<index_t>& out = ns.block_spikes[item];
+        out.clear();
+        float* values = ns.spiking ? nullptr : ns.value_history.data() + (slot * S + s) * n;
+        ns.pop->update_range(s, b, e, step_, out, values);
+        std::uint64_t* counts = ns.counts.data() + s * n;
+        for (index_t k : out) ++counts[k];
+    };
+    const std::size_t items = S * blocks;
+    if (items == 1 || threads_ == 1) {
+        for (std::size_t item = 0; item < items; ++item) work(item);
+    } else {
+        arena_->arena.execute([&] {
+            tbb::parallel_for(tbb::blocked_range<std::size_t>(0, items, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+                for (std::size_t item = r.begin(); item != r.end(); ++item) work(item);
+            });
+        });
+    }
+    ns.updates += static_cast<std::uint64_t>(n) * S;
+    if (ns.spiking) {
+        for (std::size_t s = 0; s < S; ++s) {
+            std::vector<index_t>& h = ns.spike_history[slot * S + s];
+            if (blocks == 1) {
+                h.swap(ns.block_spikes[s]);
+            } else {
+                h.clear();
+                for (std::size_t blk = 0; blk < blocks; ++blk) {
+                    const auto& part = ns.block_spikes[s * blocks + blk];
+                    h.insert(h.end(), part.begin(), part.end());
+                }
+            }
+        }
+    }
+}
+
+void simulation::deliver(std::size_t p, std::size_t s, std::size_t b, std::size_t e) {
+    const projection& pr = net_.projections[p];
+    const proj_state& ps = projs_[p];
+    const node_state& src = nodes_[ps.source];
+    const std::size_t nt = net_.nodes[ps.target].size, ns = net_.nodes[ps.source].size;
+    const std::size_t S = ctx_.streams;
+    if (step_ < pr.delay) return;  // the source had not started then
+    const std::size_t slot = (step_ - pr.delay) % src.depth;
+    float* __restrict in = nodes_[ps.target].pop->input(pr.port, s);
+
+    if (src.spiking) {
+        const std::vector<index_t>& spk = src.spike_history[slot * S + s];
+        switch (pr.kind) {
+            case connectivity::dense:
+                for (index_t j : spk) {
+                    const float* __restrict col = ps.wt.data() + std::size_t{j} * nt;
+                    for (std::size_t t = b; t < e; ++t) in[t] += col[t];
+                }
+                break;
+            case connectivity::sparse: {
+                const csr& c = pr.sparse;
+                const bool whole = b == 0 && e == nt;
+                for (index_t j : spk) {
+                    const index_t* first = c.indices.data() + c.indptr[j];
+                    const index_t* last = c.indices.data() + c.indptr[j + 1];
+                    if (!whole) {
+                        first = std::lower_bound(first, last, static_cast<index_t>(b));
+                        last = std::lower_bound(first, last, static_cast<index_t>(e));
+                    }
+                    const float* w = c.weights.data() + (first - c.indices.data());
+                    for (const index_t* k = first; k != last; ++k, ++w) in[*k] += *w;
+                }
+                break;
+            }
+            case connectivity::one_to_one: {
+                auto first = std::lower_bound(spk.begin(), spk.end(), static_cast<index_t>(b));
+                for (auto it = first; it != spk.end() && *it < e; ++it) in[*it] += pr.weights[*it];
+                break;
+            }
+        }
+    } else {
+        const float* x = src.value_history.data() + (slot * S + s) * ns;
+        switch (pr.kind) {
+            case connectivity::dense: {
+                using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+                Eigen::Map<const row_major> w(pr.weights.data() + b * ns, static_cast<Eigen::Index>(e - b),
+                                              static_cast<Eigen::Index>(ns));
+                Eigen::Map<const Eigen::VectorXf> xv(x, static_cast<Eigen::Index>(ns));
+                Eigen::Map<Eigen::VectorXf> out(in + b, static_cast<Eigen::Index>(e - b));
+                out.noalias() += w * xv;
+                break;
+            }
+            case connectivity::sparse: {
+                const csr& c = pr.sparse;
+                for (std::size_t j = 0; j < ns; ++j)
+                    for (std::uint64_t k = c.indptr[j]; k < c.indptr[j + 1]; ++k)
+                        if (c.indices[k] >= b && c.indices[k] < e) in[c.indices[k]] += c.weights[k] * x[j];
+                break;
+            }
+            case connectivity::one_to_one:
+                for (std::size_t t = b; t < e; ++t) in[t] += pr.weights[t] * x[t];
+                break;
+        }
+    }
+}
+
+void simulation::count_ops(std::size_t p, std::size_t s) {
+    const projection& pr = net_.projections[p];
+    proj_state& ps = projs_[p];
+    const node_state& src = nodes_[ps.source];
+    if (step_ < pr.delay) return;
+    const std::size_t nt = net_.nodes[ps.target].size, ns = net_.nodes[ps.source].size;
+    op_counts& c = ps.counts[s];
+    if (src.spiking) {
+        const std::vector<index_t>& spk = src.spike_history[((step_ - pr.delay) % src.depth) * ctx_.streams + s];
+        c.events += spk.size();
+        switch (pr.kind) {
+            case connectivity::dense: c.sops += spk.size() * nt; break;
+            case connectivity::one_to_one: c.sops += spk.size(); break;
+            case connectivity::sparse:
+                for (index_t j : spk) c.sops += pr.sparse.indptr[j + 1] - pr.sparse.indptr[j];
+                break;
+        }
+    } else {
+        c.macs += pr.synapse_count(ns, nt);
+    }
+}
+
+}  // namespace lmusim
