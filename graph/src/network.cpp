@@ -99,6 +99,29 @@ struct node_checker {
         }
     }
     void operator()(const input_params&) const {}
+    void operator()(const analog_params& p) const { check_affine(label, p.affine, n.size); }
+    void operator()(const lmu_memory_params& p) const {
+        const std::size_t m = n.size;
+        if (p.input_size == 0) fail(cat(label, ": input_size 0, expected >= 1"));
+        if (p.a.size() != m * m) fail(cat(label, ": A has ", p.a.size(), " values, expected ", m, " x ", m));
+        if (p.b.size() != m * p.input_size)
+            fail(cat(label, ": B has ", p.b.size(), " values, expected ", m, " x ", p.input_size));
+        if (!p.h.empty() && (p.input_size != 1 || p.h.size() % m != 0))
+            fail(cat(label, ": H has ", p.h.size(), " values, expected ", m, " x L columns (input_size 1)"));
+        if (p.kind == lmu_memory_params::mode::impulse && p.h.empty() && p.input_size != 1)
+            fail(cat(label, ": impulse mode needs input_size 1"));
+        check_finite(label, "A", p.a);
+        check_finite(label, "B", p.b);
+        check_finite(label, "H", p.h);
+    }
+    void operator()(const readout_params& p) const {
+        if (p.input_size == 0) fail(cat(label, ": input_size 0, expected >= 1"));
+        if (p.weight.size() != n.size * p.input_size)
+            fail(cat(label, ": weight has ", p.weight.size(), " values, expected ", n.size, " x ", p.input_size));
+        if (p.bias.size() != n.size) fail(cat(label, ": bias has ", p.bias.size(), " values, expected ", n.size));
+        check_finite(label, "weight", p.weight);
+        check_finite(label, "bias", p.bias);
+    }
 };
 
 }  // namespace
@@ -151,14 +174,19 @@ std::string_view to_string(node_kind k) noexcept {
         case node_kind::continuous_lif: return "continuous_lif";
         case node_kind::spike_source: return "spike_source";
         case node_kind::input: return "input";
+        case node_kind::analog: return "analog";
+        case node_kind::lmu_memory: return "lmu_memory";
+        case node_kind::readout: return "readout";
     }
     return "?";
 }
 
 node_kind node_kind_from_string(std::string_view s) {
-    for (auto k : {node_kind::discrete_lif, node_kind::continuous_lif, node_kind::spike_source, node_kind::input})
+    for (auto k : {node_kind::discrete_lif, node_kind::continuous_lif, node_kind::spike_source, node_kind::input,
+                   node_kind::analog, node_kind::lmu_memory, node_kind::readout})
         if (to_string(k) == s) return k;
-    throw error(cat("unknown node kind '", s, "', expected discrete_lif, continuous_lif, spike_source or input"));
+    throw error(cat("unknown node kind '", s,
+                    "', expected discrete_lif, continuous_lif, spike_source, input, analog, lmu_memory or readout"));
 }
 
 std::string_view to_string(connectivity c) noexcept {
@@ -166,31 +194,52 @@ std::string_view to_string(connectivity c) noexcept {
         case connectivity::dense: return "dense";
         case connectivity::sparse: return "sparse";
         case connectivity::one_to_one: return "one_to_one";
+        case connectivity::conv1d: return "conv1d";
+        case connectivity::identity: return "identity";
     }
     return "?";
 }
 
 connectivity connectivity_from_string(std::string_view s) {
-    for (auto c : {connectivity::dense, connectivity::sparse, connectivity::one_to_one})
+    for (auto c : {connectivity::dense, connectivity::sparse, connectivity::one_to_one, connectivity::conv1d,
+                   connectivity::identity})
         if (to_string(c) == s) return c;
-    throw error(cat("unknown connectivity '", s, "', expected dense, sparse or one_to_one"));
+    throw error(cat("unknown connectivity '", s, "', expected dense, sparse, one_to_one, conv1d or identity"));
 }
 
-bool node::spiking() const noexcept { return kind() != node_kind::input; }
+bool node::spiking() const noexcept {
+    switch (kind()) {
+        case node_kind::discrete_lif:
+        case node_kind::continuous_lif:
+        case node_kind::spike_source: return true;
+        default: return false;
+    }
+}
 
 std::size_t node::input_ports() const noexcept {
     switch (kind()) {
-        case node_kind::discrete_lif: return 1;
+        case node_kind::discrete_lif:
+        case node_kind::analog:
+        case node_kind::lmu_memory:
+        case node_kind::readout: return 1;
         case node_kind::continuous_lif: return 2;
         default: return 0;
     }
+}
+
+std::size_t node::port_size(std::size_t) const noexcept {
+    if (const auto* m = std::get_if<lmu_memory_params>(&params)) return m->input_size;
+    if (const auto* r = std::get_if<readout_params>(&params)) return r->input_size;
+    return size;
 }
 
 std::size_t projection::synapse_count(std::size_t n_source, std::size_t n_target) const noexcept {
     switch (kind) {
         case connectivity::dense: return n_source * n_target;
         case connectivity::sparse: return sparse.nnz();
-        case connectivity::one_to_one: return n_source;
+        case connectivity::one_to_one:
+        case connectivity::identity: return n_source;
+        case connectivity::conv1d: return n_source * n_target * kernel;
     }
     return 0;
 }
@@ -253,7 +302,7 @@ void network::validate() const {
         if (p.port >= tgt.input_ports())
             fail(cat(label, ": port ", p.port, " on target '", tgt.name, "', expected < ", tgt.input_ports()));
         if (p.delay > 1'000'000) fail(cat(label, ": delay ", p.delay, " steps, expected <= 1000000"));
-        const std::size_t ns = src.size, nt = tgt.size;
+        const std::size_t ns = src.size, nt = tgt.port_size(p.port);
         switch (p.kind) {
             case connectivity::dense:
                 if (p.weights.size() != ns * nt)
@@ -264,6 +313,18 @@ void network::validate() const {
                 if (ns != nt) fail(cat(label, ": one_to_one needs equal sizes, source has ", ns, " and target ", nt));
                 if (p.weights.size() != ns)
                     fail(cat(label, ": ", p.weights.size(), " one_to_one weights, expected ", ns));
+                break;
+            case connectivity::identity:
+                if (ns != nt) fail(cat(label, ": identity needs equal sizes, source has ", ns, " and target ", nt));
+                if (!p.weights.empty()) fail(cat(label, ": identity takes no weights, got ", p.weights.size()));
+                break;
+            case connectivity::conv1d:
+                if (p.kernel == 0 || p.kernel % 2 == 0)
+                    fail(cat(label, ": conv1d kernel ", p.kernel, ", expected an odd number of taps"));
+                if (p.weights.size() != nt * ns * p.kernel)
+                    fail(cat(label, ": ", p.weights.size(), " conv1d weights, expected ", nt, " x ", ns, " x ", p.kernel,
+                             " = ", nt * ns * p.kernel, " (target x source x kernel)"));
+                if (p.delay != 0) fail(cat(label, ": conv1d projections take no delay (got ", p.delay, ")"));
                 break;
             case connectivity::sparse: {
                 const csr& c = p.sparse;
@@ -288,10 +349,23 @@ void network::validate() const {
             }
         }
         check_finite(label, "weight", p.kind == connectivity::sparse ? p.sparse.weights : p.weights);
+        if (!p.bias.empty() && p.bias.size() != nt)
+            fail(cat(label, ": bias has ", p.bias.size(), " values, expected ", nt, " (target port size)"));
+        check_finite(label, "bias", p.bias);
+        check_affine(cat(label, " post"), p.post_affine, nt);
         if (!src.spiking() && p.delay != 0)
             fail(cat(label, ": delay ", p.delay, " from the real-valued node '", src.name, "'; only spike projections take delays"));
     }
     (void)topological_order();
+}
+
+std::vector<std::uint32_t> network::latencies() const {
+    std::vector<std::uint32_t> lat(nodes.size(), 0);
+    for (std::size_t i : topological_order())
+        for (const projection& p : projections)
+            if (p.delay == 0 && node_index(p.target) == i)
+                lat[i] = std::max(lat[i], lat[node_index(p.source)] + p.latency());
+    return lat;
 }
 
 std::vector<std::size_t> network::topological_order() const {

@@ -1,6 +1,7 @@
 #include "lmusim/io/network_file.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -16,6 +17,23 @@ template <class T> void put(hid_t loc, const std::string& name, const std::vecto
     h5::write<T>(loc, name, std::span<const T>(v), std::move(dims), v.size() > 4096);
 }
 
+// An affine under attribute `<prefix>affine` and datasets `<prefix>affine_*` (prefix "" for a
+// node's input affine, "post_" for a projection's post-affine). Written in its lowered form.
+void write_affine(hid_t g, const std::string& prefix, const input_affine& a) {
+    h5::write_attr(g, prefix + "affine", std::string(a.kind == input_affine::form::none    ? "none"
+                                                     : a.kind == input_affine::form::fused ? "fused"
+                                                                                            : "unfused"));
+    if (a.kind == input_affine::form::fused) {
+        put(g, prefix + "affine_scale", a.scale);
+        put(g, prefix + "affine_shift", a.shift);
+    } else if (a.kind == input_affine::form::unfused) {
+        put(g, prefix + "affine_mean", a.mean);
+        put(g, prefix + "affine_invstd", a.invstd);
+        put(g, prefix + "affine_gamma", a.gamma);
+        put(g, prefix + "affine_beta", a.beta);
+    }
+}
+
 struct node_writer {
     hid_t g;
     std::size_t n;
@@ -23,19 +41,20 @@ struct node_writer {
         h5::write_attr(g, "tau", p.tau);
         h5::write_attr(g, "v_threshold", p.v_threshold);
         h5::write_attr(g, "v_reset", p.v_reset);
-        const input_affine& a = p.affine;
-        h5::write_attr(g, "affine", std::string(a.kind == input_affine::form::none    ? "none"
-                                                 : a.kind == input_affine::form::fused ? "fused"
-                                                                                        : "unfused"));
-        if (a.kind == input_affine::form::fused) {
-            put(g, "affine_scale", a.scale);
-            put(g, "affine_shift", a.shift);
-        } else if (a.kind == input_affine::form::unfused) {
-            put(g, "affine_mean", a.mean);
-            put(g, "affine_invstd", a.invstd);
-            put(g, "affine_gamma", a.gamma);
-            put(g, "affine_beta", a.beta);
-        }
+        write_affine(g, "", p.affine);
+    }
+    void operator()(const analog_params& p) const { write_affine(g, "", p.affine); }
+    void operator()(const lmu_memory_params& p) const {
+        h5::write_attr(g, "input_size", std::uint64_t{p.input_size});
+        h5::write_attr(g, "mode", std::string(p.kind == lmu_memory_params::mode::impulse ? "impulse" : "recurrence"));
+        put(g, "A", p.a, {n, n});
+        put(g, "B", p.b, {n, p.input_size});
+        if (!p.h.empty()) put(g, "H", p.h, {n, p.h_columns()});
+    }
+    void operator()(const readout_params& p) const {
+        h5::write_attr(g, "input_size", std::uint64_t{p.input_size});
+        put(g, "weight", p.weight, {n, p.input_size});
+        put(g, "bias", p.bias);
     }
     void operator()(const continuous_lif_params& p) const {
         h5::write_attr(g, "tau_m", p.tau_m);
@@ -81,6 +100,42 @@ struct reader {
     }
 };
 
+// Reads `<prefix>affine` (absent = none): none, fused, unfused, or batch_norm (raw BatchNorm
+// statistics, lowered here exactly as input_affine::batch_norm does; docs/model_format.md).
+input_affine read_affine(const reader& r, const std::string& prefix, std::size_t n) {
+    input_affine a;
+    if (!h5::has_attr(r.g, prefix + "affine")) return a;
+    const std::string form = r.str(prefix + "affine");
+    if (form == "fused") {
+        a.kind = input_affine::form::fused;
+        a.scale = r.data<float>(prefix + "affine_scale", {n});
+        a.shift = r.data<float>(prefix + "affine_shift", {n});
+    } else if (form == "unfused") {
+        a.kind = input_affine::form::unfused;
+        a.mean = r.data<float>(prefix + "affine_mean", {n});
+        a.invstd = r.data<float>(prefix + "affine_invstd", {n});
+        a.gamma = r.data<float>(prefix + "affine_gamma", {n});
+        a.beta = r.data<float>(prefix + "affine_beta", {n});
+    } else if (form == "batch_norm") {
+        const std::string bn = prefix + "bn_";
+        const std::string bn_form = r.str(bn + "form");
+        if (bn_form != "fused" && bn_form != "unfused")
+            throw file_error(cat(r.f.path, ": '", r.where, "' attribute ", bn, "form = '", bn_form, "', expected fused or unfused"));
+        const float eps = r.attr<float>(bn + "eps");
+        const auto var = r.data<float>(bn + "var", {n});
+        for (std::size_t i = 0; i < n; ++i)
+            if (!(var[i] + eps > 0.0f) || !std::isfinite(var[i]))
+                throw file_error(cat(r.f.path, ": '", r.where, "/", bn, "var'[", i, "] = ", var[i], ", expected var + eps > 0"));
+        a = input_affine::batch_norm(r.data<float>(bn + "mean", {n}), var, r.data<float>(bn + "weight", {n}),
+                                     r.data<float>(bn + "bias", {n}), eps,
+                                     bn_form == "fused" ? input_affine::form::fused : input_affine::form::unfused);
+    } else if (form != "none") {
+        throw file_error(cat(r.f.path, ": '", r.where, "' attribute ", prefix, "affine = '", form,
+                             "', expected none, fused, unfused or batch_norm"));
+    }
+    return a;
+}
+
 node_params read_params(const reader& r, node_kind kind, std::size_t n) {
     switch (kind) {
         case node_kind::discrete_lif: {
@@ -88,20 +143,36 @@ node_params read_params(const reader& r, node_kind kind, std::size_t n) {
             p.tau = r.attr<float>("tau");
             p.v_threshold = r.attr<float>("v_threshold");
             p.v_reset = r.attr<float>("v_reset");
-            const std::string form = r.str("affine");
-            if (form == "fused") {
-                p.affine.kind = input_affine::form::fused;
-                p.affine.scale = r.data<float>("affine_scale", {n});
-                p.affine.shift = r.data<float>("affine_shift", {n});
-            } else if (form == "unfused") {
-                p.affine.kind = input_affine::form::unfused;
-                p.affine.mean = r.data<float>("affine_mean", {n});
-                p.affine.invstd = r.data<float>("affine_invstd", {n});
-                p.affine.gamma = r.data<float>("affine_gamma", {n});
-                p.affine.beta = r.data<float>("affine_beta", {n});
-            } else if (form != "none") {
-                throw file_error(cat(r.f.path, ": '", r.where, "' attribute affine = '", form, "', expected none, fused or unfused"));
+            p.affine = read_affine(r, "", n);
+            return p;
+        }
+        case node_kind::analog: return analog_params{read_affine(r, "", n)};
+        case node_kind::lmu_memory: {
+            lmu_memory_params p;
+            p.input_size = r.attr<std::uint64_t>("input_size");
+            if (p.input_size == 0 || p.input_size > max_population_size)
+                throw file_error(cat(r.f.path, ": '", r.where, "' input_size ", p.input_size, " is out of range"));
+            const std::string mode = r.str("mode");
+            if (mode == "impulse") p.kind = lmu_memory_params::mode::impulse;
+            else if (mode == "recurrence") p.kind = lmu_memory_params::mode::recurrence;
+            else throw file_error(cat(r.f.path, ": '", r.where, "' mode = '", mode, "', expected impulse or recurrence"));
+            p.a = r.data<float>("A", {n, n});
+            p.b = r.data<float>("B", {n, p.input_size});
+            if (h5::exists(r.g, "H")) {
+                const auto dims = h5::shape(r.f, r.g, "H", r.where + "/H");
+                if (dims.size() != 2 || dims[0] != n)
+                    throw file_error(cat(r.f.path, ": dataset '", r.where, "/H' should have shape [", n, ", L]"));
+                p.h = r.data<float>("H", dims);
             }
+            return p;
+        }
+        case node_kind::readout: {
+            readout_params p;
+            p.input_size = r.attr<std::uint64_t>("input_size");
+            if (p.input_size == 0 || p.input_size > max_population_size)
+                throw file_error(cat(r.f.path, ": '", r.where, "' input_size ", p.input_size, " is out of range"));
+            p.weight = r.data<float>("weight", {n, p.input_size});
+            p.bias = r.data<float>("bias", {n});
             return p;
         }
         case node_kind::continuous_lif: {
@@ -199,16 +270,20 @@ void save_network(const network& net, const std::string& path) {
             h5::write_attr(g.id(), "kind", std::string(to_string(p.kind)));
             h5::write_attr(g.id(), "delay", p.delay);
             h5::write_attr(g.id(), "port", p.port);
-            const std::size_t ns = net.find_node(p.source).size, nt = net.find_node(p.target).size;
+            const std::size_t ns = net.find_node(p.source).size, nt = net.find_node(p.target).port_size(p.port);
             switch (p.kind) {
                 case connectivity::dense: put(g.id(), "weights", p.weights, {nt, ns}); break;
                 case connectivity::one_to_one: put(g.id(), "weights", p.weights); break;
+                case connectivity::conv1d: put(g.id(), "weights", p.weights, {nt, ns, p.kernel}); break;
+                case connectivity::identity: break;
                 case connectivity::sparse:
                     put(g.id(), "indptr", p.sparse.indptr);
                     put(g.id(), "indices", p.sparse.indices);
                     put(g.id(), "weights", p.sparse.weights);
                     break;
             }
+            if (!p.bias.empty()) put(g.id(), "bias", p.bias);
+            if (!p.post_affine.empty()) write_affine(g.id(), "post_", p.post_affine);
         }
         if (H5Fflush(f.h.id(), H5F_SCOPE_GLOBAL) < 0) throw file_error(cat("cannot flush '", tmp, "'"));
     } catch (...) {
@@ -278,15 +353,29 @@ network load_network(const std::string& path) {
         }
         p.delay = r.attr<std::uint32_t>("delay");
         p.port = r.attr<std::uint32_t>("port");
-        auto size_of = [&](const std::string& node_name, const char* role) {
+        auto node_of = [&](const std::string& node_name, const char* role) -> const node& {
             for (const node& nd : net.nodes)
-                if (nd.name == node_name) return nd.size;
+                if (nd.name == node_name) return nd;
             throw file_error(cat(path, ": '", where, "' ", role, " '", node_name, "' is not a node of this file"));
         };
-        const std::size_t ns = size_of(p.source, "source"), nt = size_of(p.target, "target");
+        const node& tgt = node_of(p.target, "target");
+        if (p.port >= tgt.input_ports())
+            throw file_error(cat(path, ": '", where, "' port ", p.port, " on target '", tgt.name, "', which has ",
+                                 tgt.input_ports(), " input port(s)"));
+        const std::size_t ns = node_of(p.source, "source").size, nt = tgt.port_size(p.port);
         switch (p.kind) {
             case connectivity::dense: p.weights = r.data<float>("weights", {nt, ns}); break;
             case connectivity::one_to_one: p.weights = r.data<float>("weights", {nt}); break;
+            case connectivity::identity: break;
+            case connectivity::conv1d: {
+                const auto dims = h5::shape(f, g.id(), "weights", where + "/weights");
+                if (dims.size() != 3 || dims[0] != nt || dims[1] != ns || dims[2] % 2 == 0)
+                    throw file_error(cat(path, ": dataset '", where, "/weights' should have shape [", nt, ", ", ns,
+                                         ", k] with k odd"));
+                p.kernel = static_cast<std::uint32_t>(dims[2]);
+                p.weights = r.data<float>("weights", dims);
+                break;
+            }
             case connectivity::sparse: {
                 p.sparse.indptr = r.data<std::uint64_t>("indptr", {ns + 1});
                 const auto nnz = h5::shape(f, g.id(), "indices", where + "/indices");
@@ -296,6 +385,8 @@ network load_network(const std::string& path) {
                 break;
             }
         }
+        if (h5::exists(g.id(), "bias")) p.bias = r.data<float>("bias", {nt});
+        p.post_affine = read_affine(r, "post_", nt);
         net.connect(std::move(p));
     }
     try {

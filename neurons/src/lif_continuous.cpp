@@ -37,7 +37,7 @@ void integrate(std::size_t begin, std::size_t end, float* __restrict v, float* _
 }  // namespace
 
 continuous_lif::continuous_lif(const continuous_lif_params& p, double dt, std::size_t size, std::size_t streams)
-    : population(size, streams, 2), p_(p), v_(size * streams), ge_(size * streams), gi_(size * streams),
+    : population(size, streams, {size, size}), p_(p), v_(size * streams), ge_(size * streams), gi_(size * streams),
       ref_(size * streams), fired_(size * streams) {
     b_.p_mm = static_cast<float>(std::exp(-dt / p.tau_m));
     b_.p_ee = static_cast<float>(std::exp(-dt / p.tau_exc));

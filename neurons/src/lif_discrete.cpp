@@ -6,7 +6,7 @@
 namespace lmusim {
 
 discrete_lif::discrete_lif(const discrete_lif_params& p, std::size_t size, std::size_t streams)
-    : population(size, streams, 1), p_(p), v_(size * streams, p.v_reset) {
+    : population(size, streams, {size}), p_(p), v_(size * streams, p.v_reset) {
     int exp = 0;
     const float mant = std::frexp(p.tau, &exp);
     tau_pow2_ = (mant == 0.5f);
@@ -23,17 +23,7 @@ void discrete_lif::update_range(std::size_t stream, std::size_t begin, std::size
     float* x = input(0, stream);
     float* v = v_.data() + stream * size();
     const float vr = p_.v_reset, th = p_.v_threshold, tau = p_.tau, inv_tau = inv_tau_;
-    const input_affine& a = p_.affine;
-    // Affine first (separate loop so each form vectorises on its own).
-    switch (a.kind) {
-        case input_affine::form::none: break;
-        case input_affine::form::fused:
-            for (std::size_t i = begin; i < end; ++i) x[i] = std::fma(x[i], a.scale[i], a.shift[i]);
-            break;
-        case input_affine::form::unfused:
-            for (std::size_t i = begin; i < end; ++i) x[i] = ((x[i] - a.mean[i]) * a.invstd[i]) * a.gamma[i] + a.beta[i];
-            break;
-    }
+    apply_affine(p_.affine, x, begin, end);
     // spikingjelly: h = v + (x - (v - v_reset)) / tau; spike if h >= v_threshold; hard reset.
     for (std::size_t i = begin; i < end; ++i) {
         const float d = x[i] - (v[i] - vr);

@@ -1,19 +1,44 @@
 #include "lmusim/neurons/population.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "lmusim/graph/error.hpp"
 #include "lmusim/neurons/lif.hpp"
+#include "lmusim/neurons/real_nodes.hpp"
 #include "lmusim/neurons/sources.hpp"
 
 namespace lmusim {
 
-population::population(std::size_t size, std::size_t streams, std::size_t ports)
-    : size_(size), streams_(streams), ports_(ports), input_(ports * streams * size, 0.0f) {
+population::population(std::size_t size, std::size_t streams, std::vector<std::size_t> port_sizes)
+    : own_macs_(streams, 0), own_acs_(streams, 0), size_(size), streams_(streams), port_sizes_(std::move(port_sizes)) {
     if (streams == 0) throw error("a population needs at least one stream");
+    std::size_t total = 0;
+    for (std::size_t p : port_sizes_) {
+        port_offset_.push_back(total);
+        total += p * streams;
+    }
+    input_.assign(total, 0.0f);
 }
 
 void population::clear_inputs() { std::fill(input_.begin(), input_.end(), 0.0f); }
+
+void population::clear_own_ops() {
+    std::fill(own_macs_.begin(), own_macs_.end(), 0);
+    std::fill(own_acs_.begin(), own_acs_.end(), 0);
+}
+
+void apply_affine(const input_affine& a, float* x, std::size_t begin, std::size_t end) noexcept {
+    switch (a.kind) {
+        case input_affine::form::none: break;
+        case input_affine::form::fused:
+            for (std::size_t i = begin; i < end; ++i) x[i] = std::fma(x[i], a.scale[i], a.shift[i]);
+            break;
+        case input_affine::form::unfused:
+            for (std::size_t i = begin; i < end; ++i) x[i] = ((x[i] - a.mean[i]) * a.invstd[i]) * a.gamma[i] + a.beta[i];
+            break;
+    }
+}
 
 std::unique_ptr<population> make_population(const node& n, double dt, std::size_t streams) {
     switch (n.kind()) {
@@ -25,6 +50,12 @@ std::unique_ptr<population> make_population(const node& n, double dt, std::size_
             return std::make_unique<spike_source>(std::get<spike_source_params>(n.params), dt, n.size, streams);
         case node_kind::input:
             return std::make_unique<input_frames>(n.size, streams);
+        case node_kind::analog:
+            return std::make_unique<analog>(std::get<analog_params>(n.params), n.size, streams);
+        case node_kind::lmu_memory:
+            return std::make_unique<lmu_memory>(std::get<lmu_memory_params>(n.params), n.size, streams);
+        case node_kind::readout:
+            return std::make_unique<readout>(std::get<readout_params>(n.params), n.size, streams);
     }
     throw internal_error("make_population: unhandled node kind");
 }

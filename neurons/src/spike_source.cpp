@@ -7,7 +7,7 @@
 namespace lmusim {
 
 spike_source::spike_source(const spike_source_params& p, double dt, std::size_t size, std::size_t streams)
-    : population(size, streams, 0), kind_(p.kind), seed_(p.seed) {
+    : population(size, streams, {}), kind_(p.kind), seed_(p.seed) {
     if (kind_ == spike_source_params::mode::arrays) {
         std::vector<std::size_t> order(p.steps.size());
         std::iota(order.begin(), order.end(), 0);

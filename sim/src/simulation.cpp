@@ -27,6 +27,7 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
     arena_ = std::make_unique<arena_holder>(static_cast<int>(threads_));
     order_ = net_.topological_order();
 
+    latency_ = net_.latencies();
     const std::size_t S = ctx_.streams;
     nodes_.resize(net_.nodes.size());
     projs_.resize(net_.projections.size());
@@ -36,15 +37,30 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         ps.source = net_.node_index(pr.source);
         ps.target = net_.node_index(pr.target);
         ps.counts.assign(S, op_counts{});
+        ps.taps = pr.kind == connectivity::conv1d ? pr.kernel : 1;
+        // Lag of tap k is lag + (taps - 1 - k): alignment to the target's latency plus any delay.
+        ps.lag = pr.delay + (pr.delay == 0 ? latency_[ps.target] - latency_[ps.source] - pr.latency() : 0);
         node_state& src = nodes_[ps.source];
-        src.depth = std::max<std::size_t>(src.depth, std::size_t{pr.delay} + 1);
+        src.depth = std::max<std::size_t>(src.depth, std::size_t{ps.lag} + ps.taps);
         nodes_[ps.target].incoming.push_back(p);
-        if (pr.kind == connectivity::dense && net_.nodes[ps.source].spiking()) {
-            // Columns of W contiguous: a spike of source j adds wt[j*nt .. j*nt+nt).
-            const std::size_t ns = net_.nodes[ps.source].size, nt = net_.nodes[ps.target].size;
+        const bool spiking = net_.nodes[ps.source].spiking();
+        const std::size_t ns = net_.nodes[ps.source].size, nt = net_.nodes[ps.target].port_size(pr.port);
+        if (pr.kind == connectivity::dense && spiking) {
             ps.wt.resize(ns * nt);
             for (std::size_t t = 0; t < nt; ++t)
                 for (std::size_t j = 0; j < ns; ++j) ps.wt[j * nt + t] = pr.weights[t * ns + j];
+        } else if (pr.kind == connectivity::conv1d) {
+            const std::size_t K = pr.kernel;
+            ps.wt.resize(K * ns * nt);
+            for (std::size_t t = 0; t < nt; ++t)
+                for (std::size_t j = 0; j < ns; ++j)
+                    for (std::size_t k = 0; k < K; ++k) {
+                        const float w = pr.weights[(t * ns + j) * K + k];
+                        if (spiking)
+                            ps.wt[(k * ns + j) * nt + t] = w;
+                        else
+                            ps.wt[(k * nt + t) * ns + j] = w;
+                    }
         }
     }
     for (std::size_t i = 0; i < net_.nodes.size(); ++i) {
@@ -57,15 +73,20 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         else
             ns.value_history.assign(ns.depth * S * nd.size, 0.0f);
         ns.counts.assign(S * nd.size, 0);
-        const std::size_t blocks = (nd.size + ctx_.block_size - 1) / ctx_.block_size;
-        ns.block_spikes.assign(S * blocks, {});
+        ns.blocks = ns.pop->splittable() ? (nd.size + ctx_.block_size - 1) / ctx_.block_size : 1;
+        ns.block_size = ns.pop->splittable() ? ctx_.block_size : nd.size;
+        ns.block_spikes.assign(S * ns.blocks, {});
     }
+    std::size_t widest = 1;
+    for (const node& nd : net_.nodes) widest = std::max(widest, nd.size);
+    scratch_.assign(std::max<std::size_t>(threads_, 1), std::vector<float>(widest));
 }
 
 simulation::~simulation() = default;
 
 void simulation::reset() {
     step_ = 0;
+    clip_frames_ = UINT64_MAX;
     for (node_state& ns : nodes_) {
         ns.pop->reset();
         for (auto& h : ns.spike_history) h.clear();
@@ -89,6 +110,45 @@ void simulation::push_frames(std::string_view input_node, std::span<const float>
     for (std::size_t f = 0; f < frames.size(); f += frame)
         nodes_[i].queued.emplace_back(frames.begin() + static_cast<std::ptrdiff_t>(f),
                                       frames.begin() + static_cast<std::ptrdiff_t>(f + frame));
+}
+
+std::size_t simulation::queued_frames(std::string_view input_node) const {
+    return nodes_[net_.node_index(input_node)].queued.size();
+}
+
+void simulation::end_clip(std::uint64_t frames) {
+    if (frames == 0) throw error("end_clip: a clip needs at least one frame");
+    if (step_ > frames + max_latency())
+        throw error(cat("end_clip(", frames, "): ", step_, " steps were already taken, past that clip's end"));
+    clip_frames_ = frames;
+}
+
+std::uint32_t simulation::max_latency() const noexcept {
+    return latency_.empty() ? 0 : *std::max_element(latency_.begin(), latency_.end());
+}
+
+std::uint64_t simulation::steps_to_drain() const noexcept {
+    if (clip_frames_ == UINT64_MAX) return 0;
+    const std::uint64_t last = clip_frames_ + max_latency();
+    return last > step_ ? last - step_ : 0;
+}
+
+bool simulation::active_at(std::size_t node, std::uint64_t step) const noexcept {
+    const std::uint32_t L = latency_[node];
+    return step >= L && step - L < clip_frames_;
+}
+
+bool simulation::was_active(std::size_t node) const noexcept { return step_ > 0 && active_at(node, step_ - 1); }
+
+op_counts simulation::node_ops(std::size_t node, std::size_t stream) const {
+    const population& p = *nodes_.at(node).pop;
+    return op_counts{0, p.own_acs(stream), p.own_macs(stream)};
+}
+
+op_counts simulation::node_ops(std::size_t node) const {
+    op_counts total;
+    for (std::size_t s = 0; s < ctx_.streams; ++s) total += node_ops(node, s);
+    return total;
 }
 
 std::span<const index_t> simulation::spikes(std::size_t node, std::size_t stream) const {
@@ -152,26 +212,38 @@ void simulation::step_node(std::size_t i) {
     node_state& ns = nodes_[i];
     const std::size_t n = net_.nodes[i].size;
     const std::size_t S = ctx_.streams;
-    const std::size_t blocks = (n + ctx_.block_size - 1) / ctx_.block_size;
+    const std::size_t blocks = ns.blocks;
     const std::size_t slot = step_ % ns.depth;
 
+    if (!active_at(i, step_)) {
+        // Outside its clip window a node neither updates nor emits (zero padding for convolutions).
+        if (ns.spiking)
+            for (std::size_t s = 0; s < S; ++s) ns.spike_history[slot * S + s].clear();
+        else
+            std::fill_n(ns.value_history.data() + slot * S * n, S * n, 0.0f);
+        return;
+    }
+    const std::uint64_t frame = step_ - latency_[i];
+
     if (net_.nodes[i].kind() == node_kind::input && !ns.queued.empty()) {
-        const std::vector<float>& frame = ns.queued.front();
-        for (std::size_t s = 0; s < S; ++s) std::copy_n(frame.data() + s * n, n, ns.pop->input(0, s));
+        const std::vector<float>& f = ns.queued.front();
+        for (std::size_t s = 0; s < S; ++s) std::copy_n(f.data() + s * n, n, ns.pop->input(0, s));
         ns.queued.pop_front();
     }
 
     auto work = [&](std::size_t item) {
         const std::size_t s = item / blocks, blk = item % blocks;
-        const std::size_t b = blk * ctx_.block_size, e = std::min(n, b + ctx_.block_size);
+        const std::size_t b = blk * ns.block_size, e = std::min(n, b + ns.block_size);
+        const int w = tbb::this_task_arena::current_thread_index();
+        float* scratch = scratch_[w >= 0 && static_cast<std::size_t>(w) < scratch_.size() ? w : 0].data();
         for (std::size_t p : ns.incoming) {
-            deliver(p, s, b, e);
+            deliver(p, s, b, e, scratch);
             if (blk == 0) count_ops(p, s);
         }
         std::vector<index_t>& out = ns.block_spikes[item];
         out.clear();
         float* values = ns.spiking ? nullptr : ns.value_history.data() + (slot * S + s) * n;
-        ns.pop->update_range(s, b, e, step_, out, values);
+        ns.pop->update_range(s, b, e, frame, out, values);
         std::uint64_t* counts = ns.counts.data() + s * n;
         for (index_t k : out) ++counts[k];
     };
@@ -202,68 +274,101 @@ void simulation::step_node(std::size_t i) {
     }
 }
 
-void simulation::deliver(std::size_t p, std::size_t s, std::size_t b, std::size_t e) {
+// Adds projection p's input for the target range [b, e) of stream s into the target's port, via
+// `scratch` when a post-affine must see the projection's output alone.
+void simulation::deliver(std::size_t p, std::size_t s, std::size_t b, std::size_t e, float* scratch) {
+    const projection& pr = net_.projections[p];
+    float* in = nodes_[projs_[p].target].pop->input(pr.port, s);
+    if (pr.post_affine.empty()) {
+        if (!pr.bias.empty())
+            for (std::size_t t = b; t < e; ++t) in[t] += pr.bias[t];
+        add_projection(p, s, b, e, in);
+        return;
+    }
+    float* out = scratch - b;  // out[t] for t in [b, e)
+    if (pr.bias.empty())
+        std::fill(out + b, out + e, 0.0f);
+    else
+        std::copy(pr.bias.begin() + static_cast<std::ptrdiff_t>(b), pr.bias.begin() + static_cast<std::ptrdiff_t>(e), out + b);
+    add_projection(p, s, b, e, out);
+    apply_affine(pr.post_affine, out, b, e);
+    for (std::size_t t = b; t < e; ++t) in[t] += out[t];
+}
+
+void simulation::add_projection(std::size_t p, std::size_t s, std::size_t b, std::size_t e, float* __restrict in) {
     const projection& pr = net_.projections[p];
     const proj_state& ps = projs_[p];
     const node_state& src = nodes_[ps.source];
-    const std::size_t nt = net_.nodes[ps.target].size, ns = net_.nodes[ps.source].size;
+    const std::size_t nt = nodes_[ps.target].pop->port_size(pr.port), ns = net_.nodes[ps.source].size;
     const std::size_t S = ctx_.streams;
-    if (step_ < pr.delay) return;  // the source had not started then
-    const std::size_t slot = (step_ - pr.delay) % src.depth;
-    float* __restrict in = nodes_[ps.target].pop->input(pr.port, s);
+    using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-    if (src.spiking) {
-        const std::vector<index_t>& spk = src.spike_history[slot * S + s];
-        switch (pr.kind) {
-            case connectivity::dense:
-                for (index_t j : spk) {
-                    const float* __restrict col = ps.wt.data() + std::size_t{j} * nt;
-                    for (std::size_t t = b; t < e; ++t) in[t] += col[t];
-                }
-                break;
-            case connectivity::sparse: {
-                const csr& c = pr.sparse;
-                const bool whole = b == 0 && e == nt;
-                for (index_t j : spk) {
-                    const index_t* first = c.indices.data() + c.indptr[j];
-                    const index_t* last = c.indices.data() + c.indptr[j + 1];
-                    if (!whole) {
-                        first = std::lower_bound(first, last, static_cast<index_t>(b));
-                        last = std::lower_bound(first, last, static_cast<index_t>(e));
+    for (std::uint32_t k = 0; k < ps.taps; ++k) {
+        const std::uint64_t lag = ps.lag + (ps.taps - 1 - k);
+        if (step_ < lag) continue;  // before the source started
+        const std::size_t slot = (step_ - lag) % src.depth;
+        if (src.spiking) {
+            const std::vector<index_t>& spk = src.spike_history[slot * S + s];
+            switch (pr.kind) {
+                case connectivity::dense:
+                case connectivity::conv1d: {
+                    const float* wt = ps.wt.data() + std::size_t{k} * ns * nt;
+                    for (index_t j : spk) {
+                        const float* __restrict col = wt + std::size_t{j} * nt;
+                        for (std::size_t t = b; t < e; ++t) in[t] += col[t];
                     }
-                    const float* w = c.weights.data() + (first - c.indices.data());
-                    for (const index_t* k = first; k != last; ++k, ++w) in[*k] += *w;
+                    break;
                 }
-                break;
+                case connectivity::sparse: {
+                    const csr& c = pr.sparse;
+                    const bool whole = b == 0 && e == nt;
+                    for (index_t j : spk) {
+                        const index_t* first = c.indices.data() + c.indptr[j];
+                        const index_t* last = c.indices.data() + c.indptr[j + 1];
+                        if (!whole) {
+                            first = std::lower_bound(first, last, static_cast<index_t>(b));
+                            last = std::lower_bound(first, last, static_cast<index_t>(e));
+                        }
+                        const float* w = c.weights.data() + (first - c.indices.data());
+                        for (const index_t* q = first; q != last; ++q, ++w) in[*q] += *w;
+                    }
+                    break;
+                }
+                case connectivity::one_to_one:
+                case connectivity::identity: {
+                    const auto first = std::lower_bound(spk.begin(), spk.end(), static_cast<index_t>(b));
+                    const bool unit = pr.kind == connectivity::identity;
+                    for (auto it = first; it != spk.end() && *it < e; ++it) in[*it] += unit ? 1.0f : pr.weights[*it];
+                    break;
+                }
             }
-            case connectivity::one_to_one: {
-                auto first = std::lower_bound(spk.begin(), spk.end(), static_cast<index_t>(b));
-                for (auto it = first; it != spk.end() && *it < e; ++it) in[*it] += pr.weights[*it];
-                break;
+        } else {
+            const float* x = src.value_history.data() + (slot * S + s) * ns;
+            const auto rows = static_cast<Eigen::Index>(e - b), cols = static_cast<Eigen::Index>(ns);
+            switch (pr.kind) {
+                case connectivity::dense:
+                case connectivity::conv1d: {
+                    const float* w = pr.kind == connectivity::dense ? pr.weights.data() : ps.wt.data() + std::size_t{k} * nt * ns;
+                    Eigen::Map<const row_major> wm(w + b * ns, rows, cols);
+                    Eigen::Map<const Eigen::VectorXf> xv(x, cols);
+                    Eigen::Map<Eigen::VectorXf> out(in + b, rows);
+                    out.noalias() += wm * xv;
+                    break;
+                }
+                case connectivity::sparse: {
+                    const csr& c = pr.sparse;
+                    for (std::size_t j = 0; j < ns; ++j)
+                        for (std::uint64_t q = c.indptr[j]; q < c.indptr[j + 1]; ++q)
+                            if (c.indices[q] >= b && c.indices[q] < e) in[c.indices[q]] += c.weights[q] * x[j];
+                    break;
+                }
+                case connectivity::one_to_one:
+                    for (std::size_t t = b; t < e; ++t) in[t] += pr.weights[t] * x[t];
+                    break;
+                case connectivity::identity:
+                    for (std::size_t t = b; t < e; ++t) in[t] += x[t];
+                    break;
             }
-        }
-    } else {
-        const float* x = src.value_history.data() + (slot * S + s) * ns;
-        switch (pr.kind) {
-            case connectivity::dense: {
-                using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-                Eigen::Map<const row_major> w(pr.weights.data() + b * ns, static_cast<Eigen::Index>(e - b),
-                                              static_cast<Eigen::Index>(ns));
-                Eigen::Map<const Eigen::VectorXf> xv(x, static_cast<Eigen::Index>(ns));
-                Eigen::Map<Eigen::VectorXf> out(in + b, static_cast<Eigen::Index>(e - b));
-                out.noalias() += w * xv;
-                break;
-            }
-            case connectivity::sparse: {
-                const csr& c = pr.sparse;
-                for (std::size_t j = 0; j < ns; ++j)
-                    for (std::uint64_t k = c.indptr[j]; k < c.indptr[j + 1]; ++k)
-                        if (c.indices[k] >= b && c.indices[k] < e) in[c.indices[k]] += c.weights[k] * x[j];
-                break;
-            }
-            case connectivity::one_to_one:
-                for (std::size_t t = b; t < e; ++t) in[t] += pr.weights[t] * x[t];
-                break;
         }
     }
 }
@@ -272,21 +377,32 @@ void simulation::count_ops(std::size_t p, std::size_t s) {
     const projection& pr = net_.projections[p];
     proj_state& ps = projs_[p];
     const node_state& src = nodes_[ps.source];
-    if (step_ < pr.delay) return;
-    const std::size_t nt = net_.nodes[ps.target].size, ns = net_.nodes[ps.source].size;
+    const std::size_t nt = nodes_[ps.target].pop->port_size(pr.port), ns = net_.nodes[ps.source].size;
     op_counts& c = ps.counts[s];
-    if (src.spiking) {
-        const std::vector<index_t>& spk = src.spike_history[((step_ - pr.delay) % src.depth) * ctx_.streams + s];
-        c.events += spk.size();
-        switch (pr.kind) {
-            case connectivity::dense: c.sops += spk.size() * nt; break;
-            case connectivity::one_to_one: c.sops += spk.size(); break;
-            case connectivity::sparse:
-                for (index_t j : spk) c.sops += pr.sparse.indptr[j + 1] - pr.sparse.indptr[j];
-                break;
+    for (std::uint32_t k = 0; k < ps.taps; ++k) {
+        const std::uint64_t lag = ps.lag + (ps.taps - 1 - k);
+        if (step_ < lag || !active_at(ps.source, step_ - lag)) continue;  // taps outside the clip do nothing
+        if (src.spiking) {
+            const std::vector<index_t>& spk = src.spike_history[((step_ - lag) % src.depth) * ctx_.streams + s];
+            c.events += spk.size();
+            switch (pr.kind) {
+                case connectivity::dense:
+                case connectivity::conv1d: c.sops += spk.size() * nt; break;
+                case connectivity::one_to_one:
+                case connectivity::identity: c.sops += spk.size(); break;
+                case connectivity::sparse:
+                    for (index_t j : spk) c.sops += pr.sparse.indptr[j + 1] - pr.sparse.indptr[j];
+                    break;
+            }
+        } else {
+            switch (pr.kind) {
+                case connectivity::dense:
+                case connectivity::conv1d: c.macs += nt * ns; break;
+                case connectivity::sparse: c.macs += pr.sparse.nnz(); break;
+                case connectivity::one_to_one: c.macs += ns; break;
+                case connectivity::identity: break;  // routing, no arithmetic
+            }
         }
-    } else {
-        c.macs += pr.synapse_count(ns, nt);
     }
 }
 

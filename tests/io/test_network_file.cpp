@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <string>
 
 #include "lmusim/graph/cuba.hpp"
@@ -147,18 +148,13 @@ TEST_CASE("loading reports what is wrong, naming the file and the object", "[io]
     }
     SECTION("an invalid network inside a well-formed file") {
         edit([](hid_t f) {
-            hid_t a = H5Aopen_by_name(f, "/projections/a_dl", "source", H5P_DEFAULT, H5P_DEFAULT);
-            H5Aclose(a);
-            H5Adelete_by_name(f, "/projections/p_ul", "port", H5P_DEFAULT);
-            hid_t s = H5Screate(H5S_SCALAR);
-            hid_t at = H5Acreate_by_name(f, "/projections/p_ul", "port", H5T_NATIVE_UINT32, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-            const unsigned port = 4;
-            H5Awrite(at, H5T_NATIVE_UINT32, &port);
-            H5Aclose(at);
-            H5Sclose(s);
+            hid_t ds = H5Dopen2(f, "/projections/p_ul/weights", H5P_DEFAULT);
+            const float w[2] = {0.5f, std::numeric_limits<float>::infinity()};
+            H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, w);
+            H5Dclose(ds);
         });
         REQUIRE_THROWS_AS(load_network(path), network_error);
-        REQUIRE_THROWS_WITH(load_network(path), Contains("projection 'p_ul'") && Contains("port 4"));
+        REQUIRE_THROWS_WITH(load_network(path), Contains(path) && Contains("projection 'p_ul'") && Contains("weight[1]"));
     }
 }
 

@@ -89,11 +89,44 @@ struct spike_source_params {
 // Real-valued frames supplied by the caller at run time (e.g. audio features), one per step.
 struct input_params {};
 
-using node_params =
-    std::variant<discrete_lif_params, continuous_lif_params, spike_source_params, input_params>;
+// A real-valued accumulator (the residual stream): output = affine(sum of this step's inputs).
+struct analog_params {
+    input_affine affine;
+};
+
+// A linear state-space memory (the LMU): m[t] = A m[t-1] + B u[t], m[-1] = 0, real-valued.
+// impulse mode: for t < L (H's columns), m[t] = sum_{j<=t} H[:, t-j] u[j] accumulated in double
+// (bit-exact with an FFT convolution of the same H); the recurrence afterwards.
+struct lmu_memory_params {
+    enum class mode : std::uint8_t { impulse, recurrence };
+    mode kind = mode::impulse;
+    std::size_t input_size = 1;
+    std::vector<float> a;  // [M x M] row-major
+    std::vector<float> b;  // [M x input_size] row-major
+    std::vector<float> h;  // [M x L] row-major, H[:, k] = A^k B (input_size 1 only); may be empty
+    std::size_t h_columns() const noexcept { return h.empty() ? 0 : h.size() / (b.size() / input_size); }
+};
+
+// Running mean of the input over the frames so far, then linear: y = W (sum x) / (t+1) + b.
+struct readout_params {
+    std::size_t input_size = 0;
+    std::vector<float> weight;  // [size x input_size] row-major
+    std::vector<float> bias;    // [size]
+};
+
+using node_params = std::variant<discrete_lif_params, continuous_lif_params, spike_source_params, input_params,
+                                 analog_params, lmu_memory_params, readout_params>;
 
 // The node kinds, in the order of node_params' alternatives.
-enum class node_kind : std::uint8_t { discrete_lif, continuous_lif, spike_source, input };
+enum class node_kind : std::uint8_t {
+    discrete_lif,
+    continuous_lif,
+    spike_source,
+    input,
+    analog,
+    lmu_memory,
+    readout
+};
 
 std::string_view to_string(node_kind) noexcept;
 node_kind node_kind_from_string(std::string_view);  // throws lmusim::error
@@ -104,8 +137,9 @@ struct node {
     node_params params;
 
     node_kind kind() const noexcept { return static_cast<node_kind>(params.index()); }
-    bool spiking() const noexcept;       // output is spikes (else real values)
+    bool spiking() const noexcept;             // output is spikes (else real values)
     std::size_t input_ports() const noexcept;  // 0 for sources
+    std::size_t port_size(std::size_t port) const noexcept;  // values per stream in an input port
 };
 
 // Connectivity kinds (GeNN synapseMatrixType style: when to use each).
@@ -115,6 +149,9 @@ enum class connectivity : std::uint8_t {
     sparse,      // CSR by source row (indptr, indices = targets, weights). Use for random or
                  // structured sparse networks (CUBA); a spike costs its row length.
     one_to_one,  // weights[i]: source i -> target i (sizes must match).
+    conv1d,      // weights[target][source][k]: cross-correlation along time (frames), zero padding
+                 // (k-1)/2, k odd; adds (k-1)/2 frames of latency. The LMUFormer's convolutions.
+    identity,    // source i -> target i with weight 1: routing of real values or spikes.
 };
 
 std::string_view to_string(connectivity) noexcept;
@@ -137,9 +174,14 @@ struct projection {
     connectivity kind = connectivity::dense;
     std::uint32_t delay = 0;  // [steps]; 0 = same step (source updated first); cycles need >= 1
     std::uint32_t port = 0;   // the target's input port
-    std::vector<float> weights;  // dense: [n_target x n_source] row-major; one_to_one: [n]
+    std::vector<float> weights;  // dense: [n_target x n_source] row-major; one_to_one: [n];
+                                 // conv1d: [n_target x n_source x kernel] row-major
     csr sparse;                  // sparse only
+    std::uint32_t kernel = 0;    // conv1d only: taps (odd)
+    std::vector<float> bias;     // optional [target port size], added once per active frame
+    input_affine post_affine;    // optional, applied to (W x + bias) before it reaches the target
 
+    std::uint32_t latency() const noexcept { return kind == connectivity::conv1d ? (kernel - 1) / 2 : 0; }
     std::size_t synapse_count(std::size_t n_source, std::size_t n_target) const noexcept;
 };
 
@@ -164,6 +206,10 @@ struct network {
     // Node indices in an order where every zero-delay projection's source comes before its
     // target (stable: declaration order where free). Throws if zero-delay edges form a cycle.
     std::vector<std::size_t> topological_order() const;
+
+    // Frame latency of every node: the largest (source latency + projection latency) over its
+    // zero-delay inputs; 0 for nodes without such inputs. Node i processes frame t - L[i] at step t.
+    std::vector<std::uint32_t> latencies() const;
 };
 
 // Largest population accepted: indices are 32-bit.

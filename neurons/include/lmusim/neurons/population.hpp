@@ -16,39 +16,55 @@ namespace lmusim {
 
 class population {
 public:
-    population(std::size_t size, std::size_t streams, std::size_t ports);
+    // One input port of `size` values per stream for each entry of port_sizes.
+    population(std::size_t size, std::size_t streams, std::vector<std::size_t> port_sizes);
     virtual ~population() = default;
     population(const population&) = delete;
     population& operator=(const population&) = delete;
 
     std::size_t size() const noexcept { return size_; }
     std::size_t streams() const noexcept { return streams_; }
-    std::size_t ports() const noexcept { return ports_; }
+    std::size_t ports() const noexcept { return port_sizes_.size(); }
+    std::size_t port_size(std::size_t port) const noexcept { return port_sizes_[port]; }
     virtual bool spiking() const noexcept = 0;
+    // Whether update_range may be called on parts of the population (false: whole streams only).
+    virtual bool splittable() const noexcept { return true; }
 
-    // The input buffer of one port and stream (size() floats). The simulation adds delivered
-    // weights into it; update_range() consumes and clears it.
+    // The input buffer of one port and stream (port_size(port) floats). The simulation adds
+    // delivered weights into it; update_range() consumes and clears it.
     float* input(std::size_t port, std::size_t stream) noexcept {
-        return input_.data() + (port * streams_ + stream) * size_;
+        return input_.data() + port_offset_[port] + stream * port_sizes_[port];
     }
+
+    // Work a node does itself (not through projections), per stream since reset: multiply-
+    // accumulates on real values and accumulates triggered by events (the LMU memory, readouts).
+    std::uint64_t own_macs(std::size_t stream) const noexcept { return own_macs_[stream]; }
+    std::uint64_t own_acs(std::size_t stream) const noexcept { return own_acs_[stream]; }
 
     // Back to the initial state (and clears the input buffers).
     virtual void reset() = 0;
 
-    // Advance neurons [begin, end) of one stream by one step. Spiking populations append the
+    // Advance neurons [begin, end) of one stream by one step; `frame` counts the steps this node
+    // has been active in the current clip (0 first). Spiking populations append the
     // indices of the neurons that fired, ascending, to `spikes`; real-valued ones write their
     // output for [begin, end) into `values` (the stream's row of size()).
     // Touches only state in [begin, end) of that stream, so disjoint ranges may run in parallel.
-    virtual void update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t step,
+    virtual void update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t frame,
                               std::vector<index_t>& spikes, float* values) = 0;
 
 protected:
     void clear_inputs();
+    void clear_own_ops();
+    std::vector<std::uint64_t> own_macs_, own_acs_;  // per stream
 
 private:
-    std::size_t size_, streams_, ports_;
-    std::vector<float> input_;  // [port][stream][neuron]
+    std::size_t size_, streams_;
+    std::vector<std::size_t> port_sizes_, port_offset_;
+    std::vector<float> input_;  // [port][stream][value]
 };
+
+// Applies a per-neuron input affine in place to x[begin, end) (docs/semantics.md).
+void apply_affine(const input_affine& a, float* x, std::size_t begin, std::size_t end) noexcept;
 
 // Builds the implementation of a validated node for a step of dt milliseconds.
 std::unique_ptr<population> make_population(const node& n, double dt, std::size_t streams);

@@ -28,7 +28,7 @@ private:
 // the update of step t; the update copies it to the output and clears the buffer.
 class input_frames final : public population {
 public:
-    input_frames(std::size_t size, std::size_t streams) : population(size, streams, 1) {}
+    input_frames(std::size_t size, std::size_t streams) : population(size, streams, {size}) {}
     bool spiking() const noexcept override { return false; }
     void reset() override { clear_inputs(); }
     void update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t step,

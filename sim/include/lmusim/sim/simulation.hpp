@@ -70,6 +70,18 @@ public:
     // Queue real-valued frames for an input node: `frames` holds n_frames x streams x size floats
     // (frame-major). Step t consumes the next queued frame; with none queued the input is zero.
     void push_frames(std::string_view input_node, std::span<const float> frames);
+    std::size_t queued_frames(std::string_view input_node) const;
+
+    // Clips (docs/model_format.md, "Latency and alignment"): node i processes frame t - L[i] at
+    // step t and is active for frames 0 .. T-1 only. end_clip(T) fixes T (until then the clip is
+    // open-ended); steps_to_drain() is how many more steps every node needs to finish frame T-1.
+    void end_clip(std::uint64_t frames);
+    std::uint64_t steps_to_drain() const noexcept;
+    std::uint32_t latency(std::size_t node) const noexcept { return latency_[node]; }
+    std::uint32_t max_latency() const noexcept;
+    // Whether the node was active in the last step taken, and which frame it processed.
+    bool was_active(std::size_t node) const noexcept;
+    std::uint64_t last_frame(std::size_t node) const noexcept { return step_ - 1 - latency_[node]; }
 
     const network& net() const noexcept { return net_; }
     const context& ctx() const noexcept { return ctx_; }
@@ -86,6 +98,9 @@ public:
     std::uint64_t total_spikes(std::size_t node) const;
     // Neuron-steps updated since reset (all streams).
     std::uint64_t neuron_updates(std::size_t node) const { return nodes_[node].updates; }
+    // Ops a node did itself (LMU memory, readout), per stream or summed.
+    op_counts node_ops(std::size_t node, std::size_t stream) const;
+    op_counts node_ops(std::size_t node) const;
     // Ops of one projection since reset, for one stream or summed over streams.
     const op_counts& ops(std::size_t projection, std::size_t stream) const { return projs_[projection].counts[stream]; }
     op_counts ops(std::size_t projection) const;
@@ -104,26 +119,36 @@ private:
         std::uint64_t updates = 0;
         std::vector<std::size_t> incoming;                // projection indices, declaration order
         std::vector<std::vector<index_t>> block_spikes;   // scratch [stream * blocks + block]
+        std::size_t blocks = 1, block_size = 1;           // work split per stream
         std::deque<std::vector<float>> queued;            // input nodes: frames waiting
     };
     struct proj_state {
         std::size_t source = 0, target = 0;
-        std::vector<float> wt;               // dense: transposed to [source][target] (columns contiguous)
+        std::uint32_t lag = 0;               // history lag of the last tap (alignment + delay)
+        std::uint32_t taps = 1;              // conv1d kernel, else 1
+        // Spiking source, dense/conv1d: weights transposed to [tap][source][target] (a spike adds a
+        // contiguous column). Real source, conv1d: [tap][target][source] (one GEMV per tap).
+        std::vector<float> wt;
         std::vector<op_counts> counts;       // per stream
     };
 
     void step_once();
     void step_node(std::size_t node);
-    void deliver(std::size_t proj, std::size_t stream, std::size_t begin, std::size_t end);
+    bool active_at(std::size_t node, std::uint64_t step) const noexcept;
+    void deliver(std::size_t proj, std::size_t stream, std::size_t begin, std::size_t end, float* scratch);
+    void add_projection(std::size_t proj, std::size_t stream, std::size_t begin, std::size_t end, float* out);
     void count_ops(std::size_t proj, std::size_t stream);
 
     network net_;
     context ctx_;
     std::size_t threads_ = 1;
     std::vector<std::size_t> order_;
+    std::vector<std::uint32_t> latency_;
+    std::uint64_t clip_frames_ = UINT64_MAX;  // T; open-ended until end_clip()
     std::vector<node_state> nodes_;
     std::vector<proj_state> projs_;
     std::uint64_t step_ = 0;
+    std::vector<std::vector<float>> scratch_;  // per worker: a projection's output before post-affine
     struct arena_holder;
     std::unique_ptr<arena_holder> arena_;
 };

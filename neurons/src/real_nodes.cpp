@@ -1,0 +1,99 @@
+#include "lmusim/neurons/real_nodes.hpp"
+
+#include <algorithm>
+
+#include <Eigen/Core>
+
+namespace lmusim {
+
+using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+void analog::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t,
+                          std::vector<index_t>&, float* values) {
+    float* x = input(0, stream);
+    apply_affine(p_.affine, x, begin, end);
+    std::copy(x + begin, x + end, values + begin);
+    std::fill(x + begin, x + end, 0.0f);
+}
+
+lmu_memory::lmu_memory(const lmu_memory_params& p, std::size_t size, std::size_t streams)
+    : population(size, streams, {p.input_size}), p_(p), h_cols_(p.h_columns()), m_(size * streams, 0.0f),
+      events_(streams), acc_(size * streams, 0.0), next_(size * streams, 0.0f) {}
+
+void lmu_memory::reset() {
+    std::fill(m_.begin(), m_.end(), 0.0f);
+    for (auto& e : events_) e.clear();
+    clear_inputs();
+    clear_own_ops();
+}
+
+void lmu_memory::update_range(std::size_t stream, std::size_t, std::size_t, std::uint64_t frame,
+                              std::vector<index_t>&, float* values) {
+    const std::size_t M = size(), D = p_.input_size;
+    float* u = input(0, stream);
+    float* m = m_.data() + stream * M;
+    const auto Mi = static_cast<Eigen::Index>(M);
+    if (p_.kind == lmu_memory_params::mode::impulse && frame < h_cols_) {
+        // m[t] = sum over nonzero inputs j <= t of H[:, t - j] u[j], in double, rounded once.
+        if (u[0] != 0.0f) events_[stream].emplace_back(frame, u[0]);
+        double* acc = acc_.data() + stream * M;
+        std::fill(acc, acc + M, 0.0);
+        const float* h = p_.h.data();
+        for (const auto& [j, uj] : events_[stream]) {
+            const std::size_t col = frame - j;
+            for (std::size_t r = 0; r < M; ++r) acc[r] += static_cast<double>(h[r * h_cols_ + col]) * uj;
+        }
+        for (std::size_t r = 0; r < M; ++r) m[r] = static_cast<float>(acc[r]);
+        own_acs_[stream] += events_[stream].size() * M;
+    } else {
+        // m[t] = A m[t-1] + B u[t] (float32, Eigen).
+        Eigen::Map<const row_major> A(p_.a.data(), Mi, Mi);
+        Eigen::Map<const row_major> B(p_.b.data(), Mi, static_cast<Eigen::Index>(D));
+        Eigen::Map<Eigen::VectorXf> mv(m, Mi);
+        Eigen::Map<const Eigen::VectorXf> uv(u, static_cast<Eigen::Index>(D));
+        Eigen::Map<Eigen::VectorXf> next(next_.data() + stream * M, Mi);
+        next.noalias() = A * mv;
+        own_macs_[stream] += M * M;
+        for (std::size_t d = 0; d < D; ++d)
+            if (u[d] != 0.0f) {
+                next += B.col(static_cast<Eigen::Index>(d)) * u[d];
+                own_acs_[stream] += M;
+            }
+        mv = next;
+    }
+    std::copy(m, m + M, values);
+    std::fill(u, u + D, 0.0f);
+}
+
+readout::readout(const readout_params& p, std::size_t size, std::size_t streams)
+    : population(size, streams, {p.input_size}), p_(p), sum_(p.input_size * streams, 0.0), mean_(p.input_size * streams) {}
+
+void readout::reset() {
+    std::fill(sum_.begin(), sum_.end(), 0.0);
+    clear_inputs();
+    clear_own_ops();
+}
+
+void readout::update_range(std::size_t stream, std::size_t, std::size_t, std::uint64_t frame,
+                           std::vector<index_t>&, float* values) {
+    const std::size_t n = p_.input_size;
+    float* x = input(0, stream);
+    double* sum = sum_.data() + stream * n;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (x[i] != 0.0f) ++own_acs_[stream];
+        sum[i] += x[i];
+    }
+    // y = W (sum / (t+1)) + b: the running mean is rounded to float32 as PyTorch's cumsum / n is.
+    const float count = static_cast<float>(frame + 1);
+    float* mean = mean_.data() + stream * n;
+    for (std::size_t i = 0; i < n; ++i) mean[i] = static_cast<float>(sum[i]) / count;
+    Eigen::Map<const row_major> W(p_.weight.data(), static_cast<Eigen::Index>(size()), static_cast<Eigen::Index>(n));
+    Eigen::Map<const Eigen::VectorXf> mv(mean, static_cast<Eigen::Index>(n));
+    Eigen::Map<const Eigen::VectorXf> b(p_.bias.data(), static_cast<Eigen::Index>(size()));
+    Eigen::Map<Eigen::VectorXf> y(values, static_cast<Eigen::Index>(size()));
+    y = W * mv + b;
+    own_macs_[stream] += size() * n;
+    std::fill(x, x + n, 0.0f);
+}
+
+}  // namespace lmusim

@@ -1,0 +1,637 @@
+"""Convert an upstream Spiking LMUFormer checkpoint into an lmusim model file.
+
+Usage::
+
+    python3 -m lmusim.convert CKPT.pth MODEL.h5 [--memory-mode impulse|recurrence]
+
+or, from Python, :func:`convert`.  The input is a PyTorch ``state_dict`` of the timm model
+``slmu_rnn_ms_conv1d`` (github.com/zeyuliu1037/LMUFormer), optionally saved from
+``DataParallel`` (``module.`` key prefix) and optionally wrapped in a dict under ``"state_dict"``
+or ``"model"``.  The output is the HDF5 model file of ``docs/model_format.md`` (a network file,
+``docs/network_format.md``, with the LMUFormer node and projection kinds and a ``/meta`` group).
+``docs/converter.md`` describes the checks and the error messages.
+
+Safety: the checkpoint is read with ``torch.load(..., weights_only=True)``, which only rebuilds
+tensors and plain containers; a pickle that names any other class or function is refused before
+anything in it runs.
+
+This module needs torch, numpy and h5py, but none of lmusim's compiled code.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import pickle
+import re
+import sys
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import __version__
+
+__all__ = [
+    "ConversionError", "ModelConfig", "CLASS_NAMES_35", "MEMORY_MODES", "convert",
+    "load_state_dict", "infer_config", "check_state_dict", "main",
+]
+
+#: Upstream model name; also the network ``name`` and the ``model`` attribute of the file.
+MODEL_NAME = "slmu_rnn_ms_conv1d"
+#: One step is one 10 ms feature frame.
+DT_MS = 10.0
+#: BatchNorm epsilon of every upstream BatchNorm1d (PyTorch's default; not stored in checkpoints).
+BN_EPS = 1e-5
+#: spikingjelly LIF of the model: tau = 2, v_reset = 0, threshold 1 (0.5 for ``prev_lif``).
+LIF_TAU = 2.0
+LIF_V_RESET = 0.0
+#: Feature normalisation x = (fbank - mean) / std2 (spec §1.2 step 4; std2 = 2 * 5.5654526).
+FEATURE_MEAN = -6.845978
+FEATURE_STD2 = 11.1309052
+#: Network file format written (docs/network_format.md).
+FORMAT = "lmusim-network"
+FORMAT_VERSION = 1
+#: Datasets with more elements than this are chunked and deflate-compressed.
+COMPRESS_ABOVE = 4096
+#: Accepted values of ``memory_mode`` (the ``mode`` attribute of each ``lmu_memory`` node).
+MEMORY_MODES = ("impulse", "recurrence")
+
+#: Speech Commands V2 label of each output index (spec §1.1), used when n_class == 35.
+CLASS_NAMES_35 = (
+    "backward", "follow", "five", "bed", "zero", "on", "learn", "two", "house", "tree", "dog",
+    "stop", "seven", "eight", "down", "six", "forward", "cat", "right", "visual", "four", "wow",
+    "no", "nine", "off", "three", "left", "marvin", "yes", "up", "sheila", "happy", "bird", "go",
+    "one",
+)
+
+_BN_PARAMS = ("weight", "bias", "running_mean", "running_var")
+_MAX_LISTED = 12  # problems listed in one error message
+
+
+class ConversionError(ValueError):
+    """The checkpoint cannot be converted: unreadable, unsafe, or not an ``slmu_rnn_ms_conv1d``
+    state dict (the message names the key, the shape found and the shape expected)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+def _fmt_shape(shape: Sequence[Any]) -> str:
+    return "[" + ", ".join("k" if s is None else str(s) for s in shape) + "]"
+
+
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _unwrap(obj: Any, path: str) -> Mapping:
+    """The state dict inside what ``torch.load`` returned (raw, or under "state_dict"/"model")."""
+    if not isinstance(obj, Mapping):
+        raise ConversionError(f"{path}: the checkpoint holds a {type(obj).__name__}, expected a "
+                              f"state dict (a mapping of parameter names to tensors)")
+    for entry in ("state_dict", "model"):
+        inner = obj.get(entry)
+        if inner is not None:
+            if not isinstance(inner, Mapping):
+                raise ConversionError(f"{path}: checkpoint entry '{entry}' is a "
+                                      f"{type(inner).__name__}, expected a state dict")
+            return inner
+    return obj
+
+
+def load_state_dict(path: str) -> "Tuple[OrderedDict[str, Any], Dict[str, str]]":
+    """Read ``path`` safely and return ``(state_dict, original_names)``.
+
+    The state dict has any ``module.`` prefix removed; ``original_names`` maps each returned key
+    to the key as spelled in the file (for error messages).
+    """
+    import torch  # local: importing lmusim must not need torch
+
+    if not os.path.isfile(path):
+        raise ConversionError(f"{path}: no such file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()
+        detail = first[-1] if first else ""
+        raise ConversionError(
+            f"{path}: not a plain state dict / unsafe pickle: the file refers to Python objects "
+            f"other than tensors and plain containers, so it was not unpickled (nothing in it was "
+            f"run). Re-save just the weights, e.g. torch.save(model.state_dict(), path). "
+            f"[{detail}]") from None
+    except Exception as e:  # corrupt or foreign file
+        raise ConversionError(f"{path}: cannot read as a PyTorch checkpoint: "
+                              f"{type(e).__name__}: {e}") from None
+    raw = _unwrap(obj, path)
+
+    sd: "OrderedDict[str, Any]" = OrderedDict()
+    original: Dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            raise ConversionError(f"{path}: state-dict key {key!r} is not a string")
+        name = key[len("module."):] if key.startswith("module.") else key
+        if name in sd:
+            raise ConversionError(f"{path}: keys '{original[name]}' and '{key}' both name "
+                                  f"'{name}' once the 'module.' prefix is removed")
+        if not isinstance(value, torch.Tensor):
+            raise ConversionError(f"{path}: key '{key}' holds a {type(value).__name__}, "
+                                  f"expected a tensor")
+        sd[name] = value
+        original[name] = key
+    if not sd:
+        raise ConversionError(f"{path}: the state dict is empty")
+    return sd, original
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration and checks
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ModelConfig:
+    """Dimensions read from the checkpoint's shapes."""
+    dim: int
+    memory_size: int
+    mlp_hidden: int
+    n_class: int
+    depth: int
+    in_channels: int
+    seq_len: int  # columns of the LMU impulse response H
+    #: conv name (without ".weight") -> kernel size, for the k-wide patch-embedding convolutions
+    kernel_sizes: Dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return (f"dim {self.dim}, memory_size {self.memory_size}, mlp_hidden {self.mlp_hidden}, "
+                f"n_class {self.n_class}, depth {self.depth}, in_channels {self.in_channels}")
+
+
+_PE_CONVS = ("patch_embed.proj_conv", "patch_embed.proj_conv1", "patch_embed.proj_conv2",
+             "patch_embed.proj_conv3", "patch_embed.rpe_conv")
+
+
+def _shape(sd: Mapping, key: str, names: Mapping[str, str], ndim: int, expected: str) -> tuple:
+    """Shape of a key used to infer dimensions; it must exist and have ``ndim`` dimensions."""
+    if key not in sd:
+        raise ConversionError(f"missing key '{names.get(key, key)}' (expected shape {expected}); "
+                              f"needed to infer the model's dimensions")
+    shape = tuple(int(s) for s in sd[key].shape)
+    if len(shape) != ndim or any(s <= 0 for s in shape):
+        raise ConversionError(f"key '{names.get(key, key)}': shape {_fmt_shape(shape)}, "
+                              f"expected {expected}")
+    return shape
+
+
+def infer_config(sd: Mapping, names: Optional[Mapping[str, str]] = None) -> ModelConfig:
+    """Read the dimensions from the shapes (``sd`` without the ``module.`` prefix).
+
+    dim, in_channels: ``patch_embed.proj_conv.weight`` [dim, in_channels, k];
+    depth: the ``block.N.`` indices (0 .. depth-1); memory_size, seq_len:
+    ``block.0.attn.lmu.H`` [M, L]; mlp_hidden: ``block.0.mlp.fc1_conv.weight`` [hidden, dim, 1];
+    n_class: ``head.weight`` [n_class, dim]; each patch-embedding kernel size from its own
+    weight (must be odd).
+    """
+    names = names or {}
+    dim, in_channels, _ = _shape(sd, "patch_embed.proj_conv.weight", names, 3,
+                                 "[dim, in_channels, k]")
+    blocks = set()
+    for key in sd:
+        m = re.match(r"block\.(\d+)\.", key)
+        if m:
+            blocks.add(int(m.group(1)))
+    if not blocks:
+        raise ConversionError("no 'block.N.' keys: the checkpoint has no LMU block (is it an "
+                              f"{MODEL_NAME} state dict?)")
+    depth = max(blocks) + 1
+    missing = sorted(set(range(depth)) - blocks)
+    if missing:
+        raise ConversionError(f"block indices {sorted(blocks)} are not contiguous from 0: no keys "
+                              f"for block.{missing[0]}")
+    memory_size, seq_len = _shape(sd, "block.0.attn.lmu.H", names, 2, "[memory_size, seq_len]")
+    mlp_hidden = _shape(sd, "block.0.mlp.fc1_conv.weight", names, 3, f"[mlp_hidden, {dim}, 1]")[0]
+    n_class = _shape(sd, "head.weight", names, 2, f"[n_class, {dim}]")[0]
+    kernel_sizes = {}
+    for conv in _PE_CONVS:
+        w = sd.get(conv + ".weight")
+        k = int(w.shape[2]) if w is not None and w.dim() == 3 else None
+        kernel_sizes[conv] = k if k is not None and k % 2 == 1 else None
+    return ModelConfig(dim=int(dim), memory_size=int(memory_size), mlp_hidden=int(mlp_hidden),
+                       n_class=int(n_class), depth=depth, in_channels=int(in_channels),
+                       seq_len=int(seq_len), kernel_sizes=kernel_sizes)
+
+
+def _bn_keys(lay: "OrderedDict[str, tuple]", name: str, size: int) -> None:
+    for p in _BN_PARAMS:
+        lay[f"{name}.{p}"] = (size,)
+
+
+def expected_layout(cfg: ModelConfig) -> "Tuple[OrderedDict[str, tuple], Dict[str, str]]":
+    """Required key -> expected shape (``None`` = any odd kernel size), and the optional keys
+    (``num_batches_tracked`` of each BatchNorm, ``fft_H`` of each LMU) -> kind."""
+    d, m, hid, l = cfg.dim, cfg.memory_size, cfg.mlp_hidden, cfg.seq_len
+    lay: "OrderedDict[str, tuple]" = OrderedDict()
+    optional: Dict[str, str] = {}
+    pe = "patch_embed."
+    ks = cfg.kernel_sizes
+    lay[pe + "proj_conv.weight"] = (d, cfg.in_channels, ks.get(pe + "proj_conv"))
+    _bn_keys(lay, pe + "proj_bn", d)
+    for k in (1, 2, 3):
+        lay[pe + f"proj_conv{k}.weight"] = (d, d, ks.get(pe + f"proj_conv{k}"))
+        _bn_keys(lay, pe + f"proj_bn{k}", d)
+    lay[pe + "rpe_conv.weight"] = (d, d, ks.get(pe + "rpe_conv"))
+    for i in range(cfg.depth):
+        a, lp, mp = f"block.{i}.attn.", f"block.{i}.attn.lmu.", f"block.{i}.mlp."
+        lay[lp + "A"] = (m, m)
+        lay[lp + "B"] = (m, 1)
+        lay[lp + "H"] = (m, l)
+        optional[lp + "fft_H"] = "buffer"
+        lay[lp + "W_u.weight"] = (1, d)
+        lay[lp + "W_u.bias"] = (1,)
+        lay[lp + "W_h.weight"] = (d, m + d)
+        lay[lp + "W_h.bias"] = (d,)
+        _bn_keys(lay, lp + "bn_u", 1)
+        _bn_keys(lay, lp + "bn_m", m)
+        _bn_keys(lay, lp + "bn_h", d)
+        _bn_keys(lay, a + "prev_bn", d)
+        lay[a + "proj_conv.weight"] = (d, d, 1)
+        lay[a + "proj_conv.bias"] = (d,)
+        _bn_keys(lay, a + "proj_bn", d)
+        _bn_keys(lay, mp + "fc1_bn", d)
+        lay[mp + "fc1_conv.weight"] = (hid, d, 1)
+        lay[mp + "fc1_conv.bias"] = (hid,)
+        _bn_keys(lay, mp + "fc2_bn", hid)
+        lay[mp + "fc2_conv.weight"] = (d, hid, 1)
+        lay[mp + "fc2_conv.bias"] = (d,)
+    _bn_keys(lay, "head_bn", d)
+    lay["head.weight"] = (cfg.n_class, d)
+    lay["head.bias"] = (cfg.n_class,)
+    for key in list(lay):
+        if key.endswith(".running_mean"):
+            optional[key[: -len("running_mean")] + "num_batches_tracked"] = "counter"
+    return lay, optional
+
+
+def _shape_matches(found: tuple, expected: tuple) -> bool:
+    if len(found) != len(expected):
+        return False
+    return all((e is None and f % 2 == 1) or f == e for f, e in zip(found, expected))
+
+
+def check_state_dict(sd: Mapping, cfg: ModelConfig,
+                     names: Optional[Mapping[str, str]] = None) -> None:
+    """Raise :class:`ConversionError` listing every problem: missing keys, wrong shapes, non-float
+    dtypes, NaN/Inf values, negative running variances and unknown keys."""
+    import torch
+
+    names = names or {}
+    lay, optional = expected_layout(cfg)
+    problems: List[str] = []
+
+    def nm(key: str) -> str:
+        return names.get(key, key)
+
+    for key, expected in lay.items():
+        exp = _fmt_shape(expected) + (" with k odd" if None in expected else "")
+        if key not in sd:
+            problems.append(f"missing key '{nm(key)}' (expected shape {exp})")
+            continue
+        t = sd[key]
+        found = tuple(int(s) for s in t.shape)
+        if not _shape_matches(found, expected):
+            problems.append(f"key '{nm(key)}': shape {_fmt_shape(found)}, expected {exp}")
+            continue
+        if not t.is_floating_point():
+            problems.append(f"key '{nm(key)}': dtype {str(t.dtype).replace('torch.', '')}, "
+                            f"expected a floating-point tensor")
+            continue
+        finite = torch.isfinite(t)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
+            what = "NaN" if bool(torch.isnan(t).any()) else "Inf"
+            problems.append(f"key '{nm(key)}': {bad} non-finite value(s) ({what}), expected "
+                            f"finite weights")
+            continue
+        if key.endswith(".running_var") and bool((t < 0).any()):
+            problems.append(f"key '{nm(key)}': negative running variance "
+                            f"{float(t.min()):g}, expected >= 0")
+    unknown = [k for k in sd if k not in lay and k not in optional]
+    if unknown:
+        listed = ", ".join(f"'{nm(k)}' {_fmt_shape(tuple(sd[k].shape))}"
+                           for k in unknown[:_MAX_LISTED])
+        more = f" and {len(unknown) - _MAX_LISTED} more" if len(unknown) > _MAX_LISTED else ""
+        problems.append(f"unexpected key(s) not part of {MODEL_NAME}: {listed}{more}")
+    if problems:
+        head = (f"the checkpoint does not match {MODEL_NAME} with {cfg.describe()} "
+                f"(inferred from its shapes): {len(problems)} problem(s)")
+        lines = problems[:_MAX_LISTED]
+        if len(problems) > _MAX_LISTED:
+            lines.append(f"... and {len(problems) - _MAX_LISTED} more")
+        raise ConversionError(head + "\n  - " + "\n  - ".join(lines))
+
+
+# ---------------------------------------------------------------------------------------------
+# The graph (docs/model_format.md, "The graph the converter writes")
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Obj:
+    """A node or projection to write: its attributes and datasets, in order."""
+    name: str
+    attrs: "OrderedDict[str, Any]"
+    data: "OrderedDict[str, np.ndarray]" = field(default_factory=OrderedDict)
+
+
+def _f32(t) -> np.ndarray:
+    """A tensor as a C-contiguous float32 numpy array (exact for float32 inputs)."""
+    return np.ascontiguousarray(t.detach().cpu().to(dtype=_torch().float32).numpy())
+
+
+def _torch():
+    import torch
+    return torch
+
+
+class _GraphBuilder:
+    def __init__(self, sd: Mapping, cfg: ModelConfig, memory_mode: str):
+        self.sd, self.cfg, self.memory_mode = sd, cfg, memory_mode
+        self.nodes: List[_Obj] = []
+        self.projections: List[_Obj] = []
+        self.sizes: Dict[str, int] = {}
+        self.port_sizes: Dict[str, int] = {}  # input port size (input_size where it differs)
+
+    # -- nodes ------------------------------------------------------------------------------
+    def _node(self, name: str, kind: str, size: int, **attrs) -> _Obj:
+        a = OrderedDict(kind=kind, size=np.uint64(size))
+        a.update(attrs)
+        obj = _Obj(name, a)
+        self.nodes.append(obj)
+        self.sizes[name] = size
+        self.port_sizes[name] = int(attrs.get("input_size", size))
+        return obj
+
+    def input(self, name: str, size: int) -> None:
+        self._node(name, "input", size)
+
+    def analog(self, name: str, size: int) -> None:
+        self._node(name, "analog", size, affine="none")
+
+    def lif(self, name: str, bn: str, theta: float = 1.0, form: str = "fused") -> None:
+        size = int(self.sd[bn + ".running_mean"].shape[0])
+        obj = self._node(name, "discrete_lif", size, tau=np.float32(LIF_TAU),
+                         v_threshold=np.float32(theta), v_reset=np.float32(LIF_V_RESET),
+                         affine="batch_norm", bn_eps=np.float32(BN_EPS), bn_form=form)
+        obj.data.update(self._bn_data(bn, ""))
+
+    def memory(self, name: str, lmu: str) -> None:
+        B = self.sd[lmu + "B"]
+        obj = self._node(name, "lmu_memory", int(B.shape[0]),
+                         input_size=np.uint64(B.shape[1]), mode=self.memory_mode)
+        for k in ("A", "B", "H"):
+            obj.data[k] = _f32(self.sd[lmu + k])
+
+    def readout(self, name: str, linear: str) -> None:
+        w = self.sd[linear + ".weight"]
+        obj = self._node(name, "readout", int(w.shape[0]), input_size=np.uint64(w.shape[1]))
+        obj.data["weight"] = _f32(w)
+        obj.data["bias"] = _f32(self.sd[linear + ".bias"])
+
+    def _bn_data(self, bn: str, prefix: str) -> "OrderedDict[str, np.ndarray]":
+        sd = self.sd
+        return OrderedDict([
+            (prefix + "bn_mean", _f32(sd[bn + ".running_mean"])),
+            (prefix + "bn_var", _f32(sd[bn + ".running_var"])),
+            (prefix + "bn_weight", _f32(sd[bn + ".weight"])),
+            (prefix + "bn_bias", _f32(sd[bn + ".bias"])),
+        ])
+
+    # -- projections ------------------------------------------------------------------------
+    def _proj(self, name: str, source: str, target: str, kind: str) -> _Obj:
+        for node in (source, target):
+            if node not in self.sizes:  # a bug in this file, not in the checkpoint
+                raise AssertionError(f"projection '{name}': node '{node}' not declared yet")
+        obj = _Obj(name, OrderedDict(source=source, target=target, kind=kind,
+                                     delay=np.uint32(0), port=np.uint32(0)))
+        self.projections.append(obj)
+        return obj
+
+    def identity(self, name: str, source: str, target: str) -> None:
+        if self.sizes[source] != self.port_sizes[target]:
+            raise AssertionError(f"identity '{name}': sizes {self.sizes[source]} and "
+                                 f"{self.port_sizes[target]} differ")
+        self._proj(name, source, target, "identity")
+
+    def conv1d(self, name: str, source: str, target: str, conv: str) -> None:
+        self._proj(name, source, target, "conv1d").data["weights"] = _f32(
+            self.sd[conv + ".weight"])
+
+    def dense(self, name: str, source: str, target: str, weight, bias=None) -> _Obj:
+        obj = self._proj(name, source, target, "dense")
+        w = _f32(weight)
+        if w.ndim == 3:  # a 1x1 Conv1d [out, in, 1] is a dense [out, in]
+            w = np.ascontiguousarray(w[:, :, 0])
+        obj.data["weights"] = w
+        if bias is not None:
+            obj.data["bias"] = _f32(bias)
+        return obj
+
+    # -- the model --------------------------------------------------------------------------
+    def build(self) -> None:
+        sd, cfg = self.sd, self.cfg
+        m = cfg.memory_size
+        pe = "patch_embed."
+        self.input("input", cfg.in_channels)
+        self.lif(pe + "proj_lif", pe + "proj_bn")
+        self.conv1d(pe + "proj_conv", "input", pe + "proj_lif", pe + "proj_conv")
+        self.lif(pe + "proj_lif1", pe + "proj_bn1")
+        self.conv1d(pe + "proj_conv1", pe + "proj_lif", pe + "proj_lif1", pe + "proj_conv1")
+        self.lif(pe + "proj_lif2", pe + "proj_bn2")
+        self.conv1d(pe + "proj_conv2", pe + "proj_lif1", pe + "proj_lif2", pe + "proj_conv2")
+        self.analog(pe + "x_c", cfg.dim)
+        self.conv1d(pe + "proj_conv3", pe + "proj_lif2", pe + "x_c", pe + "proj_conv3")
+        self.lif(pe + "proj_lif3", pe + "proj_bn3")
+        self.identity(pe + "x_c->proj_lif3", pe + "x_c", pe + "proj_lif3")
+        self.analog("x0", cfg.dim)
+        self.identity(pe + "x_c->x0", pe + "x_c", "x0")
+        self.conv1d(pe + "rpe_conv", pe + "proj_lif3", "x0", pe + "rpe_conv")
+        for i in range(cfg.depth):
+            a, lp, mp = f"block.{i}.attn.", f"block.{i}.attn.lmu.", f"block.{i}.mlp."
+            x_in, x_mid, x_out = f"x{2 * i}", f"x{2 * i + 1}", f"x{2 * i + 2}"
+            self.lif(a + "prev_lif", a + "prev_bn", theta=0.5)
+            self.identity(a + "x->prev_lif", x_in, a + "prev_lif")
+            self.lif(lp + "u_lif", lp + "bn_u")
+            self.dense(lp + "W_u", a + "prev_lif", lp + "u_lif", sd[lp + "W_u.weight"],
+                       sd[lp + "W_u.bias"])
+            self.memory(lp + "memory", lp)
+            self.identity(lp + "u_lif->memory", lp + "u_lif", lp + "memory")
+            self.lif(lp + "m_lif", lp + "bn_m", form="unfused")
+            self.identity(lp + "memory->m_lif", lp + "memory", lp + "m_lif")
+            self.lif(lp + "h_lif", lp + "bn_h", form="unfused")
+            w_h = sd[lp + "W_h.weight"]
+            self.dense(lp + "W_h.m", lp + "m_lif", lp + "h_lif", w_h[:, :m], sd[lp + "W_h.bias"])
+            self.dense(lp + "W_h.x", a + "prev_lif", lp + "h_lif", w_h[:, m:])
+            self.analog(x_mid, cfg.dim)
+            self.identity(a + "x->x", x_in, x_mid)
+            proj = self.dense(a + "proj_conv", lp + "h_lif", x_mid, sd[a + "proj_conv.weight"],
+                              sd[a + "proj_conv.bias"])
+            proj.attrs["post_affine"] = "batch_norm"
+            proj.attrs["post_bn_eps"] = np.float32(BN_EPS)
+            proj.attrs["post_bn_form"] = "fused"
+            proj.data.update(self._bn_data(a + "proj_bn", "post_"))
+            self.lif(mp + "fc1_lif", mp + "fc1_bn")
+            self.identity(mp + "x->fc1_lif", x_mid, mp + "fc1_lif")
+            self.lif(mp + "fc2_lif", mp + "fc2_bn")
+            self.dense(mp + "fc1_conv", mp + "fc1_lif", mp + "fc2_lif",
+                       sd[mp + "fc1_conv.weight"], sd[mp + "fc1_conv.bias"])
+            self.analog(x_out, cfg.dim)
+            self.identity(mp + "x->x", x_mid, x_out)
+            self.dense(mp + "fc2_conv", mp + "fc2_lif", x_out, sd[mp + "fc2_conv.weight"],
+                       sd[mp + "fc2_conv.bias"])
+        self.lif("head_lif", "head_bn")
+        self.identity("head_lif.input", f"x{2 * cfg.depth}", "head_lif")
+        self.readout("head", "head")
+        self.identity("head.input", "head_lif", "head")
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+def _write_attrs(h5obj, attrs: Mapping[str, Any]) -> None:
+    import h5py
+    for k, v in attrs.items():
+        if isinstance(v, str):
+            h5obj.attrs.create(k, v, dtype=h5py.string_dtype())
+        else:
+            h5obj.attrs[k] = v
+
+
+def _write_data(group, name: str, arr: np.ndarray) -> None:
+    if arr.dtype != np.float32:
+        raise AssertionError(f"{group.name}/{name}: dtype {arr.dtype}")
+    if arr.size > COMPRESS_ABOVE:
+        group.create_dataset(name, data=arr, chunks=True, compression="gzip",
+                             compression_opts=4)
+    else:
+        group.create_dataset(name, data=arr)
+
+
+def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str) -> None:
+    import h5py
+    with h5py.File(path, "w") as f:
+        _write_attrs(f, OrderedDict([
+            ("format", FORMAT),
+            ("format_version", np.int64(FORMAT_VERSION)),
+            ("lmusim_version", __version__),
+            ("name", MODEL_NAME),
+            ("dt_ms", np.float64(DT_MS)),
+            ("model", MODEL_NAME),
+            ("source_checkpoint_sha256", sha256),
+        ]))
+        for top, objs in (("nodes", builder.nodes), ("projections", builder.projections)):
+            grp = f.create_group(top)
+            for index, obj in enumerate(objs):
+                g = grp.create_group(obj.name)
+                _write_attrs(g, OrderedDict([("index", np.uint64(index))] + list(obj.attrs.items())))
+                for name, arr in obj.data.items():
+                    _write_data(g, name, arr)
+        meta = f.create_group("meta")
+        names = list(CLASS_NAMES_35) if cfg.n_class == len(CLASS_NAMES_35) else \
+            [f"class_{k}" for k in range(cfg.n_class)]
+        meta.create_dataset("class_names", data=names, dtype=h5py.string_dtype())
+        config = meta.create_group("config")
+        for k in ("dim", "memory_size", "mlp_hidden", "n_class", "depth", "in_channels"):
+            config.attrs[k] = np.uint64(getattr(cfg, k))
+        meta.attrs["feature_mean"] = np.float32(FEATURE_MEAN)
+        meta.attrs["feature_std2"] = np.float32(FEATURE_STD2)
+
+
+def count_trainable(builder: _GraphBuilder) -> int:
+    """Trainable parameters in the converted graph (weights, biases, BN gamma/beta; spec §2.7)."""
+    keep = {"weights", "weight", "bias", "bn_weight", "bn_bias", "post_bn_weight",
+            "post_bn_bias"}
+    return sum(int(a.size) for o in builder.nodes + builder.projections
+               for k, a in o.data.items() if k in keep)
+
+
+def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse") -> Dict[str, Any]:
+    """Convert checkpoint ``ckpt_path`` into the model file ``out_path``.
+
+    The file is written to ``out_path + ".partial"`` and renamed when complete, so a failure
+    never leaves a half-written ``out_path`` (an existing ``out_path`` is replaced only on
+    success).  Returns a summary dict (``config``, ``nodes``, ``projections``,
+    ``trainable_parameters``, ``sha256``, ``out_path``).  Raises :class:`ConversionError` for a
+    checkpoint that cannot be converted.
+    """
+    if memory_mode not in MEMORY_MODES:
+        raise ConversionError(f"memory_mode = {memory_mode!r}, expected one of "
+                              f"{', '.join(MEMORY_MODES)}")
+    ckpt_path, out_path = os.fspath(ckpt_path), os.fspath(out_path)
+    sd, names = load_state_dict(ckpt_path)
+    try:
+        cfg = infer_config(sd, names)
+        check_state_dict(sd, cfg, names)
+    except ConversionError as e:
+        raise ConversionError(f"{ckpt_path}: {e}") from None
+    builder = _GraphBuilder(sd, cfg, memory_mode)
+    builder.build()
+    sha = file_sha256(ckpt_path)
+
+    tmp = out_path + ".partial"
+    try:
+        _write_file(tmp, builder, cfg, sha)
+        os.replace(tmp, out_path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    return {
+        "out_path": out_path,
+        "config": cfg,
+        "nodes": [n.name for n in builder.nodes],
+        "projections": [p.name for p in builder.projections],
+        "trainable_parameters": count_trainable(builder),
+        "sha256": sha,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python3 -m lmusim.convert",
+        description=f"Convert an upstream {MODEL_NAME} (Spiking LMUFormer) PyTorch checkpoint "
+                    f"into an lmusim model file (docs/model_format.md).")
+    ap.add_argument("checkpoint", help="the .pth state dict (raw, or under 'state_dict'/'model')")
+    ap.add_argument("output", help="the HDF5 model file to write")
+    ap.add_argument("--memory-mode", choices=MEMORY_MODES, default="impulse",
+                    help="how lmusim evaluates the LMU memory: 'impulse' (bit-exact with "
+                         "upstream's FFT for the first H columns, default) or 'recurrence'")
+    args = ap.parse_args(None if argv is None else list(argv))
+    try:
+        info = convert(args.checkpoint, args.output, args.memory_mode)
+    except ConversionError as e:
+        print(f"lmusim.convert: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"lmusim.convert: error: {e}", file=sys.stderr)
+        return 2
+    cfg = info["config"]
+    print(f"wrote {info['out_path']}: {MODEL_NAME}, {cfg.describe()}; "
+          f"{len(info['nodes'])} nodes, {len(info['projections'])} projections, "
+          f"{info['trainable_parameters']:,} trainable parameters, memory mode {args.memory_mode}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
