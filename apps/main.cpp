@@ -5,6 +5,7 @@
 //   lmusim info NETWORK.h5
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -14,8 +15,12 @@
 #include "lmusim/graph/cuba.hpp"
 #include "lmusim/graph/error.hpp"
 #include "lmusim/graph/strings.hpp"
+#include "lmusim/io/clip_writer.hpp"
 #include "lmusim/io/h5_recorder.hpp"
+#include "lmusim/io/model_file.hpp"
 #include "lmusim/io/network_file.hpp"
+#include "lmusim/io/npy.hpp"
+#include "lmusim/sim/clip_runner.hpp"
 #include "lmusim/sim/simulation.hpp"
 
 namespace {
@@ -130,6 +135,115 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     return 0;
 }
 
+struct model_settings {
+    std::string input;
+    std::string output;
+    bool stream = false;
+    bool record_spikes = false;
+    std::size_t batch = 16;
+    std::string memory_mode;
+};
+
+int run_model(const std::string& path, const run_settings& rs, const model_settings& ms) {
+    lmusim::model_file m = lmusim::load_model(path);
+    if (!ms.memory_mode.empty()) {
+        if (ms.memory_mode != "impulse" && ms.memory_mode != "recurrence")
+            throw lmusim::error(cat("--memory-mode '", ms.memory_mode, "', expected impulse or recurrence"));
+        for (auto& nd : m.net.nodes)
+            if (auto* p = std::get_if<lmusim::lmu_memory_params>(&nd.params))
+                p->kind = ms.memory_mode == "impulse" ? lmusim::lmu_memory_params::mode::impulse
+                                                      : lmusim::lmu_memory_params::mode::recurrence;
+    }
+    const lmusim::npy_array x = lmusim::read_npy(ms.input);
+    const std::size_t width = m.net.find_node("input").size;
+    std::size_t clips = 1, frames = 0;
+    if (x.shape.size() == 2) {
+        frames = x.shape[0];
+    } else if (x.shape.size() == 3) {
+        clips = x.shape[0];
+        frames = x.shape[1];
+    } else {
+        throw lmusim::error(cat(ms.input, ": features of rank ", x.shape.size(), ", expected [frames, ", width,
+                                "] or [clips, frames, ", width, "]"));
+    }
+    if (x.shape.back() != width)
+        throw lmusim::error(cat(ms.input, ": features have ", x.shape.back(), " channels, expected ", width));
+    if (frames == 0 || clips == 0) throw lmusim::error(cat(ms.input, ": empty input (", clips, " clips of ", frames, " frames)"));
+    if (ms.batch == 0) throw lmusim::error("--batch 0, expected at least 1");
+
+    const std::size_t batch = std::min(clips, ms.batch);
+    lmusim::context ctx;
+    ctx.threads = rs.threads;
+    ctx.streams = batch;
+    lmusim::clip_runner runner(std::move(m.net), ctx);
+    const std::size_t classes = runner.output_width();
+    std::optional<lmusim::clip_writer> writer;
+    if (!ms.output.empty()) {
+        lmusim::clip_writer_options opt;
+        opt.spikes = ms.record_spikes;
+        opt.class_names = m.class_names;
+        opt.attributes = {{"model_file", path}, {"input_file", ms.input}, {"mode", ms.stream ? "stream" : "clip"}};
+        writer.emplace(ms.output, runner.sim(), frames, classes, opt);
+        runner.set_observer([&](const lmusim::simulation& sim) { writer->observe(sim); });
+    }
+    auto label = [&](std::size_t k) { return k < m.class_names.size() ? m.class_names[k] : std::to_string(k); };
+    if (!rs.json)
+        std::printf("model %s: %zu clip(s) of %zu frames, batch %zu, %s mode, output after +%u frames\n", path.c_str(), clips,
+                    frames, batch, ms.stream ? "streaming" : "whole-clip", runner.latency());
+    const auto t0 = std::chrono::steady_clock::now();
+    std::uint64_t sops = 0, macs = 0;
+    for (std::size_t first = 0; first < clips; first += batch) {
+        const std::size_t n = std::min(batch, clips - first);
+        std::vector<float> feat(batch * frames * width, 0.0f);  // a short last batch is padded with zeros
+        std::copy_n(x.data.data() + first * frames * width, n * frames * width, feat.data());
+        std::vector<lmusim::frame_output> out;
+        if (ms.stream) {
+            runner.begin();
+            std::vector<float> frame(batch * width);
+            for (std::size_t f = 0; f < frames; ++f) {
+                for (std::size_t s = 0; s < batch; ++s)
+                    std::copy_n(feat.data() + (s * frames + f) * width, width, frame.data() + s * width);
+                auto ready = runner.push(frame);
+                out.insert(out.end(), std::make_move_iterator(ready.begin()), std::make_move_iterator(ready.end()));
+            }
+            auto rest = runner.finish();
+            out.insert(out.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+        } else {
+            out = runner.run(feat, frames);
+        }
+        if (writer) writer->write_batch(runner.sim(), out, n);
+        const lmusim::simulation& sim = runner.sim();
+        for (std::size_t s = 0; s < n; ++s) {
+            for (std::size_t p = 0; p < sim.net().projections.size(); ++p) {
+                sops += sim.ops(p, s).sops;
+                macs += sim.ops(p, s).macs;
+            }
+            for (std::size_t i = 0; i < sim.net().nodes.size(); ++i) {
+                sops += sim.node_ops(i, s).sops;
+                macs += sim.node_ops(i, s).macs;
+            }
+            const float* logits = out.back().values.data() + s * classes;
+            const std::size_t best = static_cast<std::size_t>(std::max_element(logits, logits + classes) - logits);
+            if (!rs.json) std::printf("clip %zu: %s (class %zu, logit %.4f)\n", first + s, label(best).c_str(), best, logits[best]);
+        }
+        if (!rs.quiet && !rs.json && clips > batch)
+            std::fprintf(stderr, "  %zu / %zu clips\n", first + n, clips);
+    }
+    if (writer) writer->close();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double per_frame_us = secs * 1e6 / static_cast<double>(((clips + batch - 1) / batch) * (frames + runner.latency()));
+    if (rs.json) {
+        std::printf("{\"clips\": %zu, \"frames\": %zu, \"sops\": %llu, \"macs\": %llu, \"seconds\": %.6f, \"us_per_step\": %.3f}\n",
+                    clips, frames, static_cast<unsigned long long>(sops), static_cast<unsigned long long>(macs), secs, per_frame_us);
+    } else {
+        std::printf("per clip: %.0f SOPs, %.0f MACs (mean)\n", static_cast<double>(sops) / static_cast<double>(clips),
+                    static_cast<double>(macs) / static_cast<double>(clips));
+        std::printf("time: %.3f s (%.1f us per step of %zu stream(s))\n", secs, per_frame_us, batch);
+        if (!ms.output.empty()) std::printf("output: %s\n", ms.output.c_str());
+    }
+    return 0;
+}
+
 int info(const std::string& path) {
     const lmusim::network net = lmusim::load_network(path);
     std::printf("network '%s' (dt %g ms)\n", net.name.c_str(), net.dt);
@@ -145,6 +259,9 @@ int info(const std::string& path) {
                     p.target.c_str(), std::string(lmusim::to_string(p.kind)).c_str(), p.delay, p.port, syn);
     }
     std::printf("%zu synapses in all\n", synapses);
+    std::printf("%zu trainable parameters\n", net.parameter_count());
+    const auto lat = net.latencies();
+    std::printf("latency: output after +%u frames\n", *std::max_element(lat.begin(), lat.end()));
     return 0;
 }
 
@@ -166,10 +283,17 @@ int main(int argc, char** argv) {
     add_run_options(cuba, cuba_run);
 
     run_settings file_run;
+    model_settings model_run;
     std::string net_path;
-    auto* run = app.add_subcommand("run", "Run a network saved in HDF5");
-    run->add_option("network", net_path, "Network file (HDF5)")->required();
+    auto* run = app.add_subcommand("run", "Run a network or model saved in HDF5 (a model with --input features)");
+    run->add_option("network", net_path, "Network or model file (HDF5)")->required();
     add_run_options(run, file_run);
+    run->add_option("--input", model_run.input, "Features .npy [frames, mel] or [clips, frames, mel]: run the model on them");
+    run->add_option("--output", model_run.output, "Write logits, per-frame logits, spike and op counts to this HDF5 file");
+    run->add_flag("--stream", model_run.stream, "Feed the frames one at a time (true streaming)");
+    run->add_flag("--record-spikes", model_run.record_spikes, "With --output: also write every spike (SONATA layout)");
+    run->add_option("--batch", model_run.batch, "Clips run side by side")->capture_default_str();
+    run->add_option("--memory-mode", model_run.memory_mode, "LMU memory: impulse (exact) or recurrence (A m + B u)");
 
     std::string info_path;
     auto* inf = app.add_subcommand("info", "Describe a network file");
@@ -183,6 +307,7 @@ int main(int argc, char** argv) {
             return run_network(std::move(net), cuba_run,
                                {{"command", "cuba"}, {"seed", std::to_string(cp.seed)}, {"neurons", std::to_string(cp.neurons)}});
         }
+        if (*run && !model_run.input.empty()) return run_model(net_path, file_run, model_run);
         if (*run) return run_network(lmusim::load_network(net_path), file_run, {{"command", "run"}, {"network_file", net_path}});
         if (*inf) return info(info_path);
     } catch (const lmusim::error& e) {

@@ -359,6 +359,22 @@ void network::validate() const {
     (void)topological_order();
 }
 
+std::size_t network::parameter_count() const {
+    std::size_t total = 0;
+    for (const node& n : nodes) {
+        if (const auto* d = std::get_if<discrete_lif_params>(&n.params); d && !d->affine.empty()) total += 2 * n.size;
+        if (const auto* a = std::get_if<analog_params>(&n.params); a && !a->affine.empty()) total += 2 * n.size;
+        if (const auto* r = std::get_if<readout_params>(&n.params)) total += r->weight.size() + r->bias.size();
+    }
+    for (const projection& p : projections) {
+        const node& tgt = find_node(p.target);
+        if (p.kind != connectivity::identity) total += p.synapse_count(find_node(p.source).size, tgt.port_size(p.port));
+        total += p.bias.size();
+        if (!p.post_affine.empty()) total += 2 * tgt.port_size(p.port);
+    }
+    return total;
+}
+
 std::vector<std::uint32_t> network::latencies() const {
     std::vector<std::uint32_t> lat(nodes.size(), 0);
     for (std::size_t i : topological_order())

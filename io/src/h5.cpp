@@ -278,25 +278,35 @@ std::string read_attr_string(const file& f, hid_t obj, const std::string& name, 
     return s;
 }
 
-appender::appender(hid_t loc, const std::string& name, hid_t mem_type, std::size_t, hsize_t chunk)
-    : mem_type_(mem_type) {
-    const hsize_t zero = 0, unlimited = H5S_UNLIMITED;
-    handle space(H5Screate_simple(1, &zero, &unlimited), H5Sclose);
+appender::appender(hid_t loc, const std::string& name, hid_t mem_type, hsize_t chunk_rows, std::vector<hsize_t> trailing)
+    : mem_type_(mem_type), trailing_(std::move(trailing)) {
+    std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{chunk_rows};
+    for (hsize_t d : trailing_) {
+        dims.push_back(d);
+        maxdims.push_back(d);
+        chunk.push_back(d);
+    }
+    handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.data()), H5Sclose);
     handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-    H5Pset_chunk(dcpl.id(), 1, &chunk);
+    H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data());
     dset_ = handle(H5Dcreate2(loc, name.c_str(), mem_type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT), H5Dclose);
     if (!dset_) fail(cat("cannot create dataset '", name, "'"));
 }
 
-void appender::append(const void* data, hsize_t count) {
-    if (count == 0) return;
-    const hsize_t new_size = size_ + count;
-    if (H5Dset_extent(dset_.id(), &new_size) < 0) fail("cannot extend a dataset");
+void appender::append(const void* data, hsize_t rows) {
+    if (rows == 0) return;
+    std::vector<hsize_t> size{rows_ + rows}, start{rows_}, count{rows};
+    for (hsize_t d : trailing_) {
+        size.push_back(d);
+        start.push_back(0);
+        count.push_back(d);
+    }
+    if (H5Dset_extent(dset_.id(), size.data()) < 0) fail("cannot extend a dataset");
     handle fspace(H5Dget_space(dset_.id()), H5Sclose);
-    H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, &size_, nullptr, &count, nullptr);
-    handle mspace(H5Screate_simple(1, &count, nullptr), H5Sclose);
+    H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+    handle mspace(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose);
     if (H5Dwrite(dset_.id(), mem_type_, mspace.id(), fspace.id(), H5P_DEFAULT, data) < 0) fail("cannot append to a dataset");
-    size_ = new_size;
+    rows_ += rows;
 }
 
 #define LMUSIM_H5_INSTANTIATE(T)                                                                              \

@@ -107,18 +107,21 @@ bool has_attr(hid_t obj, const std::string& name);
 template <class T> T read_attr(const file& f, hid_t obj, const std::string& name, const std::string& where);
 std::string read_attr_string(const file& f, hid_t obj, const std::string& name, const std::string& where);
 
-// A one-dimensional dataset that grows by appending (chunked, unlimited).
+// A dataset that grows along its first axis by appending rows of shape `trailing` (chunked,
+// unlimited; trailing empty = one-dimensional).
 class appender {
 public:
     appender() = default;
-    appender(hid_t loc, const std::string& name, hid_t mem_type, std::size_t elem_size, hsize_t chunk);
-    void append(const void* data, hsize_t count);
+    appender(hid_t loc, const std::string& name, hid_t mem_type, hsize_t chunk_rows, std::vector<hsize_t> trailing = {});
+    void append(const void* data, hsize_t rows);
     hid_t id() const noexcept { return dset_.id(); }
+    hsize_t rows() const noexcept { return rows_; }
 
 private:
     handle dset_;
     hid_t mem_type_ = H5I_INVALID_HID;
-    hsize_t size_ = 0;
+    std::vector<hsize_t> trailing_;
+    hsize_t rows_ = 0;
 };
 
 }  // namespace lmusim::h5

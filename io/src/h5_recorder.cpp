@@ -177,11 +177,11 @@ void h5_recorder::begin(const simulation& sim, std::uint64_t steps) {
             impl::pop_rec p;
             p.node = i;
             const hsize_t chunk = 16384;
-            p.times = h5::appender(g.id(), "timestamps", H5T_NATIVE_DOUBLE, sizeof(double), chunk);
+            p.times = h5::appender(g.id(), "timestamps", H5T_NATIVE_DOUBLE, chunk);
             h5::write_attr(p.times.id(), "units", std::string("ms"));
-            p.ids = h5::appender(g.id(), "node_ids", H5T_NATIVE_UINT64, sizeof(std::uint64_t), chunk);
+            p.ids = h5::appender(g.id(), "node_ids", H5T_NATIVE_UINT64, chunk);
             if (sim.ctx().streams > 1)
-                p.streams = h5::appender(g.id(), "stream_ids", H5T_NATIVE_UINT32, sizeof(std::uint32_t), chunk);
+                p.streams = h5::appender(g.id(), "stream_ids", H5T_NATIVE_UINT32, chunk);
             m.pops.push_back(std::move(p));
         }
     }
@@ -190,9 +190,10 @@ void h5_recorder::begin(const simulation& sim, std::uint64_t steps) {
 
 void h5_recorder::record_step(const simulation& sim) {
     impl& m = *impl_;
-    const std::uint64_t step = sim.steps_done() - 1;
-    const double t = static_cast<double>(step) * sim.net().dt;
     for (impl::pop_rec& p : m.pops) {
+        if (!sim.was_active(p.node)) continue;
+        // Frame time: a node with latency L processes frame step - L (0 for plain networks).
+        const double t = static_cast<double>(sim.last_frame(p.node)) * sim.net().dt;
         for (std::size_t s = 0; s < sim.ctx().streams; ++s) {
             const auto spk = sim.spikes(p.node, s);
             p.buf_t.insert(p.buf_t.end(), spk.size(), t);

@@ -120,13 +120,17 @@ def load_state_dict(path: str) -> "Tuple[OrderedDict[str, Any], Dict[str, str]]"
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()
-        detail = first[-1] if first else ""
+        lines = str(e).strip().splitlines()
+        detail = lines[-1].split("WeightsUnpickler error:")[-1].strip() if lines else ""
+        hint = ""
+        if "Unsupported operand" in detail:
+            hint = (" (this PyTorch's safe loader also refuses some plain values, e.g. torch 1.13 "
+                    "rejects a Python float such as a stored accuracy next to the state dict)")
         raise ConversionError(
-            f"{path}: not a plain state dict / unsafe pickle: the file refers to Python objects "
-            f"other than tensors and plain containers, so it was not unpickled (nothing in it was "
-            f"run). Re-save just the weights, e.g. torch.save(model.state_dict(), path). "
-            f"[{detail}]") from None
+            f"{path}: not a plain state dict / unsafe pickle: torch.load(weights_only=True) "
+            f"refused it ({detail}). The file refers to Python objects other than tensors and "
+            f"plain containers{hint}; nothing in it was run. Re-save just the weights, e.g. "
+            f"torch.save(model.state_dict(), path).") from None
     except Exception as e:  # corrupt or foreign file
         raise ConversionError(f"{path}: cannot read as a PyTorch checkpoint: "
                               f"{type(e).__name__}: {e}") from None
@@ -180,7 +184,8 @@ _PE_CONVS = ("patch_embed.proj_conv", "patch_embed.proj_conv1", "patch_embed.pro
 def _shape(sd: Mapping, key: str, names: Mapping[str, str], ndim: int, expected: str) -> tuple:
     """Shape of a key used to infer dimensions; it must exist and have ``ndim`` dimensions."""
     if key not in sd:
-        raise ConversionError(f"missing key '{names.get(key, key)}' (expected shape {expected}); "
+        prefix = "module." if any(v.startswith("module.") for v in names.values()) else ""
+        raise ConversionError(f"missing key '{prefix}{key}' (expected shape {expected}); "
                               f"needed to infer the model's dimensions")
     shape = tuple(int(s) for s in sd[key].shape)
     if len(shape) != ndim or any(s <= 0 for s in shape):
@@ -294,8 +299,10 @@ def check_state_dict(sd: Mapping, cfg: ModelConfig,
     lay, optional = expected_layout(cfg)
     problems: List[str] = []
 
-    def nm(key: str) -> str:
-        return names.get(key, key)
+    prefix = "module." if any(v.startswith("module.") for v in names.values()) else ""
+
+    def nm(key: str) -> str:  # the key as the checkpoint spells (or would spell) it
+        return names.get(key, prefix + key)
 
     for key, expected in lay.items():
         exp = _fmt_shape(expected) + (" with k odd" if None in expected else "")

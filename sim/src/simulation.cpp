@@ -78,7 +78,10 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         ns.block_spikes.assign(S * ns.blocks, {});
     }
     std::size_t widest = 1;
-    for (const node& nd : net_.nodes) widest = std::max(widest, nd.size);
+    for (const node& nd : net_.nodes) {
+        widest = std::max(widest, nd.size);
+        for (std::size_t port = 0; port < nd.input_ports(); ++port) widest = std::max(widest, nd.port_size(port));
+    }
     scratch_.assign(std::max<std::size_t>(threads_, 1), std::vector<float>(widest));
 }
 
@@ -237,7 +240,12 @@ void simulation::step_node(std::size_t i) {
         const int w = tbb::this_task_arena::current_thread_index();
         float* scratch = scratch_[w >= 0 && static_cast<std::size_t>(w) < scratch_.size() ? w : 0].data();
         for (std::size_t p : ns.incoming) {
-            deliver(p, s, b, e, scratch);
+            // Splittable nodes take input in their own index range; the others (memory, readout)
+            // have input ports of another size and always run whole.
+            if (ns.pop->splittable())
+                deliver(p, s, b, e, scratch);
+            else
+                deliver(p, s, 0, ns.pop->port_size(net_.projections[p].port), scratch);
             if (blk == 0) count_ops(p, s);
         }
         std::vector<index_t>& out = ns.block_spikes[item];

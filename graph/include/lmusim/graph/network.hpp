@@ -210,6 +210,11 @@ struct network {
     // Frame latency of every node: the largest (source latency + projection latency) over its
     // zero-delay inputs; 0 for nodes without such inputs. Node i processes frame t - L[i] at step t.
     std::vector<std::uint32_t> latencies() const;
+
+    // Trainable parameters as PyTorch counts them: weights and biases of projections and
+    // readouts, two per neuron for every input affine or post-affine (a BatchNorm's weight and
+    // bias). LMU memory matrices, BatchNorm running statistics and initial states are buffers.
+    std::size_t parameter_count() const;
 };
 
 // Largest population accepted: indices are 32-bit.

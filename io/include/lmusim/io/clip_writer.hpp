@@ -1,0 +1,41 @@
+#pragma once
+// Writes the results of clip runs (lmusim run MODEL --input ... --output OUT.h5): logits,
+// per-frame logits, spike counts per population and op counts per projection for every clip,
+// appended batch by batch and flushed, so a run that stops early keeps every finished batch.
+// Layout: docs/output_format.md.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lmusim/sim/clip_runner.hpp"
+
+namespace lmusim {
+
+struct clip_writer_options {
+    bool spikes = false;  // also write every spike (SONATA layout, stream_ids = clip index)
+    std::vector<std::string> class_names{};
+    std::vector<std::pair<std::string, std::string>> attributes{};
+};
+
+class clip_writer {
+public:
+    // Creates the file now, so an unwritable path fails before the run.
+    clip_writer(std::string path, const simulation& sim, std::size_t frames, std::size_t classes,
+                clip_writer_options options = {});
+    ~clip_writer();
+    clip_writer(const clip_writer&) = delete;
+    clip_writer& operator=(const clip_writer&) = delete;
+
+    // Call after every step of a batch (collects spikes when enabled).
+    void observe(const simulation& sim);
+    // Appends one finished batch: `outputs` as returned by clip_runner (all frames), the counts
+    // read from the simulation. `clips` may be fewer than the streams (a short last batch).
+    void write_batch(const simulation& sim, const std::vector<frame_output>& outputs, std::size_t clips);
+    void close();  // marks the file complete
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace lmusim

@@ -1,0 +1,197 @@
+#include "lmusim/io/clip_writer.hpp"
+
+#include <algorithm>
+
+#include "h5.hpp"
+#include "lmusim/graph/strings.hpp"
+
+namespace lmusim {
+
+struct clip_writer::impl {
+    std::string path;
+    h5::file file;
+    clip_writer_options opt;
+    std::size_t frames = 0, classes = 0;
+    std::vector<std::size_t> spiking;   // spiking node indices
+    std::vector<std::size_t> own_ops;   // nodes that do work themselves (memory, readout)
+    h5::appender logits, frame_logits, predictions, events, sops, macs, node_macs, node_acs;
+    std::vector<h5::appender> counts;                // per spiking node: [clips, size]
+    std::vector<h5::appender> sp_t, sp_id, sp_clip;  // per spiking node
+    std::vector<std::vector<double>> buf_t;
+    std::vector<std::vector<std::uint64_t>> buf_id;
+    std::vector<std::vector<std::uint32_t>> buf_clip;
+    h5::handle status;
+    std::uint64_t clips_done = 0;
+};
+
+clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t frames, std::size_t classes,
+                         clip_writer_options options)
+    : impl_(std::make_unique<impl>()) {
+    h5::quiet q;
+    impl& m = *impl_;
+    m.path = std::move(path);
+    m.opt = std::move(options);
+    m.frames = frames;
+    m.classes = classes;
+    m.file = h5::create_file(m.path);
+    const hid_t root = m.file.h.id();
+    const network& net = sim.net();
+    h5::write_attr(root, "format", std::string("lmusim-clips"));
+    h5::write_attr(root, "format_version", std::int64_t{1});
+    h5::write_attr(root, "lmusim_version", std::string(LMUSIM_VERSION));
+    h5::write_attr(root, "network", net.name);
+    h5::write_attr(root, "frames", std::uint64_t{frames});
+    h5::write_attr(root, "frame_ms", net.dt);
+    for (const auto& [k, v] : m.opt.attributes) h5::write_attr(root, k, v);
+    if (!m.opt.class_names.empty()) h5::write_strings(root, "class_names", m.opt.class_names);
+    m.logits = h5::appender(root, "logits", H5T_NATIVE_FLOAT, 64, {classes});
+    m.frame_logits = h5::appender(root, "frame_logits", H5T_NATIVE_FLOAT, 8, {frames, classes});
+    m.predictions = h5::appender(root, "predictions", H5T_NATIVE_INT64, 1024);
+
+    std::vector<std::string> pop_names, proj_names, node_names;
+    std::vector<std::uint64_t> pop_sizes;
+    for (std::size_t i = 0; i < net.nodes.size(); ++i) {
+        const node& nd = net.nodes[i];
+        if (nd.spiking()) {
+            m.spiking.push_back(i);
+            pop_names.push_back(nd.name);
+            pop_sizes.push_back(nd.size);
+        }
+        if (nd.kind() == node_kind::lmu_memory || nd.kind() == node_kind::readout) {
+            m.own_ops.push_back(i);
+            node_names.push_back(nd.name);
+        }
+    }
+    for (const projection& p : net.projections) proj_names.push_back(p.name);
+    h5::handle counts = h5::create_group(root, "spike_counts");
+    h5::write_strings(counts.id(), "populations", pop_names);
+    h5::write<std::uint64_t>(counts.id(), "sizes", pop_sizes);
+    h5::handle per = h5::create_group(counts.id(), "per_neuron");
+    for (std::size_t i : m.spiking)
+        m.counts.emplace_back(per.id(), net.nodes[i].name, H5T_NATIVE_UINT64, 16, std::vector<hsize_t>{net.nodes[i].size});
+    h5::handle ops = h5::create_group(root, "ops");
+    h5::write_strings(ops.id(), "projections", proj_names);
+    const hsize_t P = proj_names.size(), N = node_names.size();
+    m.events = h5::appender(ops.id(), "events", H5T_NATIVE_UINT64, 256, {P});
+    m.sops = h5::appender(ops.id(), "sops", H5T_NATIVE_UINT64, 256, {P});
+    m.macs = h5::appender(ops.id(), "macs", H5T_NATIVE_UINT64, 256, {P});
+    h5::write_strings(ops.id(), "nodes", node_names);
+    m.node_macs = h5::appender(ops.id(), "node_macs", H5T_NATIVE_UINT64, 256, {N});
+    m.node_acs = h5::appender(ops.id(), "node_acs", H5T_NATIVE_UINT64, 256, {N});
+    if (m.opt.spikes) {
+        h5::write_attr<std::uint32_t>(root, "magic", 0x0A7A);
+        const std::uint32_t version[2] = {0, 1};
+        h5::write_attr_array<std::uint32_t>(root, "version", version);
+        h5::handle spikes = h5::create_group(root, "spikes");
+        for (std::size_t i : m.spiking) {
+            h5::handle g = h5::create_group(spikes.id(), net.nodes[i].name);
+            m.sp_t.emplace_back(g.id(), "timestamps", H5T_NATIVE_DOUBLE, 16384);
+            h5::write_attr(m.sp_t.back().id(), "units", std::string("ms"));
+            m.sp_id.emplace_back(g.id(), "node_ids", H5T_NATIVE_UINT64, 16384);
+            m.sp_clip.emplace_back(g.id(), "stream_ids", H5T_NATIVE_UINT32, 16384);
+        }
+        m.buf_t.resize(m.spiking.size());
+        m.buf_id.resize(m.spiking.size());
+        m.buf_clip.resize(m.spiking.size());
+    }
+    m.status = h5::create_group(root, "status");
+    h5::write_scalar_u64(m.status.id(), "clips_done", 0);
+    h5::write_scalar_u64(m.status.id(), "complete", 0);
+    H5Fflush(root, H5F_SCOPE_GLOBAL);
+}
+
+clip_writer::~clip_writer() = default;
+
+void clip_writer::observe(const simulation& sim) {
+    impl& m = *impl_;
+    if (!m.opt.spikes) return;
+    for (std::size_t k = 0; k < m.spiking.size(); ++k) {
+        const std::size_t i = m.spiking[k];
+        if (!sim.was_active(i)) continue;
+        const double t = static_cast<double>(sim.last_frame(i)) * sim.net().dt;
+        for (std::size_t s = 0; s < sim.ctx().streams; ++s)
+            for (index_t id : sim.spikes(i, s)) {
+                m.buf_t[k].push_back(t);
+                m.buf_id[k].push_back(id);
+                m.buf_clip[k].push_back(static_cast<std::uint32_t>(m.clips_done + s));
+            }
+    }
+}
+
+void clip_writer::write_batch(const simulation& sim, const std::vector<frame_output>& outputs, std::size_t clips) {
+    h5::quiet q;
+    impl& m = *impl_;
+    const std::size_t C = m.classes, T = m.frames;
+    if (outputs.size() != T)
+        throw internal_error(cat("clip_writer: ", outputs.size(), " frame outputs, expected ", T));
+    std::vector<float> fl(clips * T * C), last(clips * C);
+    std::vector<std::int64_t> pred(clips);
+    for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t s = 0; s < clips; ++s)
+            std::copy_n(outputs[t].values.data() + s * C, C, fl.data() + (s * T + t) * C);
+    for (std::size_t s = 0; s < clips; ++s) {
+        std::copy_n(fl.data() + (s * T + T - 1) * C, C, last.data() + s * C);
+        pred[s] = std::max_element(last.begin() + static_cast<std::ptrdiff_t>(s * C),
+                                   last.begin() + static_cast<std::ptrdiff_t>((s + 1) * C)) -
+                  (last.begin() + static_cast<std::ptrdiff_t>(s * C));
+    }
+    m.logits.append(last.data(), clips);
+    m.frame_logits.append(fl.data(), clips);
+    m.predictions.append(pred.data(), clips);
+    for (std::size_t k = 0; k < m.spiking.size(); ++k) {
+        const auto c = sim.spike_counts(m.spiking[k]);
+        m.counts[k].append(c.data(), clips);
+    }
+    const std::size_t P = sim.net().projections.size(), N = m.own_ops.size();
+    std::vector<std::uint64_t> ev(clips * P), so(clips * P), ma(clips * P), nm(clips * N), na(clips * N);
+    for (std::size_t s = 0; s < clips; ++s) {
+        for (std::size_t p = 0; p < P; ++p) {
+            const op_counts& c = sim.ops(p, s);
+            ev[s * P + p] = c.events;
+            so[s * P + p] = c.sops;
+            ma[s * P + p] = c.macs;
+        }
+        for (std::size_t k = 0; k < N; ++k) {
+            const op_counts c = sim.node_ops(m.own_ops[k], s);
+            nm[s * N + k] = c.macs;
+            na[s * N + k] = c.sops;
+        }
+    }
+    m.events.append(ev.data(), clips);
+    m.sops.append(so.data(), clips);
+    m.macs.append(ma.data(), clips);
+    m.node_macs.append(nm.data(), clips);
+    m.node_acs.append(na.data(), clips);
+    if (m.opt.spikes) {
+        for (std::size_t k = 0; k < m.spiking.size(); ++k) {
+            // Drop spikes of padding streams in a short last batch.
+            std::size_t keep = 0;
+            for (std::size_t e = 0; e < m.buf_t[k].size(); ++e)
+                if (m.buf_clip[k][e] < m.clips_done + clips) {
+                    m.buf_t[k][keep] = m.buf_t[k][e];
+                    m.buf_id[k][keep] = m.buf_id[k][e];
+                    m.buf_clip[k][keep] = m.buf_clip[k][e];
+                    ++keep;
+                }
+            m.sp_t[k].append(m.buf_t[k].data(), keep);
+            m.sp_id[k].append(m.buf_id[k].data(), keep);
+            m.sp_clip[k].append(m.buf_clip[k].data(), keep);
+            m.buf_t[k].clear();
+            m.buf_id[k].clear();
+            m.buf_clip[k].clear();
+        }
+    }
+    m.clips_done += clips;
+    // Data first, then the status that declares it finished (docs/output_format.md).
+    if (H5Fflush(m.file.h.id(), H5F_SCOPE_GLOBAL) < 0) throw file_error(cat("cannot flush '", m.path, "'"));
+    h5::write_scalar_u64(m.status.id(), "clips_done", m.clips_done);
+    if (H5Fflush(m.file.h.id(), H5F_SCOPE_GLOBAL) < 0) throw file_error(cat("cannot flush '", m.path, "'"));
+}
+
+void clip_writer::close() {
+    h5::quiet q;
+    h5::write_scalar_u64(impl_->status.id(), "complete", 1);
+    if (H5Fflush(impl_->file.h.id(), H5F_SCOPE_GLOBAL) < 0) throw file_error(cat("cannot flush '", impl_->path, "'"));
+}
+
+}  // namespace lmusim
