@@ -40,6 +40,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lmusim", default=str(ROOT / "build" / "apps" / "lmusim"))
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=3, help="network seed (each engine draws its own network)")
     ap.add_argument("--quick", action="store_true", help="only the 4000-neuron, 10 s workload, 1 repeat")
     ap.add_argument("--out", default=str(ROOT / "build" / "bench_cuba.jsonl"))
     a = ap.parse_args()
@@ -49,11 +50,11 @@ def main():
     rows = []
     with open(a.out, "w") as log:
         for neurons, dur in workloads:
-            lmusim(a.lmusim, neurons, min(dur, 1000), 1, 1)  # warm-up
+            lmusim(a.lmusim, neurons, min(dur, 1000), 1, a.seed)  # warm-up
             lm, br = [], []
             for _ in range(a.repeats):
-                lm.append(lmusim(a.lmusim, neurons, dur, 1, 1))
-                br.append(brian2(neurons, dur, 1))
+                lm.append(lmusim(a.lmusim, neurons, dur, 1, a.seed))
+                br.append(brian2(neurons, dur, a.seed))
                 for r in (lm[-1], br[-1]):
                     log.write(json.dumps(r) + "\n")
                 print(f"  N={neurons} T={dur} ms: lmusim run {lm[-1]['run_s']:.3f} s, brian2 run {br[-1]['run_s']:.3f} s",

@@ -17,11 +17,10 @@ double coupling(double dt, double tau_m, double tau_s) {
 // SSE4.1/AVX2 with -fno-trapping-math). Adds this step's input to the currents, integrates v
 // exactly unless refractory, decays the currents, thresholds and resets.
 void integrate(std::size_t begin, std::size_t end, float* __restrict v, float* __restrict ge, float* __restrict gi,
-               std::int32_t* __restrict ref, std::uint8_t* __restrict fired, const float* __restrict in_e,
-               const float* __restrict in_i, const continuous_lif::propagators b) {
+               std::int32_t* __restrict ref, std::uint8_t* __restrict fired, const continuous_lif::propagators b) {
     for (std::size_t i = begin; i < end; ++i) {
-        const float e = ge[i] + in_e[i];
-        const float g = gi[i] + in_i[i];
+        const float e = ge[i];  // this step's input is already added (ports 0, 1 are bound to ge, gi)
+        const float g = gi[i];
         const std::int32_t r = ref[i];
         const float vi = b.v_inf + (v[i] - b.v_inf) * b.p_mm + e * b.p_me + g * b.p_mi;
         const float vn = r == 0 ? vi : v[i];
@@ -49,6 +48,9 @@ continuous_lif::continuous_lif(const continuous_lif_params& p, double dt, std::s
     b_.v_reset = static_cast<float>(p.v_reset);
     // Brian2: a neuron that spiked at step n integrates again at step n + round(t_ref/dt).
     b_.ref_steps = std::max<std::int32_t>(static_cast<std::int32_t>(std::llround(p.t_ref / dt)) - 1, 0);
+    // Input adds straight into the synaptic currents (Brian2's `ge += w`): no separate buffer.
+    bind_port(0, ge_.data());
+    bind_port(1, gi_.data());
     reset();
 }
 
@@ -65,12 +67,8 @@ void continuous_lif::reset() {
 void continuous_lif::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t,
                                   std::vector<index_t>& spikes, float*) {
     const std::size_t off = stream * size();
-    float* in_e = input(0, stream);
-    float* in_i = input(1, stream);
     std::uint8_t* fired = fired_.data() + off;
-    integrate(begin, end, v_.data() + off, ge_.data() + off, gi_.data() + off, ref_.data() + off, fired, in_e, in_i, b_);
-    std::fill(in_e + begin, in_e + end, 0.0f);
-    std::fill(in_i + begin, in_i + end, 0.0f);
+    integrate(begin, end, v_.data() + off, ge_.data() + off, gi_.data() + off, ref_.data() + off, fired, b_);
     for (std::size_t i = begin; i < end; ++i)
         if (fired[i]) spikes.push_back(static_cast<index_t>(i));
 }

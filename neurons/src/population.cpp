@@ -14,11 +14,13 @@ population::population(std::size_t size, std::size_t streams, std::vector<std::s
     : own_macs_(streams, 0), own_acs_(streams, 0), size_(size), streams_(streams), port_sizes_(std::move(port_sizes)) {
     if (streams == 0) throw error("a population needs at least one stream");
     std::size_t total = 0;
-    for (std::size_t p : port_sizes_) {
-        port_offset_.push_back(total);
-        total += p * streams;
-    }
+    for (std::size_t p : port_sizes_) total += p * streams;
     input_.assign(total, 0.0f);
+    std::size_t offset = 0;
+    for (std::size_t p : port_sizes_) {
+        port_base_.push_back(input_.data() + offset);
+        offset += p * streams;
+    }
 }
 
 void population::clear_inputs() { std::fill(input_.begin(), input_.end(), 0.0f); }

@@ -73,8 +73,11 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         else
             ns.value_history.assign(ns.depth * S * nd.size, 0.0f);
         ns.counts.assign(S * nd.size, 0);
-        ns.blocks = ns.pop->splittable() ? (nd.size + ctx_.block_size - 1) / ctx_.block_size : 1;
-        ns.block_size = ns.pop->splittable() ? ctx_.block_size : nd.size;
+        // With one thread a stream is one block (splitting would only add work); results never
+        // depend on the split.
+        const bool split = ns.pop->splittable() && threads_ > 1;
+        ns.blocks = split ? (nd.size + ctx_.block_size - 1) / ctx_.block_size : 1;
+        ns.block_size = split ? ctx_.block_size : nd.size;
         ns.block_spikes.assign(S * ns.blocks, {});
     }
     std::size_t widest = 1;

@@ -33,7 +33,7 @@ public:
     // The input buffer of one port and stream (port_size(port) floats). The simulation adds
     // delivered weights into it; update_range() consumes and clears it.
     float* input(std::size_t port, std::size_t stream) noexcept {
-        return input_.data() + port_offset_[port] + stream * port_sizes_[port];
+        return port_base_[port] + stream * port_sizes_[port];
     }
 
     // Work a node does itself (not through projections), per stream since reset: multiply-
@@ -54,13 +54,17 @@ public:
 
 protected:
     void clear_inputs();
+    // Makes input port `port` write straight into the population's own [stream][value] state
+    // array (e.g. a synaptic current that input adds to), instead of a separate buffer.
+    void bind_port(std::size_t port, float* base) noexcept { port_base_[port] = base; }
     void clear_own_ops();
     std::vector<std::uint64_t> own_macs_, own_acs_;  // per stream
 
 private:
     std::size_t size_, streams_;
-    std::vector<std::size_t> port_sizes_, port_offset_;
-    std::vector<float> input_;  // [port][stream][value]
+    std::vector<std::size_t> port_sizes_;
+    std::vector<float> input_;      // [port][stream][value]
+    std::vector<float*> port_base_;  // per port: into input_, or a bound state array
 };
 
 // Applies a per-neuron input affine in place to x[begin, end) (docs/semantics.md).
