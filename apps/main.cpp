@@ -15,12 +15,11 @@
 #include "lmusim/graph/cuba.hpp"
 #include "lmusim/graph/error.hpp"
 #include "lmusim/graph/strings.hpp"
-#include "lmusim/io/clip_writer.hpp"
 #include "lmusim/io/h5_recorder.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/network_file.hpp"
 #include "lmusim/io/npy.hpp"
-#include "lmusim/sim/clip_runner.hpp"
+#include "lmusim/io/run_clips.hpp"
 #include "lmusim/sim/simulation.hpp"
 
 namespace {
@@ -169,78 +168,44 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     if (x.shape.back() != width)
         throw lmusim::error(cat(ms.input, ": features have ", x.shape.back(), " channels, expected ", width));
     if (frames == 0 || clips == 0) throw lmusim::error(cat(ms.input, ": empty input (", clips, " clips of ", frames, " frames)"));
-    if (ms.batch == 0) throw lmusim::error("--batch 0, expected at least 1");
 
-    const std::size_t batch = std::min(clips, ms.batch);
-    lmusim::context ctx;
-    ctx.threads = rs.threads;
-    ctx.streams = batch;
-    lmusim::clip_runner runner(std::move(m.net), ctx);
-    const std::size_t classes = runner.output_width();
-    std::optional<lmusim::clip_writer> writer;
-    if (!ms.output.empty()) {
-        lmusim::clip_writer_options opt;
-        opt.spikes = ms.record_spikes;
-        opt.class_names = m.class_names;
-        opt.attributes = {{"model_file", path}, {"input_file", ms.input}, {"mode", ms.stream ? "stream" : "clip"}};
-        writer.emplace(ms.output, runner.sim(), frames, classes, opt);
-        runner.set_observer([&](const lmusim::simulation& sim) { writer->observe(sim); });
-    }
+    lmusim::run_clips_options opt;
+    opt.batch = ms.batch;
+    opt.threads = rs.threads;
+    opt.stream = ms.stream;
+    opt.output = ms.output;
+    opt.record_spikes = ms.record_spikes;
+    opt.class_names = m.class_names;
+    opt.attributes = {{"model_file", path}, {"input_file", ms.input}};
+    if (!rs.quiet && !rs.json && clips > ms.batch)
+        opt.progress = [](std::size_t done, std::size_t total) { std::fprintf(stderr, "  %zu / %zu clips\n", done, total); };
+    const lmusim::clips_result r = lmusim::run_clips(m.net, x.data, clips, frames, opt);
+
     auto label = [&](std::size_t k) { return k < m.class_names.size() ? m.class_names[k] : std::to_string(k); };
-    if (!rs.json)
-        std::printf("model %s: %zu clip(s) of %zu frames, batch %zu, %s mode, output after +%u frames\n", path.c_str(), clips,
-                    frames, batch, ms.stream ? "streaming" : "whole-clip", runner.latency());
-    const auto t0 = std::chrono::steady_clock::now();
     std::uint64_t sops = 0, macs = 0;
-    for (std::size_t first = 0; first < clips; first += batch) {
-        const std::size_t n = std::min(batch, clips - first);
-        std::vector<float> feat(batch * frames * width, 0.0f);  // a short last batch is padded with zeros
-        std::copy_n(x.data.data() + first * frames * width, n * frames * width, feat.data());
-        std::vector<lmusim::frame_output> out;
-        if (ms.stream) {
-            runner.begin();
-            std::vector<float> frame(batch * width);
-            for (std::size_t f = 0; f < frames; ++f) {
-                for (std::size_t s = 0; s < batch; ++s)
-                    std::copy_n(feat.data() + (s * frames + f) * width, width, frame.data() + s * width);
-                auto ready = runner.push(frame);
-                out.insert(out.end(), std::make_move_iterator(ready.begin()), std::make_move_iterator(ready.end()));
-            }
-            auto rest = runner.finish();
-            out.insert(out.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
-        } else {
-            out = runner.run(feat, frames);
-        }
-        if (writer) writer->write_batch(runner.sim(), out, n);
-        const lmusim::simulation& sim = runner.sim();
-        for (std::size_t s = 0; s < n; ++s) {
-            for (std::size_t p = 0; p < sim.net().projections.size(); ++p) {
-                sops += sim.ops(p, s).sops;
-                macs += sim.ops(p, s).macs;
-            }
-            for (std::size_t i = 0; i < sim.net().nodes.size(); ++i) {
-                sops += sim.node_ops(i, s).sops;
-                macs += sim.node_ops(i, s).macs;
-            }
-            const float* logits = out.back().values.data() + s * classes;
-            const std::size_t best = static_cast<std::size_t>(std::max_element(logits, logits + classes) - logits);
-            if (!rs.json) std::printf("clip %zu: %s (class %zu, logit %.4f)\n", first + s, label(best).c_str(), best, logits[best]);
-        }
-        if (!rs.quiet && !rs.json && clips > batch)
-            std::fprintf(stderr, "  %zu / %zu clips\n", first + n, clips);
-    }
-    if (writer) writer->close();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double per_frame_us = secs * 1e6 / static_cast<double>(((clips + batch - 1) / batch) * (frames + runner.latency()));
+    for (const auto& c : r.ops) sops += c.sops, macs += c.macs;
+    for (const auto& c : r.node_ops) sops += c.sops, macs += c.macs;
+    const std::size_t batch = std::min(clips, ms.batch);
+    const double steps = static_cast<double>(((clips + batch - 1) / batch) * (frames + r.latency));
+    const double us_per_step = r.seconds * 1e6 / steps;
     if (rs.json) {
-        std::printf("{\"clips\": %zu, \"frames\": %zu, \"sops\": %llu, \"macs\": %llu, \"seconds\": %.6f, \"us_per_step\": %.3f}\n",
-                    clips, frames, static_cast<unsigned long long>(sops), static_cast<unsigned long long>(macs), secs, per_frame_us);
-    } else {
-        std::printf("per clip: %.0f SOPs, %.0f MACs (mean)\n", static_cast<double>(sops) / static_cast<double>(clips),
-                    static_cast<double>(macs) / static_cast<double>(clips));
-        std::printf("time: %.3f s (%.1f us per step of %zu stream(s))\n", secs, per_frame_us, batch);
-        if (!ms.output.empty()) std::printf("output: %s\n", ms.output.c_str());
+        std::printf("{\"clips\": %zu, \"frames\": %zu, \"batch\": %zu, \"sops\": %llu, \"macs\": %llu, \"seconds\": %.6f, "
+                    "\"us_per_step\": %.3f}\n",
+                    clips, frames, batch, static_cast<unsigned long long>(sops), static_cast<unsigned long long>(macs), r.seconds,
+                    us_per_step);
+        return 0;
     }
+    std::printf("model %s: %zu clip(s) of %zu frames, batch %zu, %s, output for frame t after input frame t+%u\n",
+                path.c_str(), clips, frames, batch, ms.stream ? "streaming frame by frame" : "whole clips", r.latency);
+    for (std::size_t c = 0; c < clips; ++c) {
+        const float* logits = r.logits.data() + c * r.classes;
+        const auto best = static_cast<std::size_t>(std::max_element(logits, logits + r.classes) - logits);
+        std::printf("clip %zu: %s (class %zu, logit %.4f)\n", c, label(best).c_str(), best, logits[best]);
+    }
+    std::printf("per clip: %.0f SOPs, %.0f MACs (mean)\n", static_cast<double>(sops) / static_cast<double>(clips),
+                static_cast<double>(macs) / static_cast<double>(clips));
+    std::printf("time: %.3f s (%.1f us per step of %zu stream(s))\n", r.seconds, us_per_step, batch);
+    if (!ms.output.empty()) std::printf("output: %s\n", ms.output.c_str());
     return 0;
 }
 

@@ -1,9 +1,225 @@
-"""lmusim: an event-driven spiking-network simulator (C++), and its Python tools.
+"""lmusim: an event-driven simulator for spiking networks, from Python.
 
-Pure-Python parts available without the compiled extension:
+NumPy in, NumPy out; the engine is C++ (``lmusim._core``) and releases the GIL while it runs.
 
-* :mod:`lmusim.convert` -- turn an upstream Spiking LMUFormer (``slmu_rnn_ms_conv1d``) PyTorch
-  checkpoint into an lmusim model file (docs/model_format.md, docs/converter.md).
+Networks::
+
+    net = lmusim.Network(dt=0.1)
+    net.add_continuous_lif("neurons", 4000, v_init=v0)
+    net.connect_sparse("exc", "neurons", "neurons", indptr, indices, weights, delay=1, port=0)
+    sim = lmusim.Simulation(net, threads=2)
+    sim.run(10000, record=True)
+    steps, neurons, streams = sim.spikes("neurons")
+
+Models (the Spiking LMUFormer)::
+
+    lmusim.convert("best_model.pth", "model.h5")       # upstream PyTorch checkpoint -> model file
+    model = lmusim.load_model("model.h5")
+    result = model.run(features)                        # [frames, 128] or [clips, frames, 128]
+    result.logits, result.frame_logits, result.spike_counts, result.ops
+    stream = model.stream()
+    ready = stream.push(frames)                         # outputs that became ready
+    ready = stream.flush()
+
+The checkpoint converter (:mod:`lmusim.convert`) needs torch but not the compiled module; every
+other entry point needs ``lmusim._core`` (built by CMake or ``pip install``).
 """
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+import numpy as np
 
 __version__ = "0.1.0"
+
+try:
+    from . import _core
+    from ._core import (  # noqa: F401  (re-exported)
+        Error,
+        FileError,
+        Network,
+        NetworkError,
+        Simulation,
+        cuba_network,
+        cuba_v_init,
+        derive_seed,
+        fixed_probability,
+    )
+except ImportError as _e:  # the converter works without the compiled module
+    _core = None
+    _core_import_error = _e
+
+    class Error(ValueError):
+        """lmusim's error (the compiled module is not available)."""
+
+__all__ = [
+    "Error", "FileError", "NetworkError", "Network", "Simulation", "fixed_probability", "cuba_network",
+    "cuba_v_init", "derive_seed", "load_model", "Model", "RunResult", "Stream", "convert", "read_recording",
+    "read_output",
+]
+
+
+def _require_core():
+    if _core is None:
+        raise ImportError(
+            "lmusim's compiled module is not available: build it (scripts/build.sh, then "
+            "PYTHONPATH=build/python) or pip install the package (README)") from _core_import_error
+
+
+def _as_float32(x, name: str, ndim: tuple) -> np.ndarray:
+    """A C-contiguous float32 copy or view of `x`, converting only when that is safe."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiub":
+        raise Error(f"{name}: dtype {a.dtype} is not numeric; expected float32 (or a real number type)")
+    if a.ndim not in ndim:
+        raise Error(f"{name}: shape {a.shape} has {a.ndim} dimensions, expected {' or '.join(map(str, ndim))}")
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if not np.all(np.isfinite(a)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        raise Error(f"{name}: value {a[bad]} at index {bad} is not finite")
+    return a
+
+
+@dataclass
+class RunResult:
+    """What a model run returns, per clip."""
+    logits: np.ndarray                 # [clips, classes], after the last frame
+    frame_logits: np.ndarray           # [clips, frames, classes], after each frame
+    spike_counts: Dict[str, np.ndarray]  # population -> [clips, neurons]
+    ops: Dict[str, Dict[str, np.ndarray]]  # projection -> {"events", "sops", "macs"} each [clips]
+    node_ops: Dict[str, Dict[str, np.ndarray]]  # LMU memory, readout -> {"sops" (accumulates), "macs"}
+    latency: int                       # output for frame t after input frame t + latency
+    seconds: float
+    class_names: list = field(default_factory=list)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+    def firing_rates(self) -> Dict[str, np.ndarray]:
+        """Fraction of neuron-frames that spiked, per population and clip."""
+        frames = self.frame_logits.shape[1]
+        return {k: v.sum(axis=1) / (v.shape[1] * frames) for k, v in self.spike_counts.items()}
+
+
+class Stream:
+    """Frame-by-frame streaming with persistent state (one clip per stream)."""
+
+    def __init__(self, core_stream, class_names):
+        self._s = core_stream
+        self.class_names = class_names
+
+    @property
+    def latency(self) -> int:
+        """The output for frame t becomes ready after input frame t + latency."""
+        return self._s.latency
+
+    @property
+    def frames_pushed(self) -> int:
+        return self._s.frames_pushed
+
+    def push(self, frames):
+        """Push any number of frames: [width], [n, width] (one stream) or [n, streams, width].
+
+        Returns (frame_indices [k], logits [k, streams, classes]) for the outputs that became ready.
+        """
+        a = _as_float32(frames, "frames", (1, 2, 3))
+        w, s = self._s.width, self._s.streams
+        if a.ndim == 1:
+            a = a[None, None, :]
+        elif a.ndim == 2:
+            if s != 1:
+                raise Error(f"frames: shape {a.shape}; with {s} streams pass [n, {s}, {w}]")
+            a = a[:, None, :]
+        if a.shape[1:] != (s, w):
+            raise Error(f"frames: shape {a.shape}, expected [n, {s}, {w}]")
+        return self._s.push(np.ascontiguousarray(a))
+
+    def flush(self):
+        """End the clip: the remaining outputs (the convolutions' zero padding)."""
+        return self._s.flush()
+
+    def restart(self):
+        """Start a new clip in every stream (all state reset)."""
+        self._s.restart()
+
+    def spike_counts(self) -> Dict[str, np.ndarray]:
+        return self._s.spike_counts()
+
+
+class Model:
+    """A model file loaded for running (see :func:`load_model`)."""
+
+    def __init__(self, path: str, memory_mode: Optional[str] = None):
+        _require_core()
+        self.path = str(path)
+        self._file = _core.load_model(self.path)
+        if memory_mode is not None:
+            self._file.set_memory_mode(memory_mode)
+        self.network = self._file.network
+        self.class_names = list(self._file.class_names)
+        self.input_width = self.network.node_size("input")
+
+    def run(self, features, batch: int = 16, threads: int = 0, stream: bool = False, output: Optional[str] = None,
+            record_spikes: bool = False) -> RunResult:
+        """Run clips: features [frames, width] (one clip) or [clips, frames, width].
+
+        ``stream=True`` feeds the frames one at a time (same results); ``output`` writes the same
+        HDF5 file as ``lmusim run --output``.
+        """
+        a = _as_float32(features, "features", (2, 3))
+        if a.ndim == 2:
+            a = a[None]
+        clips, frames, width = a.shape
+        if width != self.input_width:
+            raise Error(f"features: {width} channels, expected {self.input_width}")
+        if clips == 0 or frames == 0:
+            raise Error(f"features: empty input (shape {a.shape})")
+        d = _core.run_clips(self._file, a, clips, frames, batch=batch, threads=threads, stream=stream,
+                            output=str(output) if output else "", record_spikes=record_spikes)
+        return RunResult(d["logits"], d["frame_logits"], dict(d["spike_counts"]), dict(d["ops"]), dict(d["node_ops"]),
+                         int(d["latency"]), float(d["seconds"]), self.class_names)
+
+    def stream(self, streams: int = 1, threads: int = 0) -> Stream:
+        """A streaming session; see :class:`Stream`."""
+        return Stream(_core.Stream(self._file, streams, threads), self.class_names)
+
+    def __repr__(self):
+        return f"<lmusim.Model {self.path}: {len(self.network.nodes)} nodes, {len(self.class_names)} classes>"
+
+
+def load_model(path, memory_mode: Optional[str] = None) -> Model:
+    """Load and validate a model file (docs/model_format.md). ``memory_mode``: impulse or recurrence."""
+    return Model(path, memory_mode)
+
+
+def convert(ckpt_path, out_path, memory_mode: str = "impulse"):
+    """Convert an upstream PyTorch checkpoint into a model file (needs torch; see docs/converter.md)."""
+    from .convert import convert as _convert
+    return _convert(ckpt_path, out_path, memory_mode=memory_mode)
+
+
+def _read_h5(path):
+    import h5py
+
+    def walk(g):
+        out = {}
+        for k, v in g.items():
+            out[k] = walk(v) if isinstance(v, h5py.Group) else v[()]
+        return out
+
+    with h5py.File(path, "r") as f:
+        data = walk(f)
+        data["attrs"] = {k: v for k, v in f.attrs.items()}
+    return data
+
+
+def read_recording(path) -> dict:
+    """A recording (docs/recording_format.md) as nested dicts of NumPy arrays (via h5py)."""
+    return _read_h5(path)
+
+
+def read_output(path) -> dict:
+    """A clip output file (docs/output_format.md) as nested dicts of NumPy arrays (via h5py)."""
+    return _read_h5(path)

@@ -1,0 +1,152 @@
+// lmusim models: load a model file, run clips (whole or streaming), stream frame by frame.
+#include "common.hpp"
+#include "lmusim/io/model_file.hpp"
+#include "lmusim/io/run_clips.hpp"
+#include "lmusim/sim/clip_runner.hpp"
+
+namespace lmusim::py_bindings {
+namespace {
+
+py::dict ops_dict(const std::vector<std::string>& names, const std::vector<op_counts>& ops, std::size_t clips) {
+    py::dict d;
+    const std::size_t P = names.size();
+    for (std::size_t p = 0; p < P; ++p) {
+        py::array_t<std::uint64_t> ev(static_cast<py::ssize_t>(clips)), so(static_cast<py::ssize_t>(clips)),
+            ma(static_cast<py::ssize_t>(clips));
+        for (std::size_t c = 0; c < clips; ++c) {
+            ev.mutable_at(c) = ops[c * P + p].events;
+            so.mutable_at(c) = ops[c * P + p].sops;
+            ma.mutable_at(c) = ops[c * P + p].macs;
+        }
+        py::dict e;
+        e["events"] = ev;
+        e["sops"] = so;
+        e["macs"] = ma;
+        d[py::str(names[p])] = e;
+    }
+    return d;
+}
+
+// A streaming session over a clip_runner (one clip per stream).
+class py_stream {
+public:
+    py_stream(const network& net, std::size_t streams, std::size_t threads)
+        : runner_(net, context{.threads = threads, .streams = streams}) {
+        runner_.begin();
+    }
+    // frames: [n][streams][width]; returns (frame indices [k], values [k][streams][classes]).
+    py::tuple push(carray<float> frames) {
+        std::vector<frame_output> out;
+        {
+            py::gil_scoped_release release;
+            out = runner_.push(as_span(frames));
+        }
+        return pack(out);
+    }
+    py::tuple flush() {
+        std::vector<frame_output> out;
+        {
+            py::gil_scoped_release release;
+            out = runner_.finish();
+        }
+        return pack(out);
+    }
+    void restart() { runner_.begin(); }
+    std::size_t streams() const { return runner_.streams(); }
+    std::size_t width() const { return runner_.input_width(); }
+    std::uint32_t latency() const { return runner_.latency(); }
+    std::uint64_t frames_pushed() const { return runner_.frames_pushed(); }
+    py::dict spike_counts() const {
+        py::dict d;
+        const simulation& sim = runner_.sim();
+        for (std::size_t i = 0; i < sim.net().nodes.size(); ++i)
+            if (sim.net().nodes[i].spiking()) {
+                const auto c = sim.spike_counts(i);
+                d[py::str(sim.net().nodes[i].name)] =
+                    to_numpy(c.data(), {static_cast<py::ssize_t>(streams()), static_cast<py::ssize_t>(sim.net().nodes[i].size)});
+            }
+        return d;
+    }
+
+private:
+    py::tuple pack(const std::vector<frame_output>& out) const {
+        const std::size_t C = runner_.output_width(), S = streams();
+        py::array_t<std::int64_t> idx(static_cast<py::ssize_t>(out.size()));
+        py::array_t<float> vals({static_cast<py::ssize_t>(out.size()), static_cast<py::ssize_t>(S), static_cast<py::ssize_t>(C)});
+        float* v = vals.mutable_data();
+        for (std::size_t k = 0; k < out.size(); ++k) {
+            idx.mutable_at(k) = static_cast<std::int64_t>(out[k].frame);
+            std::copy(out[k].values.begin(), out[k].values.end(), v + k * S * C);
+        }
+        return py::make_tuple(idx, vals);
+    }
+    clip_runner runner_;
+};
+
+}  // namespace
+
+void register_model(py::module_& m) {
+    py::class_<model_file>(m, "ModelFile", "A model file: the network and its metadata.")
+        .def_readonly("network", &model_file::net)
+        .def_readonly("model", &model_file::model)
+        .def_readonly("class_names", &model_file::class_names)
+        .def("set_memory_mode", [](model_file& mf, const std::string& mode) {
+            if (mode != "impulse" && mode != "recurrence")
+                throw error("memory mode '" + mode + "', expected impulse or recurrence");
+            for (auto& nd : mf.net.nodes)
+                if (auto* p = std::get_if<lmu_memory_params>(&nd.params))
+                    p->kind = mode == "impulse" ? lmu_memory_params::mode::impulse : lmu_memory_params::mode::recurrence;
+        });
+    m.def("load_model", &load_model, py::arg("path"));
+
+    m.def("run_clips",
+          [](const model_file& mf, carray<float> features, std::size_t clips, std::size_t frames, std::size_t batch,
+             std::size_t threads, bool stream, const std::string& output, bool record_spikes) {
+              run_clips_options opt;
+              opt.batch = batch;
+              opt.threads = threads;
+              opt.stream = stream;
+              opt.output = output;
+              opt.record_spikes = record_spikes;
+              opt.class_names = mf.class_names;
+              opt.attributes = {{"source", "python"}};
+              clips_result r;
+              {
+                  py::gil_scoped_release release;
+                  r = run_clips(mf.net, as_span(features), clips, frames, opt);
+              }
+              py::dict d;
+              const auto S = static_cast<py::ssize_t>(clips), T = static_cast<py::ssize_t>(frames),
+                         C = static_cast<py::ssize_t>(r.classes);
+              d["logits"] = to_numpy(r.logits.data(), {S, C});
+              d["frame_logits"] = to_numpy(r.frame_logits.data(), {S, T, C});
+              py::dict counts;
+              for (std::size_t k = 0; k < r.populations.size(); ++k)
+                  counts[py::str(r.populations[k])] =
+                      to_numpy(r.spike_counts[k].data(), {S, static_cast<py::ssize_t>(r.spike_counts[k].size() / clips)});
+              d["spike_counts"] = counts;
+              d["ops"] = ops_dict(r.projections, r.ops, clips);
+              d["node_ops"] = ops_dict(r.op_nodes, r.node_ops, clips);
+              d["latency"] = r.latency;
+              d["seconds"] = r.seconds;
+              return d;
+          },
+          py::arg("model"), py::arg("features"), py::arg("clips"), py::arg("frames"), py::arg("batch") = 16,
+          py::arg("threads") = 0, py::arg("stream") = false, py::arg("output") = "", py::arg("record_spikes") = false);
+
+    py::class_<py_stream>(m, "Stream", "Frame-by-frame streaming with persistent state.")
+        .def(py::init([](const model_file& mf, std::size_t streams, std::size_t threads) {
+                 return std::make_unique<py_stream>(mf.net, streams, threads);
+             }),
+             py::arg("model"), py::arg("streams") = 1, py::arg("threads") = 0)
+        .def("push", &py_stream::push, py::arg("frames"))
+        .def("flush", &py_stream::flush)
+        .def("restart", &py_stream::restart)
+        .def("spike_counts", &py_stream::spike_counts)
+        .def_property_readonly("streams", &py_stream::streams)
+        .def_property_readonly("width", &py_stream::width)
+        .def_property_readonly("latency", &py_stream::latency)
+        .def_property_readonly("frames_pushed", &py_stream::frames_pushed);
+}
+
+}  // namespace lmusim::py_bindings

@@ -1,0 +1,120 @@
+// lmusim.Simulation: run a network, read spikes, counts and ops as NumPy arrays.
+#include <optional>
+
+#include "common.hpp"
+#include "lmusim/io/h5_recorder.hpp"
+#include "lmusim/sim/memory_recorder.hpp"
+
+namespace lmusim::py_bindings {
+namespace {
+
+// A simulation plus the in-memory spike record of its runs since the last reset.
+class py_simulation {
+public:
+    py_simulation(network net, std::size_t threads, std::size_t streams, std::size_t block_size)
+        : sim_(std::move(net), context{threads, streams, block_size}) {}
+
+    void run(std::uint64_t steps, bool record, const std::optional<std::string>& record_file, std::uint64_t chunk_steps) {
+        struct tee final : recorder {
+            recorder* a = nullptr;
+            recorder* b = nullptr;
+            void begin(const simulation& s, std::uint64_t n) override {
+                if (a) a->begin(s, n);
+                if (b) b->begin(s, n);
+            }
+            void record_step(const simulation& s) override {
+                if (a) a->record_step(s);
+                if (b) b->record_step(s);
+            }
+            void end(const simulation& s) override {
+                if (a) a->end(s);
+                if (b) b->end(s);
+            }
+        } both;
+        std::optional<h5_recorder> file;
+        if (record_file) file.emplace(*record_file, h5_recorder_options{.chunk_steps = chunk_steps});
+        if (record) {
+            if (!mem_) mem_.emplace();
+            both.a = &*mem_;
+        }
+        if (file) both.b = &*file;
+        py::gil_scoped_release release;
+        sim_.run(steps, {.rec = (both.a || both.b) ? &both : nullptr});
+    }
+
+    void reset() {
+        sim_.reset();
+        mem_.reset();
+    }
+
+    py::tuple spikes(const std::string& name) const {
+        const std::size_t i = sim_.net().node_index(name);
+        if (!sim_.net().nodes[i].spiking()) throw error("node '" + name + "' is real-valued; it has no spikes");
+        if (!mem_) throw error("no spikes were recorded: call run(steps, record=True)");
+        const auto& ev = mem_->spikes(i);
+        py::array_t<std::int64_t> steps(static_cast<py::ssize_t>(ev.size()));
+        py::array_t<std::int64_t> ids(static_cast<py::ssize_t>(ev.size()));
+        py::array_t<std::int64_t> streams(static_cast<py::ssize_t>(ev.size()));
+        auto s = steps.mutable_unchecked<1>();
+        auto d = ids.mutable_unchecked<1>();
+        auto c = streams.mutable_unchecked<1>();
+        for (std::size_t k = 0; k < ev.size(); ++k) {
+            s(static_cast<py::ssize_t>(k)) = static_cast<std::int64_t>(ev[k].step);
+            d(static_cast<py::ssize_t>(k)) = ev[k].neuron;
+            c(static_cast<py::ssize_t>(k)) = ev[k].stream;
+        }
+        return py::make_tuple(steps, ids, streams);
+    }
+
+    py::array_t<std::uint64_t> spike_counts(const std::string& name) const {
+        const std::size_t i = sim_.net().node_index(name);
+        const auto c = sim_.spike_counts(i);
+        return to_numpy(c.data(), {static_cast<py::ssize_t>(sim_.ctx().streams),
+                                   static_cast<py::ssize_t>(sim_.net().nodes[i].size)});
+    }
+
+    py::dict ops(const std::string& name) const {
+        const std::size_t p = sim_.net().projection_index(name);
+        const std::size_t S = sim_.ctx().streams;
+        py::array_t<std::uint64_t> ev(static_cast<py::ssize_t>(S)), so(static_cast<py::ssize_t>(S)), ma(static_cast<py::ssize_t>(S));
+        for (std::size_t s = 0; s < S; ++s) {
+            ev.mutable_at(s) = sim_.ops(p, s).events;
+            so.mutable_at(s) = sim_.ops(p, s).sops;
+            ma.mutable_at(s) = sim_.ops(p, s).macs;
+        }
+        py::dict d;
+        d["events"] = ev;
+        d["sops"] = so;
+        d["macs"] = ma;
+        return d;
+    }
+
+    void push_frames(const std::string& node, carray<float> frames) { sim_.push_frames(node, as_span(frames)); }
+
+    const simulation& sim() const { return sim_; }
+
+private:
+    simulation sim_;
+    std::optional<memory_recorder> mem_;
+};
+
+}  // namespace
+
+void register_sim(py::module_& m) {
+    py::class_<py_simulation>(m, "Simulation", "The run-time state of a network.")
+        .def(py::init<network, std::size_t, std::size_t, std::size_t>(), py::arg("network"), py::arg("threads") = 0,
+             py::arg("streams") = 1, py::arg("block_size") = 4096)
+        .def("run", &py_simulation::run, py::arg("steps"), py::arg("record") = false, py::arg("record_file") = py::none(),
+             py::arg("chunk_steps") = 1000)
+        .def("reset", &py_simulation::reset)
+        .def("spikes", &py_simulation::spikes, py::arg("node"))
+        .def("spike_counts", &py_simulation::spike_counts, py::arg("node"))
+        .def("ops", &py_simulation::ops, py::arg("projection"))
+        .def("push_frames", &py_simulation::push_frames, py::arg("node"), py::arg("frames"))
+        .def_property_readonly("steps_done", [](const py_simulation& s) { return s.sim().steps_done(); })
+        .def_property_readonly("threads", [](const py_simulation& s) { return s.sim().threads(); })
+        .def_property_readonly("streams", [](const py_simulation& s) { return s.sim().ctx().streams; })
+        .def_property_readonly("time_ms", [](const py_simulation& s) { return s.sim().time_ms(); });
+}
+
+}  // namespace lmusim::py_bindings

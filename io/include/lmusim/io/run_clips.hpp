@@ -1,0 +1,46 @@
+#pragma once
+// Runs a model on many clips in batches (whole-clip or streaming), collecting logits, per-frame
+// logits, spike counts and op counts per clip, and optionally writing the clip output file.
+// The one implementation behind `lmusim run MODEL --input` and the Python `Model.run`.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lmusim/graph/network.hpp"
+#include "lmusim/sim/simulation.hpp"
+
+namespace lmusim {
+
+struct run_clips_options {
+    std::size_t batch = 16;    // clips run side by side (streams)
+    std::size_t threads = 0;   // 0 = what oneTBB allows
+    bool stream = false;       // push frames one at a time instead of whole clips
+    std::string output;        // clip output file (docs/output_format.md), "" = none
+    bool record_spikes = false;
+    std::vector<std::string> class_names{};
+    std::vector<std::pair<std::string, std::string>> attributes{};
+    std::function<void(std::size_t, std::size_t)> progress{};  // (clips done, clips)
+};
+
+struct clips_result {
+    std::size_t clips = 0, frames = 0, classes = 0;
+    std::vector<float> logits;        // [clips][classes]
+    std::vector<float> frame_logits;  // [clips][frames][classes]
+    std::vector<std::string> populations;                 // spiking nodes
+    std::vector<std::vector<std::uint64_t>> spike_counts;  // per population: [clips][size]
+    std::vector<std::string> projections;
+    std::vector<op_counts> ops;        // [clips][projections]
+    std::vector<std::string> op_nodes;  // nodes with their own ops (memory, readout)
+    std::vector<op_counts> node_ops;    // [clips][op_nodes]
+    std::uint32_t latency = 0;          // frames of look-ahead
+    double seconds = 0;                 // wall time of the runs
+};
+
+// features: [clips][frames][input width] float32, C order. Throws lmusim::error on bad input.
+clips_result run_clips(const network& net, std::span<const float> features, std::size_t clips, std::size_t frames,
+                       const run_clips_options& options);
+
+}  // namespace lmusim

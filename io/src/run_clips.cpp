@@ -1,0 +1,107 @@
+#include "lmusim/io/run_clips.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include "lmusim/graph/error.hpp"
+#include "lmusim/graph/strings.hpp"
+#include "lmusim/io/clip_writer.hpp"
+#include "lmusim/sim/clip_runner.hpp"
+
+namespace lmusim {
+
+clips_result run_clips(const network& net, std::span<const float> features, std::size_t clips, std::size_t frames,
+                       const run_clips_options& opt) {
+    if (clips == 0 || frames == 0) throw error(cat("empty input (", clips, " clips of ", frames, " frames)"));
+    if (opt.batch == 0) throw error("batch 0, expected at least 1");
+    const std::size_t batch = std::min(clips, opt.batch);
+    clip_runner runner(net, context{.threads = opt.threads, .streams = batch});
+    const std::size_t width = runner.input_width(), C = runner.output_width();
+    if (features.size() != clips * frames * width)
+        throw error(cat(features.size(), " feature values, expected ", clips, " clips x ", frames, " frames x ", width, " = ",
+                        clips * frames * width));
+    const network& nw = runner.sim().net();
+    clips_result r;
+    r.clips = clips;
+    r.frames = frames;
+    r.classes = C;
+    r.latency = runner.latency();
+    r.logits.resize(clips * C);
+    r.frame_logits.resize(clips * frames * C);
+    std::vector<std::size_t> spiking, own;
+    for (std::size_t i = 0; i < nw.nodes.size(); ++i) {
+        if (nw.nodes[i].spiking()) {
+            spiking.push_back(i);
+            r.populations.push_back(nw.nodes[i].name);
+            r.spike_counts.emplace_back(clips * nw.nodes[i].size);
+        }
+        if (nw.nodes[i].kind() == node_kind::lmu_memory || nw.nodes[i].kind() == node_kind::readout) {
+            own.push_back(i);
+            r.op_nodes.push_back(nw.nodes[i].name);
+        }
+    }
+    for (const projection& p : nw.projections) r.projections.push_back(p.name);
+    const std::size_t P = r.projections.size(), N = own.size();
+    r.ops.resize(clips * P);
+    r.node_ops.resize(clips * N);
+
+    std::optional<clip_writer> writer;
+    if (!opt.output.empty()) {
+        clip_writer_options wo;
+        wo.spikes = opt.record_spikes;
+        wo.class_names = opt.class_names;
+        wo.attributes = opt.attributes;
+        wo.attributes.emplace_back("mode", opt.stream ? "stream" : "clip");
+        writer.emplace(opt.output, runner.sim(), frames, C, wo);
+        runner.set_observer([&](const simulation& sim) { writer->observe(sim); });
+    }
+    for (std::size_t i = 0; i < features.size(); ++i)
+        if (!std::isfinite(features[i]))
+            throw error(cat("feature value ", features[i], " at clip ", i / (frames * width), ", frame ", (i / width) % frames,
+                            ", channel ", i % width, " is not finite"));
+
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<float> feat(batch * frames * width), frame(batch * width);
+    for (std::size_t first = 0; first < clips; first += batch) {
+        const std::size_t n = std::min(batch, clips - first);
+        std::fill(feat.begin(), feat.end(), 0.0f);  // a short last batch is padded with silent clips
+        std::copy_n(features.data() + first * frames * width, n * frames * width, feat.data());
+        std::vector<frame_output> out;
+        if (opt.stream) {
+            runner.begin();
+            for (std::size_t f = 0; f < frames; ++f) {
+                for (std::size_t s = 0; s < batch; ++s)
+                    std::copy_n(feat.data() + (s * frames + f) * width, width, frame.data() + s * width);
+                auto ready = runner.push(frame);
+                out.insert(out.end(), std::make_move_iterator(ready.begin()), std::make_move_iterator(ready.end()));
+            }
+            auto rest = runner.finish();
+            out.insert(out.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+        } else {
+            out = runner.run(feat, frames);
+        }
+        const simulation& sim = runner.sim();
+        for (std::size_t s = 0; s < n; ++s) {
+            const std::size_t clip = first + s;
+            for (std::size_t t = 0; t < frames; ++t)
+                std::copy_n(out[t].values.data() + s * C, C, r.frame_logits.data() + (clip * frames + t) * C);
+            std::copy_n(out[frames - 1].values.data() + s * C, C, r.logits.data() + clip * C);
+            for (std::size_t k = 0; k < spiking.size(); ++k) {
+                const std::size_t size = nw.nodes[spiking[k]].size;
+                const auto c = sim.spike_counts(spiking[k]);
+                std::copy_n(c.data() + s * size, size, r.spike_counts[k].data() + clip * size);
+            }
+            for (std::size_t p = 0; p < P; ++p) r.ops[clip * P + p] = sim.ops(p, s);
+            for (std::size_t k = 0; k < N; ++k) r.node_ops[clip * N + k] = sim.node_ops(own[k], s);
+        }
+        if (writer) writer->write_batch(sim, out, n);
+        if (opt.progress) opt.progress(first + n, clips);
+    }
+    if (writer) writer->close();
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+}
+
+}  // namespace lmusim
