@@ -640,5 +640,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
+class _callable_module(type(sys)):
+    """Lets ``lmusim.convert(...)`` call :func:`convert` even after ``import lmusim.convert`` has
+    replaced the package attribute with this module."""
+
+    def __call__(self, *args, **kwargs):
+        return convert(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _callable_module
+
+
 if __name__ == "__main__":
     sys.exit(main())
