@@ -20,6 +20,7 @@
 #include "lmusim/io/network_file.hpp"
 #include "lmusim/io/npy.hpp"
 #include "lmusim/io/run_clips.hpp"
+#include "lmusim/io/sha256.hpp"
 #include "lmusim/sim/simulation.hpp"
 
 namespace {
@@ -139,6 +140,7 @@ struct model_settings {
     std::string output;
     bool stream = false;
     bool record_spikes = false;
+    bool per_frame_counts = false;
     std::size_t batch = 16;
     std::string memory_mode;
 };
@@ -175,16 +177,30 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     opt.stream = ms.stream;
     opt.output = ms.output;
     opt.record_spikes = ms.record_spikes;
+    opt.per_frame_counts = ms.per_frame_counts;
     opt.class_names = m.class_names;
-    opt.attributes = {{"model_file", path}, {"input_file", ms.input}};
+    opt.attributes = {{"model_file", path}, {"model_sha256", lmusim::sha256_file(path)}, {"input_file", ms.input},
+                      {"threads", std::to_string(rs.threads)}, {"batch", std::to_string(ms.batch)}};
+    opt.collect = false;  // results go to the output file and the screen batch by batch: memory stays flat
     if (!rs.quiet && !rs.json && clips > ms.batch)
         opt.progress = [](std::size_t done, std::size_t total) { std::fprintf(stderr, "  %zu / %zu clips\n", done, total); };
-    const lmusim::clips_result r = lmusim::run_clips(m.net, x.data, clips, frames, opt);
-
     auto label = [&](std::size_t k) { return k < m.class_names.size() ? m.class_names[k] : std::to_string(k); };
     std::uint64_t sops = 0, macs = 0;
-    for (const auto& c : r.ops) sops += c.sops, macs += c.macs;
-    for (const auto& c : r.node_ops) sops += c.sops, macs += c.macs;
+    opt.on_batch = [&](std::size_t first, std::size_t n, const std::vector<float>& logits, const lmusim::simulation& sim) {
+        const std::size_t C = logits.size() / n;
+        for (std::size_t s = 0; s < n; ++s) {
+            for (std::size_t p = 0; p < sim.net().projections.size(); ++p) sops += sim.ops(p, s).sops, macs += sim.ops(p, s).macs;
+            for (std::size_t i = 0; i < sim.net().nodes.size(); ++i) sops += sim.node_ops(i, s).sops, macs += sim.node_ops(i, s).macs;
+            const float* z = logits.data() + s * C;
+            const auto best = static_cast<std::size_t>(std::max_element(z, z + C) - z);
+            if (!rs.json) std::printf("clip %zu: %s (class %zu, logit %.4f)\n", first + s, label(best).c_str(), best, z[best]);
+        }
+    };
+    if (!rs.json)
+        std::printf("model %s: %zu clip(s) of %zu frames, batch %zu, %s\n", path.c_str(), clips, frames,
+                    std::min(clips, ms.batch), ms.stream ? "streaming frame by frame" : "whole clips");
+    const lmusim::clips_result r = lmusim::run_clips(m.net, x.data, clips, frames, opt);
+
     const std::size_t batch = std::min(clips, ms.batch);
     const double steps = static_cast<double>(((clips + batch - 1) / batch) * (frames + r.latency));
     const double us_per_step = r.seconds * 1e6 / steps;
@@ -195,17 +211,11 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
                     us_per_step);
         return 0;
     }
-    std::printf("model %s: %zu clip(s) of %zu frames, batch %zu, %s, output for frame t after input frame t+%u\n",
-                path.c_str(), clips, frames, batch, ms.stream ? "streaming frame by frame" : "whole clips", r.latency);
-    for (std::size_t c = 0; c < clips; ++c) {
-        const float* logits = r.logits.data() + c * r.classes;
-        const auto best = static_cast<std::size_t>(std::max_element(logits, logits + r.classes) - logits);
-        std::printf("clip %zu: %s (class %zu, logit %.4f)\n", c, label(best).c_str(), best, logits[best]);
-    }
+    std::printf("output for frame t after input frame t+%u\n", r.latency);
     std::printf("per clip: %.0f SOPs, %.0f MACs (mean)\n", static_cast<double>(sops) / static_cast<double>(clips),
                 static_cast<double>(macs) / static_cast<double>(clips));
     std::printf("time: %.3f s (%.1f us per step of %zu stream(s))\n", r.seconds, us_per_step, batch);
-    if (!ms.output.empty()) std::printf("output: %s\n", ms.output.c_str());
+    if (!ms.output.empty()) std::printf("output: %s (lmusim report %s)\n", ms.output.c_str(), ms.output.c_str());
     return 0;
 }
 
@@ -257,6 +267,7 @@ int main(int argc, char** argv) {
     run->add_option("--output", model_run.output, "Write logits, per-frame logits, spike and op counts to this HDF5 file");
     run->add_flag("--stream", model_run.stream, "Feed the frames one at a time (true streaming)");
     run->add_flag("--record-spikes", model_run.record_spikes, "With --output: also write every spike (SONATA layout)");
+    run->add_flag("--per-frame-counts", model_run.per_frame_counts, "With --output: spikes per population per frame");
     run->add_option("--batch", model_run.batch, "Clips run side by side")->capture_default_str();
     run->add_option("--memory-mode", model_run.memory_mode, "LMU memory: impulse (exact) or recurrence (A m + B u)");
 

@@ -11,17 +11,22 @@ py::dict ops_dict(const std::vector<std::string>& names, const std::vector<op_co
     py::dict d;
     const std::size_t P = names.size();
     for (std::size_t p = 0; p < P; ++p) {
-        py::array_t<std::uint64_t> ev(static_cast<py::ssize_t>(clips)), so(static_cast<py::ssize_t>(clips)),
-            ma(static_cast<py::ssize_t>(clips));
+        const auto n = static_cast<py::ssize_t>(clips);
+        py::array_t<std::uint64_t> ev(n), so(n), ma(n), de(n), el(n);
         for (std::size_t c = 0; c < clips; ++c) {
-            ev.mutable_at(c) = ops[c * P + p].events;
-            so.mutable_at(c) = ops[c * P + p].sops;
-            ma.mutable_at(c) = ops[c * P + p].macs;
+            const op_counts& o = ops[c * P + p];
+            ev.mutable_at(c) = o.events;
+            so.mutable_at(c) = o.sops;
+            ma.mutable_at(c) = o.macs;
+            de.mutable_at(c) = o.dense;
+            el.mutable_at(c) = o.elementwise;
         }
         py::dict e;
         e["events"] = ev;
         e["sops"] = so;
         e["macs"] = ma;
+        e["dense"] = de;
+        e["elementwise"] = el;
         d[py::str(names[p])] = e;
     }
     return d;
@@ -101,13 +106,14 @@ void register_model(py::module_& m) {
 
     m.def("run_clips",
           [](const model_file& mf, carray<float> features, std::size_t clips, std::size_t frames, std::size_t batch,
-             std::size_t threads, bool stream, const std::string& output, bool record_spikes) {
+             std::size_t threads, bool stream, const std::string& output, bool record_spikes, bool per_frame_counts) {
               run_clips_options opt;
               opt.batch = batch;
               opt.threads = threads;
               opt.stream = stream;
               opt.output = output;
               opt.record_spikes = record_spikes;
+              opt.per_frame_counts = per_frame_counts;
               opt.class_names = mf.class_names;
               opt.attributes = {{"source", "python"}};
               clips_result r;
@@ -126,13 +132,14 @@ void register_model(py::module_& m) {
                       to_numpy(r.spike_counts[k].data(), {S, static_cast<py::ssize_t>(r.spike_counts[k].size() / clips)});
               d["spike_counts"] = counts;
               d["ops"] = ops_dict(r.projections, r.ops, clips);
-              d["node_ops"] = ops_dict(r.op_nodes, r.node_ops, clips);
+              d["node_ops"] = ops_dict(r.nodes, r.node_ops, clips);
               d["latency"] = r.latency;
               d["seconds"] = r.seconds;
               return d;
           },
           py::arg("model"), py::arg("features"), py::arg("clips"), py::arg("frames"), py::arg("batch") = 16,
-          py::arg("threads") = 0, py::arg("stream") = false, py::arg("output") = "", py::arg("record_spikes") = false);
+          py::arg("threads") = 0, py::arg("stream") = false, py::arg("output") = "", py::arg("record_spikes") = false,
+          py::arg("per_frame_counts") = false);
 
     py::class_<py_stream>(m, "Stream", "Frame-by-frame streaming with persistent state.")
         .def(py::init([](const model_file& mf, std::size_t streams, std::size_t threads) {

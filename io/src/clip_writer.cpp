@@ -13,8 +13,10 @@ struct clip_writer::impl {
     clip_writer_options opt;
     std::size_t frames = 0, classes = 0;
     std::vector<std::size_t> spiking;   // spiking node indices
-    std::vector<std::size_t> own_ops;   // nodes that do work themselves (memory, readout)
-    h5::appender logits, frame_logits, predictions, events, sops, macs, node_macs, node_acs;
+    h5::appender logits, frame_logits, predictions, events, sops, macs, dense, elementwise;
+    h5::appender node_macs, node_sops, node_dense, node_elementwise;  // every node
+    std::vector<h5::appender> per_frame;                              // per spiking node: [clips, frames]
+    std::vector<std::uint64_t> frame_buf;                             // [spiking][stream][frame]
     std::vector<h5::appender> counts;                // per spiking node: [clips, size]
     std::vector<h5::appender> sp_t, sp_id, sp_clip;  // per spiking node
     std::vector<std::vector<double>> buf_t;
@@ -57,10 +59,7 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
             pop_names.push_back(nd.name);
             pop_sizes.push_back(nd.size);
         }
-        if (nd.kind() == node_kind::lmu_memory || nd.kind() == node_kind::readout) {
-            m.own_ops.push_back(i);
-            node_names.push_back(nd.name);
-        }
+        node_names.push_back(nd.name);
     }
     for (const projection& p : net.projections) proj_names.push_back(p.name);
     h5::handle counts = h5::create_group(root, "spike_counts");
@@ -75,9 +74,18 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
     m.events = h5::appender(ops.id(), "events", H5T_NATIVE_UINT64, 256, {P});
     m.sops = h5::appender(ops.id(), "sops", H5T_NATIVE_UINT64, 256, {P});
     m.macs = h5::appender(ops.id(), "macs", H5T_NATIVE_UINT64, 256, {P});
+    m.dense = h5::appender(ops.id(), "dense", H5T_NATIVE_UINT64, 256, {P});
+    m.elementwise = h5::appender(ops.id(), "elementwise", H5T_NATIVE_UINT64, 256, {P});
     h5::write_strings(ops.id(), "nodes", node_names);
     m.node_macs = h5::appender(ops.id(), "node_macs", H5T_NATIVE_UINT64, 256, {N});
-    m.node_acs = h5::appender(ops.id(), "node_acs", H5T_NATIVE_UINT64, 256, {N});
+    m.node_sops = h5::appender(ops.id(), "node_sops", H5T_NATIVE_UINT64, 256, {N});
+    m.node_dense = h5::appender(ops.id(), "node_dense", H5T_NATIVE_UINT64, 256, {N});
+    m.node_elementwise = h5::appender(ops.id(), "node_elementwise", H5T_NATIVE_UINT64, 256, {N});
+    if (m.opt.per_frame_counts) {
+        h5::handle pf = h5::create_group(counts.id(), "per_frame");
+        for (std::size_t i : m.spiking) m.per_frame.emplace_back(pf.id(), net.nodes[i].name, H5T_NATIVE_UINT64, 16, std::vector<hsize_t>{frames});
+        m.frame_buf.assign(m.spiking.size() * sim.ctx().streams * frames, 0);
+    }
     if (m.opt.spikes) {
         h5::write_attr<std::uint32_t>(root, "magic", 0x0A7A);
         const std::uint32_t version[2] = {0, 1};
@@ -104,6 +112,15 @@ clip_writer::~clip_writer() = default;
 
 void clip_writer::observe(const simulation& sim) {
     impl& m = *impl_;
+    if (m.opt.per_frame_counts) {
+        const std::size_t S = sim.ctx().streams;
+        for (std::size_t k = 0; k < m.spiking.size(); ++k) {
+            const std::size_t i = m.spiking[k];
+            if (!sim.was_active(i) || sim.last_frame(i) >= m.frames) continue;
+            for (std::size_t s = 0; s < S; ++s)
+                m.frame_buf[(k * S + s) * m.frames + sim.last_frame(i)] += sim.spikes(i, s).size();
+        }
+    }
     if (!m.opt.spikes) return;
     for (std::size_t k = 0; k < m.spiking.size(); ++k) {
         const std::size_t i = m.spiking[k];
@@ -142,26 +159,41 @@ void clip_writer::write_batch(const simulation& sim, const std::vector<frame_out
         const auto c = sim.spike_counts(m.spiking[k]);
         m.counts[k].append(c.data(), clips);
     }
-    const std::size_t P = sim.net().projections.size(), N = m.own_ops.size();
-    std::vector<std::uint64_t> ev(clips * P), so(clips * P), ma(clips * P), nm(clips * N), na(clips * N);
+    const std::size_t P = sim.net().projections.size(), N = sim.net().nodes.size();
+    std::vector<std::uint64_t> ev(clips * P), so(clips * P), ma(clips * P), de(clips * P), el(clips * P);
+    std::vector<std::uint64_t> nm(clips * N), ns(clips * N), nd(clips * N), ne(clips * N);
     for (std::size_t s = 0; s < clips; ++s) {
         for (std::size_t p = 0; p < P; ++p) {
             const op_counts& c = sim.ops(p, s);
             ev[s * P + p] = c.events;
             so[s * P + p] = c.sops;
             ma[s * P + p] = c.macs;
+            de[s * P + p] = c.dense;
+            el[s * P + p] = c.elementwise;
         }
         for (std::size_t k = 0; k < N; ++k) {
-            const op_counts c = sim.node_ops(m.own_ops[k], s);
+            const op_counts c = sim.node_ops(k, s);
             nm[s * N + k] = c.macs;
-            na[s * N + k] = c.sops;
+            ns[s * N + k] = c.sops;
+            nd[s * N + k] = c.dense;
+            ne[s * N + k] = c.elementwise;
         }
     }
     m.events.append(ev.data(), clips);
     m.sops.append(so.data(), clips);
     m.macs.append(ma.data(), clips);
+    m.dense.append(de.data(), clips);
+    m.elementwise.append(el.data(), clips);
     m.node_macs.append(nm.data(), clips);
-    m.node_acs.append(na.data(), clips);
+    m.node_sops.append(ns.data(), clips);
+    m.node_dense.append(nd.data(), clips);
+    m.node_elementwise.append(ne.data(), clips);
+    if (m.opt.per_frame_counts) {
+        const std::size_t S = sim.ctx().streams;
+        for (std::size_t k = 0; k < m.spiking.size(); ++k)
+            m.per_frame[k].append(m.frame_buf.data() + k * S * m.frames, clips);
+        std::fill(m.frame_buf.begin(), m.frame_buf.end(), 0);
+    }
     if (m.opt.spikes) {
         for (std::size_t k = 0; k < m.spiking.size(); ++k) {
             // Drop spikes of padding streams in a short last batch.

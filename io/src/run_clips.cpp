@@ -28,29 +28,28 @@ clips_result run_clips(const network& net, std::span<const float> features, std:
     r.frames = frames;
     r.classes = C;
     r.latency = runner.latency();
-    r.logits.resize(clips * C);
-    r.frame_logits.resize(clips * frames * C);
-    std::vector<std::size_t> spiking, own;
+    const std::size_t kept = opt.collect ? clips : 0;
+    r.logits.resize(kept * C);
+    r.frame_logits.resize(kept * frames * C);
+    std::vector<std::size_t> spiking;
     for (std::size_t i = 0; i < nw.nodes.size(); ++i) {
         if (nw.nodes[i].spiking()) {
             spiking.push_back(i);
             r.populations.push_back(nw.nodes[i].name);
-            r.spike_counts.emplace_back(clips * nw.nodes[i].size);
+            r.spike_counts.emplace_back(kept * nw.nodes[i].size);
         }
-        if (nw.nodes[i].kind() == node_kind::lmu_memory || nw.nodes[i].kind() == node_kind::readout) {
-            own.push_back(i);
-            r.op_nodes.push_back(nw.nodes[i].name);
-        }
+        r.nodes.push_back(nw.nodes[i].name);
     }
     for (const projection& p : nw.projections) r.projections.push_back(p.name);
-    const std::size_t P = r.projections.size(), N = own.size();
-    r.ops.resize(clips * P);
-    r.node_ops.resize(clips * N);
+    const std::size_t P = r.projections.size(), N = r.nodes.size();
+    r.ops.resize(kept * P);
+    r.node_ops.resize(kept * N);
 
     std::optional<clip_writer> writer;
     if (!opt.output.empty()) {
         clip_writer_options wo;
         wo.spikes = opt.record_spikes;
+        wo.per_frame_counts = opt.per_frame_counts;
         wo.class_names = opt.class_names;
         wo.attributes = opt.attributes;
         wo.attributes.emplace_back("mode", opt.stream ? "stream" : "clip");
@@ -83,7 +82,12 @@ clips_result run_clips(const network& net, std::span<const float> features, std:
             out = runner.run(feat, frames);
         }
         const simulation& sim = runner.sim();
-        for (std::size_t s = 0; s < n; ++s) {
+        if (opt.on_batch) {
+            std::vector<float> last(n * C);
+            for (std::size_t s = 0; s < n; ++s) std::copy_n(out[frames - 1].values.data() + s * C, C, last.data() + s * C);
+            opt.on_batch(first, n, last, sim);
+        }
+        for (std::size_t s = 0; s < n && opt.collect; ++s) {
             const std::size_t clip = first + s;
             for (std::size_t t = 0; t < frames; ++t)
                 std::copy_n(out[t].values.data() + s * C, C, r.frame_logits.data() + (clip * frames + t) * C);
@@ -94,7 +98,7 @@ clips_result run_clips(const network& net, std::span<const float> features, std:
                 std::copy_n(c.data() + s * size, size, r.spike_counts[k].data() + clip * size);
             }
             for (std::size_t p = 0; p < P; ++p) r.ops[clip * P + p] = sim.ops(p, s);
-            for (std::size_t k = 0; k < N; ++k) r.node_ops[clip * N + k] = sim.node_ops(own[k], s);
+            for (std::size_t k = 0; k < N; ++k) r.node_ops[clip * N + k] = sim.node_ops(k, s);
         }
         if (writer) writer->write_batch(sim, out, n);
         if (opt.progress) opt.progress(first + n, clips);

@@ -11,7 +11,7 @@
 namespace lmusim {
 
 population::population(std::size_t size, std::size_t streams, std::vector<std::size_t> port_sizes)
-    : own_macs_(streams, 0), own_acs_(streams, 0), size_(size), streams_(streams), port_sizes_(std::move(port_sizes)) {
+    : own_(streams), size_(size), streams_(streams), port_sizes_(std::move(port_sizes)) {
     if (streams == 0) throw error("a population needs at least one stream");
     std::size_t total = 0;
     for (std::size_t p : port_sizes_) total += p * streams;
@@ -25,10 +25,7 @@ population::population(std::size_t size, std::size_t streams, std::vector<std::s
 
 void population::clear_inputs() { std::fill(input_.begin(), input_.end(), 0.0f); }
 
-void population::clear_own_ops() {
-    std::fill(own_macs_.begin(), own_macs_.end(), 0);
-    std::fill(own_acs_.begin(), own_acs_.end(), 0);
-}
+void population::clear_own_ops() { std::fill(own_.begin(), own_.end(), op_counts{}); }
 
 void apply_affine(const input_affine& a, float* x, std::size_t begin, std::size_t end) noexcept {
     switch (a.kind) {

@@ -44,7 +44,8 @@ void lmu_memory::update_range(std::size_t stream, std::size_t, std::size_t, std:
             for (std::size_t r = 0; r < M; ++r) acc[r] += static_cast<double>(h[r * h_cols_ + col]) * uj;
         }
         for (std::size_t r = 0; r < M; ++r) m[r] = static_cast<float>(acc[r]);
-        own_acs_[stream] += events_[stream].size() * M;
+        own_[stream].sops += events_[stream].size() * M;
+        own_[stream].dense += M * M + M * D;
     } else {
         // m[t] = A m[t-1] + B u[t] (float32, Eigen).
         Eigen::Map<const row_major> A(p_.a.data(), Mi, Mi);
@@ -53,11 +54,12 @@ void lmu_memory::update_range(std::size_t stream, std::size_t, std::size_t, std:
         Eigen::Map<const Eigen::VectorXf> uv(u, static_cast<Eigen::Index>(D));
         Eigen::Map<Eigen::VectorXf> next(next_.data() + stream * M, Mi);
         next.noalias() = A * mv;
-        own_macs_[stream] += M * M;
+        own_[stream].macs += M * M;
+        own_[stream].dense += M * M + M * D;
         for (std::size_t d = 0; d < D; ++d)
             if (u[d] != 0.0f) {
                 next += B.col(static_cast<Eigen::Index>(d)) * u[d];
-                own_acs_[stream] += M;
+                own_[stream].sops += M;
             }
         mv = next;
     }
@@ -80,7 +82,7 @@ void readout::update_range(std::size_t stream, std::size_t, std::size_t, std::ui
     float* x = input(0, stream);
     double* sum = sum_.data() + stream * n;
     for (std::size_t i = 0; i < n; ++i) {
-        if (x[i] != 0.0f) ++own_acs_[stream];
+        if (x[i] != 0.0f) ++own_[stream].sops;
         sum[i] += x[i];
     }
     // y = W (sum / (t+1)) + b: the running mean is rounded to float32 as PyTorch's cumsum / n is.
@@ -92,7 +94,8 @@ void readout::update_range(std::size_t stream, std::size_t, std::size_t, std::ui
     Eigen::Map<const Eigen::VectorXf> b(p_.bias.data(), static_cast<Eigen::Index>(size()));
     Eigen::Map<Eigen::VectorXf> y(values, static_cast<Eigen::Index>(size()));
     y = W * mv + b;
-    own_macs_[stream] += size() * n;
+    own_[stream].macs += size() * n;
+    own_[stream].dense += size() * n;
     std::fill(x, x + n, 0.0f);
 }
 

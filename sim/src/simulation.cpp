@@ -73,6 +73,22 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         else
             ns.value_history.assign(ns.depth * S * nd.size, 0.0f);
         ns.counts.assign(S * nd.size, 0);
+        ns.elementwise.assign(S, 0);
+        {
+            const std::size_t n = nd.size;
+            const input_affine* affine = nullptr;
+            if (const auto* d = std::get_if<discrete_lif_params>(&nd.params)) affine = &d->affine;
+            if (const auto* a = std::get_if<analog_params>(&nd.params)) affine = &a->affine;
+            const std::size_t affine_ops = affine && !affine->empty() ? n : 0;
+            switch (nd.kind()) {
+                case node_kind::discrete_lif:
+                case node_kind::continuous_lif: ns.elementwise_per_step = n + affine_ops; break;
+                case node_kind::analog:
+                    ns.elementwise_per_step = n * (ns.incoming.size() > 1 ? ns.incoming.size() - 1 : 0) + affine_ops;
+                    break;
+                default: ns.elementwise_per_step = 0; break;
+            }
+        }
         // With one thread a stream is one block (splitting would only add work); results never
         // depend on the split.
         const bool split = ns.pop->splittable() && threads_ > 1;
@@ -98,6 +114,7 @@ void simulation::reset() {
         for (auto& h : ns.spike_history) h.clear();
         std::fill(ns.value_history.begin(), ns.value_history.end(), 0.0f);
         std::fill(ns.counts.begin(), ns.counts.end(), 0);
+        std::fill(ns.elementwise.begin(), ns.elementwise.end(), 0);
         ns.updates = 0;
         ns.queued.clear();
     }
@@ -147,8 +164,9 @@ bool simulation::active_at(std::size_t node, std::uint64_t step) const noexcept 
 bool simulation::was_active(std::size_t node) const noexcept { return step_ > 0 && active_at(node, step_ - 1); }
 
 op_counts simulation::node_ops(std::size_t node, std::size_t stream) const {
-    const population& p = *nodes_.at(node).pop;
-    return op_counts{0, p.own_acs(stream), p.own_macs(stream)};
+    op_counts c = nodes_.at(node).pop->own_ops(stream);
+    c.elementwise += nodes_[node].elementwise[stream];
+    return c;
 }
 
 op_counts simulation::node_ops(std::size_t node) const {
@@ -269,6 +287,7 @@ void simulation::step_node(std::size_t i) {
         });
     }
     ns.updates += static_cast<std::uint64_t>(n) * S;
+    for (std::size_t s = 0; s < S; ++s) ns.elementwise[s] += ns.elementwise_per_step;
     if (ns.spiking) {
         for (std::size_t s = 0; s < S; ++s) {
             std::vector<index_t>& h = ns.spike_history[slot * S + s];
@@ -390,9 +409,19 @@ void simulation::count_ops(std::size_t p, std::size_t s) {
     const node_state& src = nodes_[ps.source];
     const std::size_t nt = nodes_[ps.target].pop->port_size(pr.port), ns = net_.nodes[ps.source].size;
     op_counts& c = ps.counts[s];
+    // Per frame of the (active) target: its bias and post-affine.
+    c.elementwise += (pr.bias.empty() ? 0 : nt) + (pr.post_affine.empty() ? 0 : nt);
     for (std::uint32_t k = 0; k < ps.taps; ++k) {
         const std::uint64_t lag = ps.lag + (ps.taps - 1 - k);
         if (step_ < lag || !active_at(ps.source, step_ - lag)) continue;  // taps outside the clip do nothing
+        // The same layer in a dense (ANN) network: every weight of this tap, spikes or not.
+        switch (pr.kind) {
+            case connectivity::dense:
+            case connectivity::conv1d: c.dense += nt * ns; break;
+            case connectivity::sparse: c.dense += pr.sparse.nnz(); break;
+            case connectivity::one_to_one: c.dense += ns; break;
+            case connectivity::identity: break;  // routing
+        }
         if (src.spiking) {
             const std::vector<index_t>& spk = src.spike_history[((step_ - lag) % src.depth) * ctx_.streams + s];
             c.events += spk.size();
@@ -411,7 +440,7 @@ void simulation::count_ops(std::size_t p, std::size_t s) {
                 case connectivity::conv1d: c.macs += nt * ns; break;
                 case connectivity::sparse: c.macs += pr.sparse.nnz(); break;
                 case connectivity::one_to_one: c.macs += ns; break;
-                case connectivity::identity: break;  // routing, no arithmetic
+                case connectivity::identity: break;  // routing; the add is counted at the target node
             }
         }
     }

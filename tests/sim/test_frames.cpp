@@ -153,6 +153,13 @@ TEST_CASE("bias and post-affine apply to a projection's own output", "[sim]") {
     // out = x + affine(W x + b): [1 + (1 + 0.5) * 2 + 0.25, 4 + (8 - 1) * 3]
     REQUIRE(y[0][0] == 1.0f + 3.25f);
     REQUIRE(y[0][1] == 4.0f + 21.0f);
+    // Counts for the one frame: W x is 4 MACs (dense equivalent 4); bias and post-affine 2 + 2
+    // element-wise; the analog node adds its two inputs: 2 element-wise.
+    clip_runner r(net, {}, "in", "out");
+    r.run(std::vector<float>{1.0f, 4.0f}, 1);
+    REQUIRE(r.sim().ops(1) == op_counts{0, 0, 4, 4, 4});
+    REQUIRE(r.sim().ops(0) == op_counts{0, 0, 0, 0, 0});
+    REQUIRE(r.sim().node_ops(1).elementwise == 2);
 }
 
 TEST_CASE("LMU memory equals the recurrence computed in double", "[sim][lmu]") {

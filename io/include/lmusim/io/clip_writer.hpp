@@ -12,7 +12,8 @@
 namespace lmusim {
 
 struct clip_writer_options {
-    bool spikes = false;  // also write every spike (SONATA layout, stream_ids = clip index)
+    bool spikes = false;            // also write every spike (SONATA layout, stream_ids = clip index)
+    bool per_frame_counts = false;  // also write spikes per population per frame [clips, frames]
     std::vector<std::string> class_names{};
     std::vector<std::pair<std::string, std::string>> attributes{};
 };

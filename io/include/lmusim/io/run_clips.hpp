@@ -20,9 +20,14 @@ struct run_clips_options {
     bool stream = false;       // push frames one at a time instead of whole clips
     std::string output;        // clip output file (docs/output_format.md), "" = none
     bool record_spikes = false;
+    bool per_frame_counts = false;
+    bool collect = true;  // keep every clip's results in memory (false: memory stays flat; use on_batch)
     std::vector<std::string> class_names{};
     std::vector<std::pair<std::string, std::string>> attributes{};
     std::function<void(std::size_t, std::size_t)> progress{};  // (clips done, clips)
+    // After each batch: (first clip, clips in the batch, final logits [clips][classes], the
+    // simulation whose per-stream counts describe the batch's clips).
+    std::function<void(std::size_t, std::size_t, const std::vector<float>&, const simulation&)> on_batch{};
 };
 
 struct clips_result {
@@ -33,8 +38,8 @@ struct clips_result {
     std::vector<std::vector<std::uint64_t>> spike_counts;  // per population: [clips][size]
     std::vector<std::string> projections;
     std::vector<op_counts> ops;        // [clips][projections]
-    std::vector<std::string> op_nodes;  // nodes with their own ops (memory, readout)
-    std::vector<op_counts> node_ops;    // [clips][op_nodes]
+    std::vector<std::string> nodes;     // every node
+    std::vector<op_counts> node_ops;    // [clips][nodes]: own products and element-wise work
     std::uint32_t latency = 0;          // frames of look-ahead
     double seconds = 0;                 // wall time of the runs
 };

@@ -14,6 +14,25 @@
 
 namespace lmusim {
 
+// Operations counted per projection or node (mechanism only: energy is computed from these
+// elsewhere; docs/semantics.md defines each).
+struct op_counts {
+    std::uint64_t events = 0;       // spikes delivered (projections)
+    std::uint64_t sops = 0;         // accumulates triggered by events (spikes x fan-out)
+    std::uint64_t macs = 0;         // multiply-accumulates on real values
+    std::uint64_t dense = 0;        // what a dense (ANN) layer of the same shape would do, in MACs
+    std::uint64_t elementwise = 0;  // element-wise work: affines, residual adds, biases, neuron updates
+    op_counts& operator+=(const op_counts& o) noexcept {
+        events += o.events;
+        sops += o.sops;
+        macs += o.macs;
+        dense += o.dense;
+        elementwise += o.elementwise;
+        return *this;
+    }
+    friend bool operator==(const op_counts&, const op_counts&) = default;
+};
+
 class population {
 public:
     // One input port of `size` values per stream for each entry of port_sizes.
@@ -36,10 +55,9 @@ public:
         return port_base_[port] + stream * port_sizes_[port];
     }
 
-    // Work a node does itself (not through projections), per stream since reset: multiply-
-    // accumulates on real values and accumulates triggered by events (the LMU memory, readouts).
-    std::uint64_t own_macs(std::size_t stream) const noexcept { return own_macs_[stream]; }
-    std::uint64_t own_acs(std::size_t stream) const noexcept { return own_acs_[stream]; }
+    // Work a node does itself (not through projections), per stream since reset: the LMU
+    // memory's and the readout's products (sops = accumulates triggered by events, macs, dense).
+    const op_counts& own_ops(std::size_t stream) const noexcept { return own_[stream]; }
 
     // Back to the initial state (and clears the input buffers).
     virtual void reset() = 0;
@@ -58,7 +76,7 @@ protected:
     // array (e.g. a synaptic current that input adds to), instead of a separate buffer.
     void bind_port(std::size_t port, float* base) noexcept { port_base_[port] = base; }
     void clear_own_ops();
-    std::vector<std::uint64_t> own_macs_, own_acs_;  // per stream
+    std::vector<op_counts> own_;  // per stream
 
 private:
     std::size_t size_, streams_;

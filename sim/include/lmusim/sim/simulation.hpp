@@ -21,20 +21,6 @@ struct context {
     std::size_t block_size = 4096;  // neurons per parallel work item; results never depend on it
 };
 
-// Operations counted per projection (mechanism only: energy is computed from these elsewhere).
-struct op_counts {
-    std::uint64_t events = 0;  // spikes delivered through the projection
-    std::uint64_t sops = 0;    // synaptic operations: accumulates triggered by spikes (events x fan-out)
-    std::uint64_t macs = 0;    // multiply-accumulates on real-valued input
-    op_counts& operator+=(const op_counts& o) noexcept {
-        events += o.events;
-        sops += o.sops;
-        macs += o.macs;
-        return *this;
-    }
-    friend bool operator==(const op_counts&, const op_counts&) = default;
-};
-
 class simulation;
 
 // Receives the state after every step (interface here; HDF5 and in-memory implementations in io/
@@ -98,7 +84,8 @@ public:
     std::uint64_t total_spikes(std::size_t node) const;
     // Neuron-steps updated since reset (all streams).
     std::uint64_t neuron_updates(std::size_t node) const { return nodes_[node].updates; }
-    // Ops a node did itself (LMU memory, readout), per stream or summed.
+    // Ops a node did itself, per stream or summed: the LMU memory's and readout's products, and
+    // every node's element-wise work (docs/semantics.md).
     op_counts node_ops(std::size_t node, std::size_t stream) const;
     op_counts node_ops(std::size_t node) const;
     // Ops of one projection since reset, for one stream or summed over streams.
@@ -117,6 +104,8 @@ private:
         std::vector<float> value_history;                 // [slot][stream][neuron]
         std::vector<std::uint64_t> counts;                // [stream][neuron]
         std::uint64_t updates = 0;
+        std::vector<std::uint64_t> elementwise;           // per stream
+        std::uint64_t elementwise_per_step = 0;           // per stream and active step
         std::vector<std::size_t> incoming;                // projection indices, declaration order
         std::vector<std::vector<index_t>> block_spikes;   // scratch [stream * blocks + block]
         std::size_t blocks = 1, block_size = 1;           // work split per stream

@@ -1,0 +1,400 @@
+"""Trainable PyTorch Spiking LMUFormer, ``slmu_rnn_ms_conv1d`` (spec §2, §3).
+
+Plain PyTorch (no spikingjelly, no timm).  Module and parameter names, buffer names and the
+registration order are those of upstream (github.com/zeyuliu1037/LMUFormer at 5debadd), so
+``state_dict()`` has exactly the keys of spec Appendix B; saved with a ``module.`` prefix
+(:func:`upstream_state_dict`) it is an upstream checkpoint that ``lmusim.convert`` accepts.
+
+* Every LIF is a multi-step LIF over the frame axis (spec §3): tau 2, decay_input, hard reset
+  to 0, ``detach_reset=True``, threshold 1 (0.5 for ``prev_lif``), Heaviside forward and the
+  sigmoid surrogate gradient ``alpha*sig(alpha*(h-theta))*(1-sig(...))`` with alpha 4 in the
+  backward pass.  It is implemented as one autograd function per layer (a forward loop over
+  the 128 frames and a reverse loop for the gradient), which is much faster on a CPU than
+  letting autograd record 128 steps.  The membrane starts at 0 on every call (each forward is
+  one clip: upstream calls ``reset_net`` after every batch).
+* The forward replays upstream's tensor layouts (``permute``/``contiguous`` as in
+  ``src/blocks/*.py``), so eval-mode outputs match ``tests/python/slmu_reference.py``.
+* The LMU memory is upstream's: registered buffers ``A``, ``B`` (ZOH discretisation with
+  ``scipy.signal.cont2discrete``, cast to float32), ``H`` (float32 impulse loop on the CPU)
+  and ``fft_H = rfft(H, n=2*seq_len)``; ``m = irfft(rfft(u, 2N) * fft_H)[:N]``.
+* BatchNorm1d everywhere (batch statistics in ``train()``, running statistics in ``eval()``).
+* Head: ``head_bn`` -> ``head_lif`` -> Linear per frame -> mean over frames (``mode="normal"``)
+  or the running (cumulative) mean of the head spikes -> Linear at every frame
+  (``mode="all_seq"``, upstream ``test_mode: all_seq``).
+* Init as upstream: ``trunc_normal_(std=0.02)`` for every ``nn.Linear`` (``W_u``, ``W_h``,
+  ``head``) with zero bias; PyTorch defaults for convs; BN weight 1, bias 0.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["MultiStepLIF", "SpikingLMUFFTCell", "SLMUMs", "Conv1d4EBMs", "ConvFFNMs", "Block",
+           "SpikingLMUFormer", "lmu_state_space", "upstream_state_dict", "load_upstream",
+           "lif_modules", "firing_rates"]
+
+SURROGATE_ALPHA = 4.0
+LIF_TAU = 2.0
+
+
+# ---------------------------------------------------------------------------------------------
+# LIF (spec §3)
+# ---------------------------------------------------------------------------------------------
+
+class _LIFFunction(torch.autograd.Function):
+    """Multi-step LIF over dim 0 with a sigmoid surrogate gradient (detach_reset=True)."""
+
+    @staticmethod
+    def forward(ctx, x_seq: torch.Tensor, v_threshold: float, alpha: float):
+        T = x_seq.shape[0]
+        spikes = torch.empty_like(x_seq)
+        hs = torch.empty_like(x_seq) if ctx.needs_input_grad[0] else None
+        v = torch.zeros_like(x_seq[0])
+        for t in range(T):
+            h = v + (x_seq[t] - v) / LIF_TAU  # decay_input, v_reset = 0
+            s = h >= v_threshold
+            spikes[t] = s
+            if hs is not None:
+                hs[t] = h
+            v = h.masked_fill(s, 0.0)  # hard reset to 0
+        if hs is not None:
+            ctx.save_for_backward(hs, spikes)
+            ctx.v_threshold = v_threshold
+            ctx.alpha = alpha
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_s: torch.Tensor):
+        hs, spikes = ctx.saved_tensors
+        sig = torch.sigmoid(ctx.alpha * (hs - ctx.v_threshold))
+        # dL/dh[t] = grad_s[t]*sg'(h[t]) + dL/dv[t]*(1 - s[t])  (reset detached)
+        # dL/dv[t-1] = dL/dh[t]*(1 - 1/tau);  dL/dx[t] = dL/dh[t]/tau
+        a = grad_s * (ctx.alpha * sig * (1.0 - sig))
+        keep = 1.0 - spikes
+        gh = torch.empty_like(a)
+        gv = torch.zeros_like(a[0])
+        for t in range(a.shape[0] - 1, -1, -1):
+            g = torch.addcmul(a[t], gv, keep[t])
+            gh[t] = g
+            gv = g * (1.0 - 1.0 / LIF_TAU)
+        return gh / LIF_TAU, None, None
+
+
+class MultiStepLIF(nn.Module):
+    """spikingjelly ``MultiStepLIFNode(tau=2, detach_reset=True, v_reset=0, surrogate=Sigmoid(4))``
+    over a time-first tensor [T, ...]; the membrane starts at 0 on every call."""
+
+    def __init__(self, v_threshold: float = 1.0, tau: float = LIF_TAU,
+                 alpha: float = SURROGATE_ALPHA):
+        super().__init__()
+        if tau != LIF_TAU:
+            raise ValueError("only tau = 2 is implemented")
+        self.v_threshold = float(v_threshold)
+        self.alpha = float(alpha)
+        self.record = False
+        self.last_rate: Optional[torch.Tensor] = None  # (spike count, element count) if record
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        s = _LIFFunction.apply(x_seq, self.v_threshold, self.alpha)
+        if self.record:
+            with torch.no_grad():
+                self.last_rate = torch.tensor([float(s.sum()), float(s.numel())],
+                                              dtype=torch.float64)
+        return s
+
+    def extra_repr(self) -> str:
+        return f"v_threshold={self.v_threshold}, tau={LIF_TAU}, surrogate=sigmoid(alpha={self.alpha})"
+
+
+# ---------------------------------------------------------------------------------------------
+# LMU (spec §2.3)
+# ---------------------------------------------------------------------------------------------
+
+def lmu_state_space(memory_size: int, theta: float):
+    """Upstream ``LMUFFTCell.stateSpaceMatrices``: ZOH-discretised (A, B), float32 tensors."""
+    q = np.arange(memory_size, dtype=np.float64).reshape(-1, 1)
+    r = (2 * q + 1) / theta
+    i, j = np.meshgrid(q, q, indexing="ij")
+    a = r * np.where(i < j, -1, (-1.0) ** (i - j + 1))
+    b = r * ((-1.0) ** q)
+    c = np.ones((1, memory_size))
+    d = np.zeros((1,))
+    try:
+        from scipy.signal import cont2discrete
+        ad, bd, _, _, _ = cont2discrete(system=(a, b, c, d), dt=1.0, method="zoh")
+    except ImportError:  # same construction (blocks of expm([[A, B], [0, 0]])) in torch
+        n = memory_size
+        em = torch.zeros(n + 1, n + 1, dtype=torch.float64)
+        em[:n, :n] = torch.from_numpy(a)
+        em[:n, n:] = torch.from_numpy(b)
+        ms = torch.linalg.matrix_exp(em)
+        ad, bd = ms[:n, :n].numpy(), ms[:n, n:].numpy()
+    return torch.from_numpy(ad).float(), torch.from_numpy(bd).float()
+
+
+class SpikingLMUFFTCell(nn.Module):
+    """Upstream ``SpikingLMUFFTCell`` (with its parent's buffers); LIFs named f_u, f_m, f_h."""
+
+    def __init__(self, input_size: int, hidden_size: int, memory_size: int, seq_len: int = 128,
+                 theta: float = 128.0):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.memory_size = memory_size
+        self.seq_len = seq_len
+        self.theta = theta
+        self.W_u = nn.Linear(input_size, 1)
+        self.W_h = nn.Linear(memory_size + input_size, hidden_size)
+        A, B = lmu_state_space(memory_size, theta)
+        self.register_buffer("A", A)
+        self.register_buffer("B", B)
+        H = []
+        A_i = torch.eye(memory_size)
+        for _ in range(seq_len):
+            H.append(A_i @ B)
+            A_i = A @ A_i
+        H = torch.cat(H, dim=-1)
+        self.register_buffer("H", H)
+        self.register_buffer("fft_H", torch.fft.rfft(H, n=2 * seq_len, dim=-1))
+        self.bn_u = nn.BatchNorm1d(1)
+        self.f_u = MultiStepLIF()
+        self.bn_m = nn.BatchNorm1d(memory_size)
+        self.f_m = MultiStepLIF()
+        self.bn_h = nn.BatchNorm1d(hidden_size)
+        self.f_h = MultiStepLIF()
+        self.last_memory: Optional[torch.Tensor] = None
+        self.keep_memory = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: spikes [B, N, C] -> hidden spikes h [B, N, hidden]."""
+        _, seq_len, _ = x.shape
+        u_spike = self.f_u(self.bn_u(self.W_u(x).transpose(-1, -2)).permute(2, 0, 1).contiguous())
+        u = u_spike.permute(1, 0, 2).contiguous()  # [B, N, 1]
+        fft_u = torch.fft.rfft(u.permute(0, 2, 1), n=2 * seq_len, dim=-1)
+        m = torch.fft.irfft(fft_u * self.fft_H.unsqueeze(0), n=2 * seq_len, dim=-1)
+        m = m[:, :, :seq_len]  # [B, M, N]
+        if self.keep_memory:
+            self.last_memory = m.detach().permute(0, 2, 1).contiguous()
+        m = self.f_m(self.bn_m(m).permute(2, 1, 0).contiguous()).permute(2, 1, 0).contiguous()
+        m = m.permute(0, 2, 1)  # [B, N, M]
+        input_h = torch.cat((m, x), dim=-1)
+        h = self.f_h(self.bn_h(self.W_h(input_h).transpose(-1, -2)).permute(2, 0, 1).contiguous())
+        return h.permute(1, 0, 2).contiguous()  # [B, N, hidden]
+
+
+class SLMUMs(nn.Module):
+    """Upstream ``SLMUMs``: prev_bn -> prev_lif (0.5) -> spiking LMU cell -> 1x1 conv -> BN."""
+
+    def __init__(self, dim: int, memory_size: Optional[int] = None, seq_len: int = 128,
+                 theta: float = 128.0):
+        super().__init__()
+        self.dim = dim
+        self.hidden_size = dim
+        self.memory_size = int(dim * 2.0) if memory_size is None else int(memory_size)
+        self.lmu = SpikingLMUFFTCell(dim, self.hidden_size, self.memory_size, seq_len, theta)
+        self.prev_bn = nn.BatchNorm1d(dim)
+        self.prev_lif = MultiStepLIF(v_threshold=0.5)
+        self.proj_conv = nn.Conv1d(dim, dim, kernel_size=1, stride=1)
+        self.proj_bn = nn.BatchNorm1d(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.prev_bn(x).permute(2, 1, 0).contiguous()  # B, C, N -> N, C, B
+        x = self.prev_lif(x).permute(2, 0, 1).contiguous()  # N, C, B -> B, N, C
+        h = self.lmu(x)
+        x = h.transpose(-1, -2).contiguous()
+        return self.proj_bn(self.proj_conv(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Patch embedding (§2.2), channel mixer (§2.4), block
+# ---------------------------------------------------------------------------------------------
+
+class Conv1d4EBMs(nn.Module):
+    """Upstream ``Conv1d4EBMs``: 4 convs (k3) with BN+LIF after the first three, and the
+    x_c + rpe_conv(LIF(BN(x_c))) "membrane shortcut" output."""
+
+    def __init__(self, in_channels: int = 128, embed_dims: int = 256):
+        super().__init__()
+        d = embed_dims
+        self.proj_conv = nn.Conv1d(in_channels, d, kernel_size=3, stride=1, padding=1, bias=False)
+        self.proj_bn = nn.BatchNorm1d(d)
+        self.proj_lif = MultiStepLIF()
+        self.proj_conv1 = nn.Conv1d(d, d, kernel_size=3, stride=1, padding=1, bias=False)
+        self.proj_bn1 = nn.BatchNorm1d(d)
+        self.proj_lif1 = MultiStepLIF()
+        self.proj_conv2 = nn.Conv1d(d, d, kernel_size=3, stride=1, padding=1, bias=False)
+        self.proj_bn2 = nn.BatchNorm1d(d)
+        self.proj_lif2 = MultiStepLIF()
+        self.proj_conv3 = nn.Conv1d(d, d, kernel_size=3, stride=1, padding=1, bias=False)
+        self.proj_bn3 = nn.BatchNorm1d(d)
+        self.proj_lif3 = MultiStepLIF()
+        self.rpe_conv = nn.Conv1d(d, d, kernel_size=3, stride=1, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = x.squeeze(1)
+        x = x.permute(0, 2, 1).contiguous()  # B, N, F -> B, F, N
+        x = self.proj_conv(x)
+        x = self.proj_bn(x).permute(2, 1, 0).contiguous()
+        x = self.proj_lif(x).permute(2, 1, 0).contiguous()
+        x = self.proj_conv1(x)
+        x = self.proj_bn1(x).permute(2, 1, 0).contiguous()
+        x = self.proj_lif1(x).permute(2, 1, 0).contiguous()
+        x = self.proj_conv2(x)
+        x = self.proj_bn2(x).permute(2, 1, 0).contiguous()
+        x = self.proj_lif2(x).permute(2, 1, 0).contiguous()
+        x = self.proj_conv3(x)
+        x_rpe = x.clone()
+        x_rpe = self.proj_bn3(x_rpe).permute(2, 1, 0).contiguous()
+        x_rpe = self.proj_lif3(x_rpe).permute(2, 1, 0).contiguous()
+        x_rpe = self.rpe_conv(x_rpe)
+        return x + x_rpe
+
+
+class ConvFFNMs(nn.Module):
+    """Upstream ``ConvFFNMs``: BN -> LIF -> 1x1 conv (dim->hidden) -> BN -> LIF -> 1x1 conv."""
+
+    def __init__(self, in_features: int, hidden_features: int):
+        super().__init__()
+        self.fc1_bn = nn.BatchNorm1d(in_features)
+        self.fc1_lif = MultiStepLIF()
+        self.fc1_conv = nn.Conv1d(in_features, hidden_features, kernel_size=1, stride=1)
+        self.fc2_bn = nn.BatchNorm1d(hidden_features)
+        self.fc2_lif = MultiStepLIF()
+        self.fc2_conv = nn.Conv1d(hidden_features, in_features, kernel_size=1, stride=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc1_bn(x).permute(2, 1, 0).contiguous()
+        x = self.fc1_lif(x).permute(2, 1, 0).contiguous()
+        x = self.fc1_conv(x)
+        x = self.fc2_bn(x).permute(2, 1, 0).contiguous()
+        x = self.fc2_lif(x).permute(2, 1, 0).contiguous()
+        return self.fc2_conv(x)
+
+
+class Block(nn.Module):
+    """x <- x + attn(x); x <- x + mlp(x) (real-valued residual stream)."""
+
+    def __init__(self, dim: int, mlp_ratio: float = 4.0, memory_size: Optional[int] = None,
+                 seq_len: int = 128, theta: float = 128.0):
+        super().__init__()
+        self.attn = SLMUMs(dim, memory_size, seq_len, theta)
+        self.mlp = ConvFFNMs(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(x)
+        return x + self.mlp(x)
+
+
+class SpikingLMUFormer(nn.Module):
+    """``slmu_rnn_ms_conv1d`` (upstream ``ConvLMU`` with Conv1d4EBMs / SLMUMs / ConvFFNMs and
+    the head LIF).  Input: normalised features [B, N=128, in_channels]; output: logits
+    [B, n_class] (``mode="normal"``) or per-frame running-mean logits [N, B, n_class]
+    (``mode="all_seq"``)."""
+
+    def __init__(self, dim: int = 256, depth: int = 1, in_channels: int = 128,
+                 n_class: int = 35, mlp_ratio: float = 4.0, memory_size: Optional[int] = None,
+                 seq_len: int = 128, theta: float = 128.0):
+        super().__init__()
+        self.config = dict(dim=dim, depth=depth, in_channels=in_channels, n_class=n_class,
+                           mlp_ratio=mlp_ratio,
+                           memory_size=int(dim * 2.0) if memory_size is None else memory_size,
+                           seq_len=seq_len, theta=theta)
+        self.num_classes = n_class
+        self.patch_embed = Conv1d4EBMs(in_channels, dim)
+        self.block = nn.ModuleList([Block(dim, mlp_ratio, memory_size, seq_len, theta)
+                                    for _ in range(depth)])
+        self.head_bn = nn.BatchNorm1d(dim)
+        self.head_lif = MultiStepLIF()
+        self.head = nn.Linear(dim, n_class)
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)  # timm trunc_normal_: a=-2, b=2
+            if m.bias is not None:
+                nn.init.constant_(m.bias, 0)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(x)
+        for blk in self.block:
+            x = blk(x)
+        return x
+
+    def forward(self, x: torch.Tensor, mode: str = "normal") -> torch.Tensor:
+        x = self.forward_features(x)
+        x = self.head_bn(x)
+        x = self.head_lif(x.permute(2, 1, 0).contiguous()).permute(2, 1, 0).contiguous()
+        if mode == "all_seq":
+            x = x.permute(2, 0, 1).contiguous()  # B, C, N -> N, B, C
+            x = torch.cumsum(x, dim=0)
+            n = x.shape[0]
+            x = x / torch.arange(1, n + 1, device=x.device).view(n, 1, 1).float()
+            return self.head(x)  # [N, B, n_class]
+        if mode != "normal":
+            raise ValueError(f"unknown mode {mode!r}")
+        x = self.head(x.permute(0, 2, 1).contiguous())  # B, N, n_class
+        return x.mean(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints and statistics
+# ---------------------------------------------------------------------------------------------
+
+def upstream_state_dict(model: nn.Module, prefix: str = "module.") -> "OrderedDict[str, torch.Tensor]":
+    """The model's state dict with upstream's DataParallel ``module.`` prefix (Appendix B)."""
+    return OrderedDict((prefix + k, v.detach().clone().cpu()) for k, v in model.state_dict().items())
+
+
+def load_upstream(model: nn.Module, state_dict: Dict[str, torch.Tensor], strict: bool = True):
+    """Load an upstream-format state dict (with or without ``module.``) into ``model``."""
+    sd = OrderedDict((k[len("module."):] if k.startswith("module.") else k, v)
+                     for k, v in state_dict.items())
+    return model.load_state_dict(sd, strict=strict)
+
+
+#: our module path -> LIF name used by lmusim / slmu_reference (upstream f_u/f_m/f_h renamed).
+def _lif_display_name(path: str) -> str:
+    return path.replace("lmu.f_u", "lmu.u_lif").replace("lmu.f_m", "lmu.m_lif") \
+               .replace("lmu.f_h", "lmu.h_lif")
+
+
+def lif_modules(model: nn.Module) -> "OrderedDict[str, MultiStepLIF]":
+    """LIF layers in forward order, keyed by the lmusim / reference names."""
+    order = ["patch_embed.proj_lif", "patch_embed.proj_lif1", "patch_embed.proj_lif2",
+             "patch_embed.proj_lif3"]
+    mods = dict(model.named_modules())
+    for i in range(len(model.block)):
+        order += [f"block.{i}.attn.prev_lif", f"block.{i}.attn.lmu.f_u",
+                  f"block.{i}.attn.lmu.f_m", f"block.{i}.attn.lmu.f_h",
+                  f"block.{i}.mlp.fc1_lif", f"block.{i}.mlp.fc2_lif"]
+    order.append("head_lif")
+    return OrderedDict((_lif_display_name(p), mods[p]) for p in order)
+
+
+@torch.no_grad()
+def firing_rates(model: nn.Module, feats: torch.Tensor, batch_size: int = 128
+                 ) -> "OrderedDict[str, float]":
+    """Fraction of neuron-steps that spike per LIF layer (eval mode) over ``feats``."""
+    lifs = lif_modules(model)
+    tot = OrderedDict((k, torch.zeros(2, dtype=torch.float64)) for k in lifs)
+    was = model.training
+    model.eval()
+    for m in lifs.values():
+        m.record = True
+    try:
+        for i in range(0, feats.shape[0], batch_size):
+            model(torch.as_tensor(feats[i:i + batch_size], dtype=torch.float32))
+            for k, m in lifs.items():
+                tot[k] += m.last_rate
+    finally:
+        for m in lifs.values():
+            m.record = False
+            m.last_rate = None
+        model.train(was)
+    return OrderedDict((k, float(v[0] / v[1])) for k, v in tot.items())

@@ -1,0 +1,302 @@
+#!/usr/bin/python3
+"""Generate a synthetic Speech-Commands-style keyword dataset with espeak-ng and sox.
+
+The 35 keywords are those of Google Speech Commands V2 in the class order of the Spiking
+LMUFormer (spec §1.1, ``/work/shared/reference/spiking_lmuformer.md``); label k is row k of
+upstream ``speechcommands_class_labels_indices.csv``.
+
+Voices
+------
+A *speaker* is an espeak-ng voice variant (the files in ``espeak-ng-data/voices/!v``, plus the
+plain default voice).  Each clip is spoken by one speaker with one of the English accents that
+``espeak-ng --voices=en`` lists (eSpeak's own, not MBROLA, voices); the clip's ``voice`` is
+``<accent>+<variant>``.  Speakers are split into train / validation / test (about 70/15/15) by
+*family* (e.g. ``klatt``..``klatt6``, ``robosoft``..``robosoft8``, ``whisper``/``whisperf`` are
+one family), so validation and test speakers, and their near-duplicates, never occur in
+training.  Accents are shared between the splits (they are pronunciation rules, not speakers).
+Variants whose output equals the default voice's (``fast``: it only sets a speed, which ``-s``
+overrides) are dropped.
+
+Per clip (all drawn from a per-clip seeded RNG, so the data set is deterministic)
+--------------------------------------------------------------------------------------
+* espeak-ng: speed ``-s`` 120-240 wpm, pitch ``-p`` 15-85, amplitude ``-a`` 60-160, word gap
+  ``-g`` 0-20 (x10 ms);
+* sox: optional band limiting (highpass 60-300 Hz, lowpass 3.4-7.5 kHz) and room reverb, then
+  resampling to 16 kHz mono PCM16;
+* numpy: trim the synthesiser's leading/trailing silence, random gain (speech RMS -38..-14
+  dBFS), random time shift within the 1 s window, zero padding / cutting to exactly 16000
+  samples, additive white or brown noise at a random SNR (5-35 dB; 15 % of clips stay clean),
+  clip to [-1, 1) and store as 16 kHz mono PCM16 WAV.
+
+Output: ``OUT/<split>/<word>/<word>_<nnnnn>.wav`` and ``OUT/manifest.json`` with the generator
+settings, the speaker lists per split and one record per clip (path relative to OUT, label,
+word, voice, accent, variant, split and the synthesis parameters).
+
+Usage: ``scripts/gen_keywords.py [--out build/data/keywords] [--train-per-word 400] ...``
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import re
+import subprocess
+import sys
+import time
+import wave
+from collections import Counter, OrderedDict
+
+import numpy as np
+
+#: Class order of spec §1.1 (label index = position).
+WORDS = ["backward", "follow", "five", "bed", "zero", "on", "learn", "two", "house", "tree",
+         "dog", "stop", "seven", "eight", "down", "six", "forward", "cat", "right", "visual",
+         "four", "wow", "no", "nine", "off", "three", "left", "marvin", "yes", "up", "sheila",
+         "happy", "bird", "go", "one"]
+
+#: English accents of espeak-ng's own voices (``espeak-ng --voices=en``, MBROLA excluded).
+ACCENTS = ["en-gb", "en-us", "en-029", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+           "en-gb-x-rp", "en-us-nyc"]
+
+SR = 16000
+CLIP = 16000
+VARIANT_DIRS = ["/usr/lib/x86_64-linux-gnu/espeak-ng-data/voices/!v",
+                "/usr/share/espeak-ng-data/voices/!v"]
+DEFAULT_VARIANT = "default"
+SPLITS = ("train", "validation", "test")
+
+
+# ---------------------------------------------------------------------------------------------
+# Voices
+# ---------------------------------------------------------------------------------------------
+
+def _espeak(voice: str, text: str, extra=()) -> bytes:
+    cmd = ["espeak-ng", "-v", voice, *extra, "--stdout", text]
+    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL).stdout
+
+
+def list_variants() -> list:
+    """Names of the installed espeak-ng voice variants that change the voice (sorted)."""
+    vdir = next((d for d in VARIANT_DIRS if os.path.isdir(d)), None)
+    if vdir is None:
+        raise SystemExit("espeak-ng variant directory not found; apt-get install espeak-ng")
+    names = sorted(f for f in os.listdir(vdir) if os.path.isfile(os.path.join(vdir, f)))
+    ref = hashlib.md5(_espeak("en-us", "bird")).hexdigest()
+    keep = [DEFAULT_VARIANT]
+    for n in names:
+        if hashlib.md5(_espeak("en-us+" + n, "bird")).hexdigest() != ref:
+            keep.append(n)
+    return keep
+
+
+def family(variant: str) -> str:
+    """Family key: near-duplicate variants (same name stem) share it."""
+    f = variant.lower().replace(" ", "")
+    f = re.sub(r"\d+$", "", f)
+    f = {"anxiousandy": "andy", "whisperf": "whisper", "anikarobot": "anika"}.get(f, f)
+    # m1..m8 / f1..f5 are eSpeak's distinct standard male/female voices: keep them separate.
+    if re.fullmatch(r"[mf]\d", variant):
+        return variant
+    return f
+
+
+def split_variants(variants: list, seed: int, frac=(0.70, 0.15, 0.15)) -> dict:
+    """Assign variant families to splits (~frac of the variants each), deterministically."""
+    fams = OrderedDict()
+    for v in variants:
+        fams.setdefault(family(v), []).append(v)
+    keys = sorted(fams)
+    rng = np.random.default_rng(seed)
+    rng.shuffle(keys)
+    n = len(variants)
+    want = {"validation": round(frac[1] * n), "test": round(frac[2] * n)}
+    out = {s: [] for s in SPLITS}
+    for k in keys:
+        members = fams[k]
+        placed = False
+        # families of more than 3 variants always go to training (keeps held-out sets diverse)
+        if len(members) <= 3:
+            for s in ("test", "validation"):
+                if len(out[s]) + len(members) <= want[s]:
+                    out[s] += members
+                    placed = True
+                    break
+        if not placed:
+            out["train"] += members
+    return {s: sorted(v) for s, v in out.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# One clip
+# ---------------------------------------------------------------------------------------------
+
+def _clip_seed(seed: int, split: str, word: str, idx: int) -> int:
+    h = hashlib.sha256(f"{seed}/{split}/{word}/{idx}".encode()).digest()
+    return int.from_bytes(h[:8], "little")
+
+
+def _trim(x: np.ndarray, rel_db: float = -45.0) -> np.ndarray:
+    """Drop leading/trailing samples quieter than rel_db below the loudest 5 ms window."""
+    if x.size == 0:
+        return x
+    w = 80
+    n = x.size // w
+    if n == 0:
+        return x
+    e = (x[: n * w].reshape(n, w) ** 2).mean(axis=1)
+    thr = e.max() * 10 ** (rel_db / 10)
+    idx = np.nonzero(e > thr)[0]
+    if idx.size == 0:
+        return x
+    return x[idx[0] * w: min(x.size, (idx[-1] + 1) * w)]
+
+
+def _brown(rng, n):
+    """Brown (1/f^2) noise: integrated white noise with its slow drift removed (~20 Hz HP)."""
+    b = np.cumsum(rng.standard_normal(n + 4000))
+    b = b - np.convolve(b, np.ones(801) / 801, mode="same")
+    return b[2000:2000 + n]
+
+
+def synth_clip(job: dict) -> dict:
+    """Synthesise, augment and write one clip; returns its manifest record."""
+    rng = np.random.default_rng(job["seed"])
+    word, variant = job["word"], job["variant"]
+    accent = ACCENTS[int(rng.integers(len(ACCENTS)))]
+    voice = accent if variant == DEFAULT_VARIANT else f"{accent}+{variant}"
+    p = OrderedDict(speed=int(rng.integers(120, 241)), pitch=int(rng.integers(15, 86)),
+                    amplitude=int(rng.integers(60, 161)), gap=int(rng.integers(0, 21)))
+    raw = _espeak(voice, word, ["-s", str(p["speed"]), "-p", str(p["pitch"]),
+                                "-a", str(p["amplitude"]), "-g", str(p["gap"])])
+    effects = []
+    if rng.random() < 0.3:
+        hp = int(rng.integers(60, 301))
+        effects += ["highpass", str(hp)]
+        p["highpass"] = hp
+    if rng.random() < 0.3:
+        lp = int(rng.integers(3400, 7501))
+        effects += ["lowpass", str(lp)]
+        p["lowpass"] = lp
+    if rng.random() < 0.25:
+        rev = int(rng.integers(10, 61))
+        room = int(rng.integers(10, 71))
+        effects += ["reverb", str(rev), "50", str(room)]
+        p["reverb"] = [rev, room]
+    cmd = ["sox", "-V1", "-t", "wav", "-", "-t", "raw", "-e", "signed-integer", "-b", "16",
+           "-c", "1", "-", *effects, "rate", "-h", str(SR), "channels", "1"]
+    pcm = subprocess.run(cmd, input=raw, check=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL).stdout
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
+    x = _trim(x)
+    # random cut if longer than 1 s (rare: slow speech), random gain
+    if x.size > CLIP:
+        s0 = int(rng.integers(0, x.size - CLIP + 1))
+        x = x[s0:s0 + CLIP]
+        p["cut"] = True
+    rms = float(np.sqrt(np.mean(x ** 2))) + 1e-12
+    level_db = float(rng.uniform(-38, -14))
+    x = x * (10 ** (level_db / 20) / rms)
+    p["level_dbfs"] = round(level_db, 2)
+    # random time shift within the 1 s window
+    y = np.zeros(CLIP)
+    off = int(rng.integers(0, CLIP - x.size + 1))
+    y[off:off + x.size] = x
+    p["offset"] = off
+    p["speech_samples"] = int(x.size)
+    # additive noise at a random SNR (relative to the speech power)
+    r = rng.random()
+    if r < 0.85:
+        kind = "white" if r < 0.45 else "brown"
+        n = rng.standard_normal(CLIP) if kind == "white" else _brown(rng, CLIP)
+        snr = float(rng.uniform(5, 35))
+        sp = np.mean(x ** 2)
+        n = n * np.sqrt(sp / (np.mean(n ** 2) + 1e-20) / 10 ** (snr / 10))
+        y = y + n
+        p["noise"] = kind
+        p["snr_db"] = round(snr, 2)
+    else:
+        p["noise"] = "none"
+    peak = np.max(np.abs(y))
+    if peak > 0.99:
+        y *= 0.99 / peak
+        p["limited"] = True
+    out = np.clip(np.round(y * 32768.0), -32768, 32767).astype("<i2")
+    path = os.path.join(job["out"], job["rel"])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes(out.tobytes())
+    return OrderedDict(path=job["rel"], label=job["label"], word=word, voice=voice,
+                       accent=accent, variant=variant, split=job["split"], params=p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="build/data/keywords")
+    ap.add_argument("--seed", type=int, default=20240707)
+    ap.add_argument("--train-per-word", type=int, default=400)
+    ap.add_argument("--val-per-word", type=int, default=60)
+    ap.add_argument("--test-per-word", type=int, default=60)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args(argv)
+
+    t0 = time.time()
+    variants = list_variants()
+    splits = split_variants(variants, args.seed)
+    print(f"{len(variants)} speakers (variants incl. default) x {len(ACCENTS)} accents")
+    for s in SPLITS:
+        print(f"  {s:10s} {len(splits[s]):3d}: {' '.join(splits[s])}")
+    counts = {"train": args.train_per_word, "validation": args.val_per_word,
+              "test": args.test_per_word}
+    jobs = []
+    for s in SPLITS:
+        vs = splits[s]
+        for label, word in enumerate(WORDS):
+            # speakers cycle in a per-word shuffled order, so each speaker says each word
+            # about equally often
+            order = np.random.default_rng(_clip_seed(args.seed, s, word, -1)).permutation(len(vs))
+            for i in range(counts[s]):
+                jobs.append(dict(seed=_clip_seed(args.seed, s, word, i), word=word, label=label,
+                                 variant=vs[order[i % len(vs)]], split=s, out=args.out,
+                                 rel=f"{s}/{word}/{word}_{i:05d}.wav"))
+    os.makedirs(args.out, exist_ok=True)
+    print(f"{len(jobs)} clips to generate with {args.workers} workers -> {args.out}", flush=True)
+    records = []
+    with mp.Pool(args.workers) as pool:
+        for k, rec in enumerate(pool.imap(synth_clip, jobs, chunksize=16), 1):
+            records.append(rec)
+            if k % 1000 == 0 or k == len(jobs):
+                el = time.time() - t0
+                print(f"  {k}/{len(jobs)} clips, {el:.0f} s elapsed, "
+                      f"eta {el / k * (len(jobs) - k):.0f} s", flush=True)
+    stats = OrderedDict()
+    for s in SPLITS:
+        rs = [r for r in records if r["split"] == s]
+        stats[s] = OrderedDict(clips=len(rs), speakers=len(splits[s]),
+                               voices=len({r["voice"] for r in rs}),
+                               per_word=dict(Counter(r["word"] for r in rs)),
+                               cut=sum(1 for r in rs if r["params"].get("cut")))
+    manifest = OrderedDict(
+        generator="scripts/gen_keywords.py", seed=args.seed, sample_rate=SR, samples=CLIP,
+        words=WORDS, accents=ACCENTS, speakers=splits, stats=stats, clips=records)
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    for s in SPLITS:
+        st = stats[s]
+        print(f"{s:10s} {st['clips']:6d} clips, {st['speakers']} speakers, "
+              f"{st['voices']} accent+speaker voices, {st['cut']} cut to 1 s")
+    print(f"done in {time.time() - t0:.0f} s; manifest {os.path.join(args.out, 'manifest.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
