@@ -4,6 +4,10 @@
 //   lmusim run NETWORK.h5 --duration 100ms [--threads T] [--record OUT.h5] [--json]
 //   lmusim info NETWORK.h5
 #include <CLI/CLI.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +19,7 @@
 #include "lmusim/graph/cuba.hpp"
 #include "lmusim/graph/error.hpp"
 #include "lmusim/graph/strings.hpp"
+#include "lmusim/io/energy.hpp"
 #include "lmusim/io/h5_recorder.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/network_file.hpp"
@@ -219,6 +224,44 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     return 0;
 }
 
+// `lmusim report`: energy and activity from a recording or clip output, as a table or JSON; the
+// plot is drawn by the Python helper lmusim.plot (matplotlib) from the JSON report.
+int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot) {
+    const lmusim::energy_model model = lmusim::find_energy_model(model_name);
+    const lmusim::energy_report r = lmusim::make_report(path, model, elementwise);
+    const std::string text = lmusim::report_json(r);
+    if (json)
+        std::printf("%s\n", text.c_str());
+    else
+        std::printf("%s", lmusim::report_table(r).c_str());
+    if (plot.empty()) return 0;
+    const std::string json_path = plot + ".report.json";
+    {
+        std::FILE* f = std::fopen(json_path.c_str(), "w");
+        if (!f) throw lmusim::file_error(cat("cannot write '", json_path, "'"));
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+    }
+    // Find the package: next to this build (build/python), else wherever python finds it.
+    std::string pythonpath = LMUSIM_BUILD_PYTHON_DIR;
+    if (const char* old = std::getenv("PYTHONPATH")) pythonpath += std::string(":") + old;
+    const pid_t pid = fork();
+    if (pid == 0) {
+        setenv("PYTHONPATH", pythonpath.c_str(), 1);
+        setenv("MPLBACKEND", "Agg", 0);
+        execl("/usr/bin/python3", "python3", "-m", "lmusim.plot", json_path.c_str(), path.c_str(), plot.c_str(),
+              static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw lmusim::error(cat("--plot: the Python helper (python3 -m lmusim.plot, needs matplotlib) failed; the report is in ",
+                                json_path));
+    std::remove(json_path.c_str());
+    if (!json) std::printf("plot: %s\n", plot.c_str());
+    return 0;
+}
+
 int info(const std::string& path) {
     const lmusim::network net = lmusim::load_network(path);
     std::printf("network '%s' (dt %g ms)\n", net.name.c_str(), net.dt);
@@ -271,6 +314,16 @@ int main(int argc, char** argv) {
     run->add_option("--batch", model_run.batch, "Clips run side by side")->capture_default_str();
     run->add_option("--memory-mode", model_run.memory_mode, "LMU memory: impulse (exact) or recurrence (A m + B u)");
 
+    std::string report_path, energy_name = "horowitz45-fp32", plot_path;
+    bool report_json = false, report_elementwise = false, list_models = false;
+    auto* rep = app.add_subcommand("report", "Energy and activity per layer from a recording or clip output file");
+    rep->add_option("file", report_path, "Recording (lmusim cuba/run --record) or clip output (lmusim run --output)");
+    rep->add_option("--energy-model", energy_name, "Preset name or JSON file (see --list-energy-models)")->capture_default_str();
+    rep->add_flag("--json", report_json, "Print the report as JSON");
+    rep->add_flag("--include-elementwise", report_elementwise, "Count element-wise ops (affines, adds, neuron updates) in the energy");
+    rep->add_option("--plot", plot_path, "Also draw firing rates, energy per layer and per-frame activity to this PNG");
+    rep->add_flag("--list-energy-models", list_models, "List the energy presets and exit");
+
     std::string info_path;
     auto* inf = app.add_subcommand("info", "Describe a network file");
     inf->add_option("network", info_path, "Network file (HDF5)")->required();
@@ -286,6 +339,16 @@ int main(int argc, char** argv) {
         if (*run && !model_run.input.empty()) return run_model(net_path, file_run, model_run);
         if (*run) return run_network(lmusim::load_network(net_path), file_run, {{"command", "run"}, {"network_file", net_path}});
         if (*inf) return info(info_path);
+        if (*rep) {
+            if (list_models) {
+                for (const auto& m : lmusim::energy_presets())
+                    std::printf("%-18s MAC %.2f pJ, AC %.2f pJ, element-wise %.2f pJ  [%s]\n", m.name.c_str(), m.mac_pj, m.ac_pj,
+                                m.elementwise_pj, m.source.c_str());
+                return 0;
+            }
+            if (report_path.empty()) throw lmusim::error("report: a recording or clip output file is required");
+            return report(report_path, energy_name, report_json, report_elementwise, plot_path);
+        }
     } catch (const lmusim::error& e) {
         std::fprintf(stderr, "lmusim: error: %s\n", e.what());
         return 2;

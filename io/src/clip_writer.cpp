@@ -61,7 +61,13 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
         }
         node_names.push_back(nd.name);
     }
-    for (const projection& p : net.projections) proj_names.push_back(p.name);
+    std::vector<std::string> proj_src, proj_tgt, node_kinds;
+    for (const projection& p : net.projections) {
+        proj_names.push_back(p.name);
+        proj_src.push_back(p.source);
+        proj_tgt.push_back(p.target);
+    }
+    for (const node& nd : net.nodes) node_kinds.push_back(std::string(to_string(nd.kind())));
     h5::handle counts = h5::create_group(root, "spike_counts");
     h5::write_strings(counts.id(), "populations", pop_names);
     h5::write<std::uint64_t>(counts.id(), "sizes", pop_sizes);
@@ -70,6 +76,8 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
         m.counts.emplace_back(per.id(), net.nodes[i].name, H5T_NATIVE_UINT64, 16, std::vector<hsize_t>{net.nodes[i].size});
     h5::handle ops = h5::create_group(root, "ops");
     h5::write_strings(ops.id(), "projections", proj_names);
+    h5::write_strings(ops.id(), "sources", proj_src);
+    h5::write_strings(ops.id(), "targets", proj_tgt);
     const hsize_t P = proj_names.size(), N = node_names.size();
     m.events = h5::appender(ops.id(), "events", H5T_NATIVE_UINT64, 256, {P});
     m.sops = h5::appender(ops.id(), "sops", H5T_NATIVE_UINT64, 256, {P});
@@ -77,6 +85,7 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
     m.dense = h5::appender(ops.id(), "dense", H5T_NATIVE_UINT64, 256, {P});
     m.elementwise = h5::appender(ops.id(), "elementwise", H5T_NATIVE_UINT64, 256, {P});
     h5::write_strings(ops.id(), "nodes", node_names);
+    h5::write_strings(ops.id(), "node_kinds", node_kinds);
     m.node_macs = h5::appender(ops.id(), "node_macs", H5T_NATIVE_UINT64, 256, {N});
     m.node_sops = h5::appender(ops.id(), "node_sops", H5T_NATIVE_UINT64, 256, {N});
     m.node_dense = h5::appender(ops.id(), "node_dense", H5T_NATIVE_UINT64, 256, {N});

@@ -87,16 +87,32 @@ struct h5_recorder::impl {
         }
         overwrite(counts_group.id(), "total_spikes", totals, {totals.size()});
         overwrite(counts_group.id(), "neuron_updates", updates, {updates.size()});
-        std::vector<std::uint64_t> ev, sops, macs;
+        std::vector<std::uint64_t> ev, sops, macs, dense, elem;
         for (std::size_t p = 0; p < net.projections.size(); ++p) {
             const op_counts c = sim.ops(p);
             ev.push_back(c.events);
             sops.push_back(c.sops);
             macs.push_back(c.macs);
+            dense.push_back(c.dense);
+            elem.push_back(c.elementwise);
         }
         overwrite(ops_group.id(), "events", ev, {ev.size()});
         overwrite(ops_group.id(), "sops", sops, {sops.size()});
         overwrite(ops_group.id(), "macs", macs, {macs.size()});
+        overwrite(ops_group.id(), "dense", dense, {dense.size()});
+        overwrite(ops_group.id(), "elementwise", elem, {elem.size()});
+        std::vector<std::uint64_t> nm, ns, nd, ne;
+        for (std::size_t i = 0; i < net.nodes.size(); ++i) {
+            const op_counts c = sim.node_ops(i);
+            nm.push_back(c.macs);
+            ns.push_back(c.sops);
+            nd.push_back(c.dense);
+            ne.push_back(c.elementwise);
+        }
+        overwrite(ops_group.id(), "node_macs", nm, {nm.size()});
+        overwrite(ops_group.id(), "node_sops", ns, {ns.size()});
+        overwrite(ops_group.id(), "node_dense", nd, {nd.size()});
+        overwrite(ops_group.id(), "node_elementwise", ne, {ne.size()});
     }
 
     static void overwrite(hid_t g, const std::string& name, const std::vector<std::uint64_t>& v, std::vector<hsize_t> dims) {
@@ -166,6 +182,13 @@ void h5_recorder::begin(const simulation& sim, std::uint64_t steps) {
     h5::write_strings(m.ops_group.id(), "projections", proj_names);
     h5::write_strings(m.ops_group.id(), "sources", proj_src);
     h5::write_strings(m.ops_group.id(), "targets", proj_tgt);
+    std::vector<std::string> node_names, node_kinds;
+    for (const node& nd : net.nodes) {
+        node_names.push_back(nd.name);
+        node_kinds.push_back(std::string(to_string(nd.kind())));
+    }
+    h5::write_strings(m.ops_group.id(), "nodes", node_names);
+    h5::write_strings(m.ops_group.id(), "node_kinds", node_kinds);
     m.status_group = h5::create_group(root, "status");
 
     if (m.opt.spike_times) {

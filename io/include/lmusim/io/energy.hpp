@@ -1,0 +1,56 @@
+#pragma once
+// Energy is policy: it is computed after the run from the stored op counts, never by re-running
+// (ARCHITECTURE.md §2). An energy_model gives picojoules per operation; a report combines it with
+// a recording or clip output file. Formulas and sources: docs/energy.md.
+#include <string>
+#include <vector>
+
+namespace lmusim {
+
+struct energy_model {
+    std::string name;
+    std::string source;           // where the figures come from
+    double mac_pj = 0;            // per multiply-accumulate (real-valued input)
+    double ac_pj = 0;             // per accumulate (spike-triggered synaptic operation)
+    double elementwise_pj = 0;    // per element-wise operation (affines, adds, neuron updates)
+};
+
+// Named presets (Horowitz, ISSCC 2014, 45 nm): horowitz45-fp32, horowitz45-fp16, horowitz45-int8.
+std::vector<energy_model> energy_presets();
+// A preset by name, or a JSON file {"name", "source", "mac_pj", "ac_pj", "elementwise_pj"}
+// (a path ending in .json or naming an existing file). Errors name the file and the key.
+energy_model find_energy_model(const std::string& name_or_path);
+
+struct report_row {
+    std::string name;
+    std::string kind;  // "projection" or the node kind
+    std::string source, target;
+    double events = 0, sops = 0, macs = 0, dense = 0, elementwise = 0;  // per clip (mean)
+    double source_rate = -1;  // firing rate of the spiking source (fraction of neuron-steps), -1 if real
+    double snn_pj = 0, ann_pj = 0;
+};
+
+struct report_population {
+    std::string name;
+    std::uint64_t size = 0;
+    double spikes = 0;  // per clip (mean)
+    double rate = 0;    // fraction of neuron-steps that spiked
+};
+
+struct energy_report {
+    std::string file, format, network;
+    std::uint64_t clips = 0, frames = 0;  // frames (or steps) per clip
+    energy_model model;
+    bool include_elementwise = false;
+    std::vector<report_population> populations;
+    std::vector<report_row> rows;  // projections, then nodes with own work or element-wise ops
+    double snn_pj = 0, ann_pj = 0, sops = 0, macs = 0, dense = 0, elementwise = 0;
+    std::string snn_formula, ann_formula;
+};
+
+// Reads a clip output file (lmusim run --output) or a recording (lmusim cuba/run --record).
+energy_report make_report(const std::string& path, const energy_model& model, bool include_elementwise);
+std::string report_json(const energy_report& r);
+std::string report_table(const energy_report& r);
+
+}  // namespace lmusim

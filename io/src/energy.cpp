@@ -1,0 +1,276 @@
+#include "lmusim/io/energy.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "h5.hpp"
+#include "lmusim/graph/strings.hpp"
+
+namespace lmusim {
+
+std::vector<energy_model> energy_presets() {
+    const std::string horowitz = "M. Horowitz, 'Computing's energy problem', ISSCC 2014, 45 nm";
+    return {
+        {"horowitz45-fp32", horowitz + " fp32: MAC = mult 3.7 + add 0.9 pJ, AC = add 0.9 pJ; element-wise op = add", 4.6, 0.9, 0.9},
+        {"horowitz45-fp16", horowitz + " fp16: MAC = 1.1 + 0.4 pJ, AC = 0.4 pJ; element-wise op = add", 1.5, 0.4, 0.4},
+        {"horowitz45-int8", horowitz + " int8: MAC = 0.2 + 0.03 pJ, AC = 0.03 pJ; element-wise op = add", 0.23, 0.03, 0.03},
+    };
+}
+
+energy_model find_energy_model(const std::string& name) {
+    for (const energy_model& m : energy_presets())
+        if (m.name == name) return m;
+    const bool looks_like_file = name.size() > 5 && name.substr(name.size() - 5) == ".json";
+    if (!looks_like_file && !std::filesystem::exists(name)) {
+        std::string names;
+        for (const energy_model& m : energy_presets()) names += (names.empty() ? "" : ", ") + m.name;
+        throw error(cat("unknown energy model '", name, "': expected one of ", names, " or a JSON file"));
+    }
+    std::ifstream in(name);
+    if (!in) throw file_error(cat("cannot open energy model '", name, "'"));
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        throw file_error(cat(name, ": not valid JSON: ", e.what()));
+    }
+    if (!j.is_object()) throw file_error(cat(name, ": expected a JSON object"));
+    energy_model m;
+    m.name = j.value("name", std::filesystem::path(name).stem().string());
+    m.source = j.value("source", std::string("user file ") + name);
+    auto number = [&](const char* key, bool required) {
+        if (!j.contains(key)) {
+            if (required) throw file_error(cat(name, ": missing key '", key, "' (picojoules per operation)"));
+            return 0.0;
+        }
+        if (!j[key].is_number()) throw file_error(cat(name, ": key '", key, "' must be a number (picojoules), got ", j[key].dump()));
+        const double v = j[key].get<double>();
+        if (!(v >= 0) || !std::isfinite(v)) throw file_error(cat(name, ": key '", key, "' = ", v, ", expected a finite value >= 0"));
+        return v;
+    };
+    m.mac_pj = number("mac_pj", true);
+    m.ac_pj = number("ac_pj", true);
+    m.elementwise_pj = number("elementwise_pj", false);
+    for (auto it = j.begin(); it != j.end(); ++it)
+        if (it.key() != "name" && it.key() != "source" && it.key() != "mac_pj" && it.key() != "ac_pj" &&
+            it.key() != "elementwise_pj")
+            throw file_error(cat(name, ": unknown key '", it.key(), "' (expected name, source, mac_pj, ac_pj, elementwise_pj)"));
+    return m;
+}
+
+namespace {
+
+struct table {
+    std::vector<std::string> names;
+    std::vector<std::uint64_t> values;  // [rows][cols] row-major
+    std::size_t rows = 0, cols = 0;
+};
+
+// A [clips, cols] (or [cols]) uint64 dataset as per-column means over clips.
+std::vector<double> column_means(const h5::file& f, hid_t g, const std::string& name, const std::string& where,
+                                 std::size_t cols) {
+    const auto dims = h5::shape(f, g, name, where);
+    const auto v = h5::read<std::uint64_t>(f, g, name, where);
+    std::vector<double> out(cols, 0.0);
+    if (cols == 0) return out;
+    const std::size_t rows = v.size() / cols;
+    if (v.size() != rows * cols || dims.back() != cols)
+        throw file_error(cat(f.path, ": dataset '", where, "' does not have ", cols, " columns"));
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < cols; ++c) out[c] += static_cast<double>(v[r * cols + c]);
+    if (rows > 0)
+        for (double& x : out) x /= static_cast<double>(rows);
+    return out;
+}
+
+std::string pj_text(double pj) {
+    char buf[32];
+    if (pj >= 1e6) std::snprintf(buf, sizeof buf, "%.3f uJ", pj * 1e-6);
+    else if (pj >= 1e3) std::snprintf(buf, sizeof buf, "%.3f nJ", pj * 1e-3);
+    else std::snprintf(buf, sizeof buf, "%.3f pJ", pj);
+    return buf;
+}
+
+std::string count_text(double v) {
+    char buf[32];
+    if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.3fG", v * 1e-9);
+    else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.3fM", v * 1e-6);
+    else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.2fk", v * 1e-3);
+    else std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+}
+
+}  // namespace
+
+energy_report make_report(const std::string& path, const energy_model& model, bool include_elementwise) {
+    h5::quiet q;
+    h5::file f = h5::open_file(path, false);
+    const hid_t root = f.h.id();
+    energy_report r;
+    r.file = path;
+    r.model = model;
+    r.include_elementwise = include_elementwise;
+    r.format = h5::read_attr_string(f, root, "format", "/");
+    if (h5::has_attr(root, "network")) r.network = h5::read_attr_string(f, root, "network", "/");
+    const bool clips_file = r.format == "lmusim-clips";
+    if (!clips_file && r.format != "lmusim-recording")
+        throw file_error(cat(path, ": format '", r.format, "' is neither a clip output (lmusim-clips) nor a recording (lmusim-recording)"));
+    h5::handle ops = h5::open_group(f, root, "ops", "/ops");
+    const auto proj = h5::read_strings(f, ops.id(), "projections", "/ops/projections");
+    const auto src = h5::read_strings(f, ops.id(), "sources", "/ops/sources");
+    const auto tgt = h5::read_strings(f, ops.id(), "targets", "/ops/targets");
+    const auto nodes = h5::read_strings(f, ops.id(), "nodes", "/ops/nodes");
+    const auto kinds = h5::read_strings(f, ops.id(), "node_kinds", "/ops/node_kinds");
+    const std::size_t P = proj.size(), N = nodes.size();
+    auto mean = [&](const char* name, std::size_t cols) { return column_means(f, ops.id(), name, cat("/ops/", name), cols); };
+    const auto ev = mean("events", P), so = mean("sops", P), ma = mean("macs", P), de = mean("dense", P), el = mean("elementwise", P);
+    const auto nm = mean("node_macs", N), ns = mean("node_sops", N), nd = mean("node_dense", N), ne = mean("node_elementwise", N);
+
+    // Populations: spikes per clip and firing rate.
+    std::map<std::string, double> rate_of;
+    if (clips_file) {
+        r.frames = h5::read_attr<std::uint64_t>(f, root, "frames", "/");
+        h5::handle sc = h5::open_group(f, root, "spike_counts", "/spike_counts");
+        const auto pops = h5::read_strings(f, sc.id(), "populations", "/spike_counts/populations");
+        const auto sizes = h5::read<std::uint64_t>(f, sc.id(), "sizes", "/spike_counts/sizes");
+        h5::handle per = h5::open_group(f, sc.id(), "per_neuron", "/spike_counts/per_neuron");
+        for (std::size_t k = 0; k < pops.size(); ++k) {
+            const auto dims = h5::shape(f, per.id(), pops[k], "/spike_counts/per_neuron/" + pops[k]);
+            const auto v = h5::read<std::uint64_t>(f, per.id(), pops[k], "/spike_counts/per_neuron/" + pops[k]);
+            r.clips = dims.empty() ? 0 : dims[0];
+            double total = 0;
+            for (std::uint64_t x : v) total += static_cast<double>(x);
+            report_population p{pops[k], sizes[k], r.clips ? total / static_cast<double>(r.clips) : 0.0, 0.0};
+            p.rate = (r.frames && p.size) ? p.spikes / static_cast<double>(p.size * r.frames) : 0.0;
+            rate_of[p.name] = p.rate;
+            r.populations.push_back(p);
+        }
+    } else {
+        r.clips = h5::read_attr<std::uint64_t>(f, root, "streams", "/");
+        h5::handle st = h5::open_group(f, root, "status", "/status");
+        r.frames = h5::read<std::uint64_t>(f, st.id(), "steps_done", "/status/steps_done").at(0);
+        h5::handle c = h5::open_group(f, root, "counts", "/counts");
+        const auto pops = h5::read_strings(f, c.id(), "populations", "/counts/populations");
+        const auto sizes = h5::read<std::uint64_t>(f, c.id(), "sizes", "/counts/sizes");
+        const auto spikes = h5::read<std::uint64_t>(f, c.id(), "total_spikes", "/counts/total_spikes");
+        const auto updates = h5::read<std::uint64_t>(f, c.id(), "neuron_updates", "/counts/neuron_updates");
+        for (std::size_t k = 0; k < pops.size(); ++k) {
+            report_population p{pops[k], sizes[k], static_cast<double>(spikes[k]) / static_cast<double>(std::max<std::uint64_t>(r.clips, 1)),
+                                updates[k] ? static_cast<double>(spikes[k]) / static_cast<double>(updates[k]) : 0.0};
+            rate_of[p.name] = p.rate;
+            r.populations.push_back(p);
+        }
+    }
+
+    const double e_mac = model.mac_pj, e_ac = model.ac_pj, e_el = include_elementwise ? model.elementwise_pj : 0.0;
+    auto finish = [&](report_row& row) {
+        row.snn_pj = e_mac * row.macs + e_ac * row.sops + e_el * row.elementwise;
+        row.ann_pj = e_mac * row.dense + e_el * row.elementwise;
+        r.snn_pj += row.snn_pj;
+        r.ann_pj += row.ann_pj;
+        r.sops += row.sops;
+        r.macs += row.macs;
+        r.dense += row.dense;
+        r.elementwise += row.elementwise;
+    };
+    for (std::size_t p = 0; p < P; ++p) {
+        report_row row{proj[p], "projection", src[p], tgt[p], ev[p], so[p], ma[p], de[p], el[p]};
+        const auto it = rate_of.find(src[p]);
+        row.source_rate = it == rate_of.end() ? -1.0 : it->second;
+        finish(row);
+        r.rows.push_back(row);
+    }
+    for (std::size_t i = 0; i < N; ++i) {
+        if (nm[i] == 0 && ns[i] == 0 && nd[i] == 0 && ne[i] == 0) continue;
+        report_row row{nodes[i], kinds[i], "", "", 0, ns[i], nm[i], nd[i], ne[i]};
+        finish(row);
+        r.rows.push_back(row);
+    }
+    r.snn_formula = cat("E_SNN = ", e_mac, " pJ x MACs + ", e_ac, " pJ x SOPs",
+                        include_elementwise ? cat(" + ", e_el, " pJ x element-wise ops") : std::string(" (element-wise ops excluded)"));
+    r.ann_formula = cat("E_ANN = ", e_mac, " pJ x dense-equivalent MACs",
+                        include_elementwise ? cat(" + ", e_el, " pJ x element-wise ops") : std::string(" (element-wise ops excluded)"));
+    return r;
+}
+
+std::string report_json(const energy_report& r) {
+    nlohmann::ordered_json j;
+    j["file"] = r.file;
+    j["format"] = r.format;
+    j["network"] = r.network;
+    j["clips"] = r.clips;
+    j["frames_per_clip"] = r.frames;
+    j["energy_model"] = {{"name", r.model.name}, {"source", r.model.source}, {"mac_pj", r.model.mac_pj},
+                         {"ac_pj", r.model.ac_pj}, {"elementwise_pj", r.model.elementwise_pj}};
+    j["include_elementwise"] = r.include_elementwise;
+    j["formula"] = {{"snn", r.snn_formula}, {"ann", r.ann_formula}, {"per", "clip (mean over clips)"}};
+    for (const auto& p : r.populations)
+        j["populations"].push_back({{"name", p.name}, {"size", p.size}, {"spikes_per_clip", p.spikes}, {"firing_rate", p.rate}});
+    for (const auto& row : r.rows) {
+        nlohmann::ordered_json o = {{"name", row.name}, {"kind", row.kind}};
+        if (row.kind == "projection") {
+            o["source"] = row.source;
+            o["target"] = row.target;
+            o["source_firing_rate"] = row.source_rate < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(row.source_rate);
+            o["events"] = row.events;
+        }
+        o["sops"] = row.sops;
+        o["macs"] = row.macs;
+        o["dense_macs"] = row.dense;
+        o["elementwise"] = row.elementwise;
+        o["snn_pj"] = row.snn_pj;
+        o["ann_pj"] = row.ann_pj;
+        j["layers"].push_back(o);
+    }
+    j["total"] = {{"sops", r.sops},          {"macs", r.macs},     {"dense_macs", r.dense}, {"elementwise", r.elementwise},
+                  {"snn_pj", r.snn_pj},      {"ann_pj", r.ann_pj}, {"ann_over_snn", r.snn_pj > 0 ? r.ann_pj / r.snn_pj : 0.0}};
+    return j.dump(2);
+}
+
+std::string report_table(const energy_report& r) {
+    std::string out;
+    char line[512];
+    out += cat("report for ", r.file, " (", r.format, ", network ", r.network, "): ", r.clips, " clip(s) of ", r.frames,
+               " frames/steps; figures per clip (mean)\n");
+    out += cat("energy model ", r.model.name, ": MAC ", r.model.mac_pj, " pJ, AC ", r.model.ac_pj, " pJ, element-wise ",
+               r.model.elementwise_pj, " pJ  [", r.model.source, "]\n\n");
+    std::snprintf(line, sizeof line, "%-34s %8s %10s\n", "population", "neurons", "rate");
+    out += line;
+    for (const auto& p : r.populations) {
+        std::snprintf(line, sizeof line, "%-34s %8llu %9.2f%%\n", p.name.c_str(), static_cast<unsigned long long>(p.size), 100 * p.rate);
+        out += line;
+    }
+    out += "\n";
+    std::snprintf(line, sizeof line, "%-34s %7s %10s %10s %10s %10s %12s %12s %7s\n", "layer", "in rate", "SOPs", "MACs",
+                  "dense", "elem", "E_SNN", "E_ANN", "ANN/SNN");
+    out += line;
+    for (const auto& row : r.rows) {
+        // Pure routing (identity on real values) and, when excluded, element-wise-only rows.
+        if (row.sops == 0 && row.macs == 0 && row.dense == 0 && (row.elementwise == 0 || !r.include_elementwise)) continue;
+        char rate[16] = "   -";
+        if (row.source_rate >= 0) std::snprintf(rate, sizeof rate, "%6.2f%%", 100 * row.source_rate);
+        const double ratio = row.snn_pj > 0 ? row.ann_pj / row.snn_pj : 0.0;
+        std::snprintf(line, sizeof line, "%-34s %7s %10s %10s %10s %10s %12s %12s %7.2f\n", row.name.c_str(), rate,
+                      count_text(row.sops).c_str(), count_text(row.macs).c_str(), count_text(row.dense).c_str(),
+                      count_text(row.elementwise).c_str(), pj_text(row.snn_pj).c_str(), pj_text(row.ann_pj).c_str(), ratio);
+        out += line;
+    }
+    std::snprintf(line, sizeof line, "%-34s %7s %10s %10s %10s %10s %12s %12s %7.2f\n", "TOTAL", "", count_text(r.sops).c_str(),
+                  count_text(r.macs).c_str(), count_text(r.dense).c_str(), count_text(r.elementwise).c_str(),
+                  pj_text(r.snn_pj).c_str(), pj_text(r.ann_pj).c_str(), r.snn_pj > 0 ? r.ann_pj / r.snn_pj : 0.0);
+    out += line;
+    out += cat("\n", r.snn_formula, "\n", r.ann_formula, "\n");
+    if (!r.include_elementwise)
+        out += cat("element-wise ops (affines, residual adds, biases, neuron updates): ", count_text(r.elementwise),
+                   " per clip, not in the energy (--include-elementwise adds them to both sides)\n");
+    out += "SOPs: accumulates triggered by spikes (taps inside the clip only); MACs: real-valued input;\n"
+           "dense: the same layer in an ANN; the LMU memory's impulse mode counts one H column per earlier\n"
+           "input spike per frame as SOPs. Memory traffic is not modelled (docs/energy.md).\n";
+    return out;
+}
+
+}  // namespace lmusim
