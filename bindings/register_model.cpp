@@ -1,5 +1,6 @@
 // lmusim models: load a model file, run clips (whole or streaming), stream frame by frame.
 #include "common.hpp"
+#include "lmusim/io/energy.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/run_clips.hpp"
 #include "lmusim/sim/clip_runner.hpp"
@@ -140,6 +141,25 @@ void register_model(py::module_& m) {
           py::arg("model"), py::arg("features"), py::arg("clips"), py::arg("frames"), py::arg("batch") = 16,
           py::arg("threads") = 0, py::arg("stream") = false, py::arg("output") = "", py::arg("record_spikes") = false,
           py::arg("per_frame_counts") = false);
+
+    m.def("report_json",
+          [](const std::string& path, const std::string& energy_model, bool include_elementwise) {
+              return report_json(make_report(path, find_energy_model(energy_model), include_elementwise));
+          },
+          py::arg("path"), py::arg("energy_model") = "horowitz45-fp32", py::arg("include_elementwise") = false);
+    m.def("energy_presets", [] {
+        py::list out;
+        for (const energy_model& e : energy_presets()) {
+            py::dict d;
+            d["name"] = e.name;
+            d["source"] = e.source;
+            d["mac_pj"] = e.mac_pj;
+            d["ac_pj"] = e.ac_pj;
+            d["elementwise_pj"] = e.elementwise_pj;
+            out.append(d);
+        }
+        return out;
+    });
 
     py::class_<py_stream>(m, "Stream", "Frame-by-frame streaming with persistent state.")
         .def(py::init([](const model_file& mf, std::size_t streams, std::size_t threads) {

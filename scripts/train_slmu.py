@@ -170,7 +170,7 @@ def main(argv=None) -> int:
     xtr, ytr, _ = data["train"]
     xva, yva, _ = data["validation"]
     xte, yte, _ = data["test"]
-    xtr_t = torch.from_numpy(np.ascontiguousarray(xtr))  # in memory (1.4 GB for 21k clips)
+    xtr_t = torch.from_numpy(np.array(xtr))  # in memory (1.4 GB for 21k clips)
     log(f"train {len(ytr)}, validation {len(yva)}, test {len(yte)} clips")
 
     model = SpikingLMUFormer(dim=args.dim, depth=args.depth, memory_size=args.memory_size)

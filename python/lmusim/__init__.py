@@ -56,7 +56,7 @@ except ImportError as _e:  # the converter works without the compiled module
 __all__ = [
     "Error", "FileError", "NetworkError", "Network", "Simulation", "fixed_probability", "cuba_network",
     "cuba_v_init", "derive_seed", "load_model", "Model", "RunResult", "Stream", "convert", "read_recording",
-    "read_output",
+    "read_output", "report", "energy_presets", "plot_report",
 ]
 
 
@@ -87,8 +87,8 @@ class RunResult:
     logits: np.ndarray                 # [clips, classes], after the last frame
     frame_logits: np.ndarray           # [clips, frames, classes], after each frame
     spike_counts: Dict[str, np.ndarray]  # population -> [clips, neurons]
-    ops: Dict[str, Dict[str, np.ndarray]]  # projection -> {"events", "sops", "macs"} each [clips]
-    node_ops: Dict[str, Dict[str, np.ndarray]]  # LMU memory, readout -> {"sops" (accumulates), "macs"}
+    ops: Dict[str, Dict[str, np.ndarray]]  # projection -> {"events", "sops", "macs", "dense", "elementwise"} [clips]
+    node_ops: Dict[str, Dict[str, np.ndarray]]  # node -> the same keys: own products, element-wise work
     latency: int                       # output for frame t after input frame t + latency
     seconds: float
     class_names: list = field(default_factory=list)
@@ -162,7 +162,7 @@ class Model:
         self.input_width = self.network.node_size("input")
 
     def run(self, features, batch: int = 16, threads: int = 0, stream: bool = False, output: Optional[str] = None,
-            record_spikes: bool = False) -> RunResult:
+            record_spikes: bool = False, per_frame_counts: bool = False) -> RunResult:
         """Run clips: features [frames, width] (one clip) or [clips, frames, width].
 
         ``stream=True`` feeds the frames one at a time (same results); ``output`` writes the same
@@ -177,7 +177,8 @@ class Model:
         if clips == 0 or frames == 0:
             raise Error(f"features: empty input (shape {a.shape})")
         d = _core.run_clips(self._file, a, clips, frames, batch=batch, threads=threads, stream=stream,
-                            output=str(output) if output else "", record_spikes=record_spikes)
+                            output=str(output) if output else "", record_spikes=record_spikes,
+                            per_frame_counts=per_frame_counts)
         return RunResult(d["logits"], d["frame_logits"], dict(d["spike_counts"]), dict(d["ops"]), dict(d["node_ops"]),
                          int(d["latency"]), float(d["seconds"]), self.class_names)
 
@@ -198,6 +199,36 @@ def convert(ckpt_path, out_path, memory_mode: str = "impulse"):
     """Convert an upstream PyTorch checkpoint into a model file (needs torch; see docs/converter.md)."""
     from .convert import convert as _convert
     return _convert(ckpt_path, out_path, memory_mode=memory_mode)
+
+
+def report(path, energy_model: str = "horowitz45-fp32", include_elementwise: bool = False) -> dict:
+    """Energy and activity per layer of a recording or clip output file, as `lmusim report --json`.
+
+    ``energy_model``: a preset name (see :func:`energy_presets`) or a JSON file (docs/energy.md).
+    """
+    import json
+    _require_core()
+    return json.loads(_core.report_json(str(path), energy_model, include_elementwise))
+
+
+def energy_presets() -> list:
+    """The named energy models with their per-operation costs [pJ] and sources."""
+    _require_core()
+    return list(_core.energy_presets())
+
+
+def plot_report(path, out_png, energy_model: str = "horowitz45-fp32", include_elementwise: bool = False, clip: int = 0):
+    """Draw firing rates, energy per layer and per-frame activity of one clip to a PNG."""
+    import json
+    import os
+    import tempfile
+    from .plot import plot
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(report(path, energy_model, include_elementwise), fh)
+    try:
+        plot(fh.name, str(path), str(out_png), clip)
+    finally:
+        os.unlink(fh.name)
 
 
 def _read_h5(path):
