@@ -19,6 +19,7 @@
 #include "lmusim/graph/cuba.hpp"
 #include "lmusim/graph/error.hpp"
 #include "lmusim/graph/strings.hpp"
+#include "lmusim/io/audio.hpp"
 #include "lmusim/io/energy.hpp"
 #include "lmusim/io/h5_recorder.hpp"
 #include "lmusim/io/model_file.hpp"
@@ -141,7 +142,8 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
 }
 
 struct model_settings {
-    std::string input;
+    std::vector<std::string> inputs;
+    double chunk_ms = 10.0;
     std::string output;
     bool stream = false;
     bool record_spikes = false;
@@ -160,21 +162,42 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
                 p->kind = ms.memory_mode == "impulse" ? lmusim::lmu_memory_params::mode::impulse
                                                       : lmusim::lmu_memory_params::mode::recurrence;
     }
-    const lmusim::npy_array x = lmusim::read_npy(ms.input);
-    const std::size_t width = m.net.find_node("input").size;
-    std::size_t clips = 1, frames = 0;
-    if (x.shape.size() == 2) {
-        frames = x.shape[0];
-    } else if (x.shape.size() == 3) {
-        clips = x.shape[0];
-        frames = x.shape[1];
+    const bool audio = ms.inputs.front().size() > 4 && ms.inputs.front().substr(ms.inputs.front().size() - 4) == ".wav";
+    lmusim::npy_array x;
+    std::vector<std::vector<float>> waves;
+    const lmusim::fbank fb;
+    std::size_t clips = 0, frames = 0;
+    if (audio) {
+        for (const std::string& in : ms.inputs) {
+            lmusim::wav_audio w = lmusim::read_wav(in);
+            if (w.sample_rate != fb.options().sample_rate)
+                throw lmusim::error(cat(in, ": sample rate ", w.sample_rate, " Hz, expected ", fb.options().sample_rate,
+                                        " Hz (resample: sox in.wav -r 16000 out.wav)"));
+            if (w.samples.size() < fb.options().frame_length)
+                throw lmusim::error(cat(in, ": ", w.samples.size(), " samples, shorter than one 25 ms frame"));
+            waves.push_back(std::move(w.samples));
+        }
+        clips = waves.size();
+        frames = fb.options().target_frames;
     } else {
-        throw lmusim::error(cat(ms.input, ": features of rank ", x.shape.size(), ", expected [frames, ", width,
-                                "] or [clips, frames, ", width, "]"));
+        if (ms.inputs.size() != 1) throw lmusim::error("--input: one .npy file, or one or more .wav files");
+        x = lmusim::read_npy(ms.inputs.front());
+        const std::string& in = ms.inputs.front();
+        const std::size_t width = m.net.find_node("input").size;
+        clips = 1;
+        if (x.shape.size() == 2) {
+            frames = x.shape[0];
+        } else if (x.shape.size() == 3) {
+            clips = x.shape[0];
+            frames = x.shape[1];
+        } else {
+            throw lmusim::error(cat(in, ": features of rank ", x.shape.size(), ", expected [frames, ", width,
+                                    "] or [clips, frames, ", width, "]"));
+        }
+        if (x.shape.back() != width)
+            throw lmusim::error(cat(in, ": features have ", x.shape.back(), " channels, expected ", width));
+        if (frames == 0 || clips == 0) throw lmusim::error(cat(in, ": empty input (", clips, " clips of ", frames, " frames)"));
     }
-    if (x.shape.back() != width)
-        throw lmusim::error(cat(ms.input, ": features have ", x.shape.back(), " channels, expected ", width));
-    if (frames == 0 || clips == 0) throw lmusim::error(cat(ms.input, ": empty input (", clips, " clips of ", frames, " frames)"));
 
     lmusim::run_clips_options opt;
     opt.batch = ms.batch;
@@ -184,7 +207,9 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     opt.record_spikes = ms.record_spikes;
     opt.per_frame_counts = ms.per_frame_counts;
     opt.class_names = m.class_names;
-    opt.attributes = {{"model_file", path}, {"model_sha256", lmusim::sha256_file(path)}, {"input_file", ms.input},
+    std::string input_list;
+    for (const auto& in : ms.inputs) input_list += (input_list.empty() ? "" : " ") + in;
+    opt.attributes = {{"model_file", path}, {"model_sha256", lmusim::sha256_file(path)}, {"input_file", input_list},
                       {"threads", std::to_string(rs.threads)}, {"batch", std::to_string(ms.batch)}};
     opt.collect = false;  // results go to the output file and the screen batch by batch: memory stays flat
     if (!rs.quiet && !rs.json && clips > ms.batch)
@@ -203,10 +228,14 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     };
     if (!rs.json)
         std::printf("model %s: %zu clip(s) of %zu frames, batch %zu, %s\n", path.c_str(), clips, frames,
-                    std::min(clips, ms.batch), ms.stream ? "streaming frame by frame" : "whole clips");
-    const lmusim::clips_result r = lmusim::run_clips(m.net, x.data, clips, frames, opt);
+                    audio && ms.stream ? 1 : std::min(clips, ms.batch),
+                    ms.stream ? (audio ? "streaming audio in chunks" : "streaming frame by frame") : "whole clips");
+    if (audio && ms.stream) opt.batch = 1;  // true audio streaming runs one clip at a time
+    const auto chunk = static_cast<std::size_t>(std::max(1.0, ms.chunk_ms * 1e-3 * fb.options().sample_rate));
+    const lmusim::clips_result r =
+        audio ? lmusim::run_audio(m.net, waves, fb, chunk, opt) : lmusim::run_clips(m.net, x.data, clips, frames, opt);
 
-    const std::size_t batch = std::min(clips, ms.batch);
+    const std::size_t batch = std::min(clips, opt.batch);
     const double steps = static_cast<double>(((clips + batch - 1) / batch) * (frames + r.latency));
     const double us_per_step = r.seconds * 1e6 / steps;
     if (rs.json) {
@@ -221,6 +250,23 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
                 static_cast<double>(macs) / static_cast<double>(clips));
     std::printf("time: %.3f s (%.1f us per step of %zu stream(s))\n", r.seconds, us_per_step, batch);
     if (!ms.output.empty()) std::printf("output: %s (lmusim report %s)\n", ms.output.c_str(), ms.output.c_str());
+    return 0;
+}
+
+int features(const std::string& in, const std::string& out) {
+    const lmusim::fbank fb;
+    const lmusim::wav_audio w = lmusim::read_wav(in);
+    if (w.sample_rate != fb.options().sample_rate)
+        throw lmusim::error(cat(in, ": sample rate ", w.sample_rate, " Hz, expected ", fb.options().sample_rate,
+                                " Hz (resample: sox in.wav -r 16000 out.wav)"));
+    const auto f = fb.features(w.samples);
+    const std::size_t B = fb.options().mel_bins, T = f.size() / B;
+    std::printf("%s: %zu samples (%.3f s) -> %zu audio frames, padded/cut to %zu frames x %zu mel bins\n", in.c_str(),
+                w.samples.size(), static_cast<double>(w.samples.size()) / w.sample_rate, fb.frames_for(w.samples.size()), T, B);
+    if (!out.empty()) {
+        lmusim::write_npy(out, {T, B}, f.data());
+        std::printf("features: %s\n", out.c_str());
+    }
     return 0;
 }
 
@@ -306,13 +352,20 @@ int main(int argc, char** argv) {
     auto* run = app.add_subcommand("run", "Run a network or model saved in HDF5 (a model with --input features)");
     run->add_option("network", net_path, "Network or model file (HDF5)")->required();
     add_run_options(run, file_run);
-    run->add_option("--input", model_run.input, "Features .npy [frames, mel] or [clips, frames, mel]: run the model on them");
+    run->add_option("--input", model_run.inputs,
+                    "Features .npy [frames, mel] or [clips, frames, mel], or 16 kHz mono WAV files (one clip each)");
+    run->add_option("--chunk-ms", model_run.chunk_ms, "With --stream and WAV input: audio pushed per chunk [ms]")->capture_default_str();
     run->add_option("--output", model_run.output, "Write logits, per-frame logits, spike and op counts to this HDF5 file");
     run->add_flag("--stream", model_run.stream, "Feed the frames one at a time (true streaming)");
     run->add_flag("--record-spikes", model_run.record_spikes, "With --output: also write every spike (SONATA layout)");
     run->add_flag("--per-frame-counts", model_run.per_frame_counts, "With --output: spikes per population per frame");
     run->add_option("--batch", model_run.batch, "Clips run side by side")->capture_default_str();
     run->add_option("--memory-mode", model_run.memory_mode, "LMU memory: impulse (exact) or recurrence (A m + B u)");
+
+    std::string feat_in, feat_out;
+    auto* feat = app.add_subcommand("features", "Log-mel features of a WAV file (the model's front-end), printed or saved as .npy");
+    feat->add_option("wav", feat_in, "16 kHz mono WAV (PCM16 or float32)")->required();
+    feat->add_option("npy", feat_out, "Write the features [128 frames, 128 mel] here");
 
     std::string report_path, energy_name = "horowitz45-fp32", plot_path;
     bool report_json = false, report_elementwise = false, list_models = false;
@@ -336,7 +389,8 @@ int main(int argc, char** argv) {
             return run_network(std::move(net), cuba_run,
                                {{"command", "cuba"}, {"seed", std::to_string(cp.seed)}, {"neurons", std::to_string(cp.neurons)}});
         }
-        if (*run && !model_run.input.empty()) return run_model(net_path, file_run, model_run);
+        if (*run && !model_run.inputs.empty()) return run_model(net_path, file_run, model_run);
+        if (*feat) return features(feat_in, feat_out);
         if (*run) return run_network(lmusim::load_network(net_path), file_run, {{"command", "run"}, {"network_file", net_path}});
         if (*inf) return info(info_path);
         if (*rep) {

@@ -9,19 +9,19 @@
 #include "lmusim/graph/strings.hpp"
 #include "lmusim/io/clip_writer.hpp"
 #include "lmusim/sim/clip_runner.hpp"
+#include "lmusim/io/audio.hpp"
 
 namespace lmusim {
 
-clips_result run_clips(const network& net, std::span<const float> features, std::size_t clips, std::size_t frames,
-                       const run_clips_options& opt) {
-    if (clips == 0 || frames == 0) throw error(cat("empty input (", clips, " clips of ", frames, " frames)"));
-    if (opt.batch == 0) throw error("batch 0, expected at least 1");
-    const std::size_t batch = std::min(clips, opt.batch);
+namespace {
+
+// Produces the frame outputs of clips [first, first + n) on a runner of `batch` streams.
+using batch_producer = std::function<std::vector<frame_output>(clip_runner&, std::size_t first, std::size_t n)>;
+
+clips_result run_batches(const network& net, std::size_t clips, std::size_t frames, std::size_t batch,
+                         const run_clips_options& opt, const batch_producer& produce) {
     clip_runner runner(net, context{.threads = opt.threads, .streams = batch});
-    const std::size_t width = runner.input_width(), C = runner.output_width();
-    if (features.size() != clips * frames * width)
-        throw error(cat(features.size(), " feature values, expected ", clips, " clips x ", frames, " frames x ", width, " = ",
-                        clips * frames * width));
+    const std::size_t C = runner.output_width();
     const network& nw = runner.sim().net();
     clips_result r;
     r.clips = clips;
@@ -56,31 +56,11 @@ clips_result run_clips(const network& net, std::span<const float> features, std:
         writer.emplace(opt.output, runner.sim(), frames, C, wo);
         runner.set_observer([&](const simulation& sim) { writer->observe(sim); });
     }
-    for (std::size_t i = 0; i < features.size(); ++i)
-        if (!std::isfinite(features[i]))
-            throw error(cat("feature value ", features[i], " at clip ", i / (frames * width), ", frame ", (i / width) % frames,
-                            ", channel ", i % width, " is not finite"));
-
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<float> feat(batch * frames * width), frame(batch * width);
     for (std::size_t first = 0; first < clips; first += batch) {
         const std::size_t n = std::min(batch, clips - first);
-        std::fill(feat.begin(), feat.end(), 0.0f);  // a short last batch is padded with silent clips
-        std::copy_n(features.data() + first * frames * width, n * frames * width, feat.data());
-        std::vector<frame_output> out;
-        if (opt.stream) {
-            runner.begin();
-            for (std::size_t f = 0; f < frames; ++f) {
-                for (std::size_t s = 0; s < batch; ++s)
-                    std::copy_n(feat.data() + (s * frames + f) * width, width, frame.data() + s * width);
-                auto ready = runner.push(frame);
-                out.insert(out.end(), std::make_move_iterator(ready.begin()), std::make_move_iterator(ready.end()));
-            }
-            auto rest = runner.finish();
-            out.insert(out.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
-        } else {
-            out = runner.run(feat, frames);
-        }
+        std::vector<frame_output> out = produce(runner, first, n);
+        if (out.size() != frames) throw internal_error(cat("run_clips: ", out.size(), " frame outputs, expected ", frames));
         const simulation& sim = runner.sim();
         if (opt.on_batch) {
             std::vector<float> last(n * C);
@@ -106,6 +86,74 @@ clips_result run_clips(const network& net, std::span<const float> features, std:
     if (writer) writer->close();
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
+}
+
+}  // namespace
+
+clips_result run_clips(const network& net, std::span<const float> features, std::size_t clips, std::size_t frames,
+                       const run_clips_options& opt) {
+    if (clips == 0 || frames == 0) throw error(cat("empty input (", clips, " clips of ", frames, " frames)"));
+    if (opt.batch == 0) throw error("batch 0, expected at least 1");
+    const std::size_t width = net.find_node("input").size;
+    if (features.size() != clips * frames * width)
+        throw error(cat(features.size(), " feature values, expected ", clips, " clips x ", frames, " frames x ", width, " = ",
+                        clips * frames * width));
+    for (std::size_t i = 0; i < features.size(); ++i)
+        if (!std::isfinite(features[i]))
+            throw error(cat("feature value ", features[i], " at clip ", i / (frames * width), ", frame ", (i / width) % frames,
+                            ", channel ", i % width, " is not finite"));
+    const std::size_t batch = std::min(clips, opt.batch);
+    std::vector<float> feat(batch * frames * width), frame(batch * width);
+    return run_batches(net, clips, frames, batch, opt, [&](clip_runner& runner, std::size_t first, std::size_t n) {
+        std::fill(feat.begin(), feat.end(), 0.0f);  // a short last batch is padded with silent clips
+        std::copy_n(features.data() + first * frames * width, n * frames * width, feat.data());
+        if (!opt.stream) return runner.run(feat, frames);
+        std::vector<frame_output> out;
+        runner.begin();
+        for (std::size_t f = 0; f < frames; ++f) {
+            for (std::size_t s = 0; s < batch; ++s)
+                std::copy_n(feat.data() + (s * frames + f) * width, width, frame.data() + s * width);
+            auto ready = runner.push(frame);
+            out.insert(out.end(), std::make_move_iterator(ready.begin()), std::make_move_iterator(ready.end()));
+        }
+        auto rest = runner.finish();
+        out.insert(out.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+        return out;
+    });
+}
+
+clips_result run_audio(const network& net, const std::vector<std::vector<float>>& audio, const fbank& fb,
+                       std::size_t chunk_samples, const run_clips_options& opt) {
+    const std::size_t frames = fb.options().target_frames;
+    if (frames == 0) throw error("run_audio: the front-end needs a fixed target_frames");
+    if (audio.empty()) throw error("run_audio: no audio clips");
+    if (!opt.stream) {
+        std::vector<float> features;
+        for (const auto& a : audio) {
+            const auto f = fb.features(a);
+            features.insert(features.end(), f.begin(), f.end());
+        }
+        return run_clips(net, features, audio.size(), frames, opt);
+    }
+    if (chunk_samples == 0) throw error("run_audio: chunk of 0 samples");
+    // True streaming: audio in chunks -> feature frames as they complete -> model, one clip at a time.
+    return run_batches(net, audio.size(), frames, 1, opt, [&](clip_runner& runner, std::size_t first, std::size_t) {
+        const std::vector<float>& a = audio[first];
+        fbank_stream fs(fb);
+        runner.begin();
+        std::vector<frame_output> out;
+        auto feed = [&](const std::vector<float>& rows) {
+            if (rows.empty()) return;
+            auto ready = runner.push(rows);
+            out.insert(out.end(), std::make_move_iterator(ready.begin()), std::make_move_iterator(ready.end()));
+        };
+        for (std::size_t i = 0; i < a.size(); i += chunk_samples)
+            feed(fs.push(std::span<const float>(a).subspan(i, std::min(chunk_samples, a.size() - i))));
+        feed(fs.finish());
+        auto rest = runner.finish();
+        out.insert(out.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+        return out;
+    });
 }
 
 }  // namespace lmusim

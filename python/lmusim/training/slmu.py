@@ -9,11 +9,16 @@ registration order are those of upstream (github.com/zeyuliu1037/LMUFormer at 5d
   to 0, ``detach_reset=True``, threshold 1 (0.5 for ``prev_lif``), Heaviside forward and the
   sigmoid surrogate gradient ``alpha*sig(alpha*(h-theta))*(1-sig(...))`` with alpha 4 in the
   backward pass.  It is implemented as one autograd function per layer (a forward loop over
-  the 128 frames and a reverse loop for the gradient), which is much faster on a CPU than
-  letting autograd record 128 steps.  The membrane starts at 0 on every call (each forward is
+  the 128 frames and a reverse loop for the gradient), much faster on a CPU than letting
+  autograd record 128 steps.  The membrane starts at 0 on every call (each forward is
   one clip: upstream calls ``reset_net`` after every batch).
-* The forward replays upstream's tensor layouts (``permute``/``contiguous`` as in
-  ``src/blocks/*.py``), so eval-mode outputs match ``tests/python/slmu_reference.py``.
+* The forward feeds every BatchNorm, conv and linear the same tensor layouts as upstream
+  (``src/blocks/*.py``), so eval-mode outputs are bit-identical to
+  ``tests/python/slmu_reference.py``; only the LIFs run on the [B, C, N] (time-last) layout
+  instead of upstream's transposed copies, which does not change any value.
+* The LIF runs in a small fused C kernel (compiled on first use with ``cc -fopenmp`` and
+  called through ctypes; no torch headers needed), with a pure-PyTorch fallback
+  (``LMUSIM_LIF_BACKEND=torch`` forces it).  Both give bit-identical spikes.
 * The LMU memory is upstream's: registered buffers ``A``, ``B`` (ZOH discretisation with
   ``scipy.signal.cont2discrete``, cast to float32), ``H`` (float32 impulse loop on the CPU)
   and ``fft_H = rfft(H, n=2*seq_len)``; ``m = irfft(rfft(u, 2N) * fft_H)[:N]``.
@@ -26,6 +31,8 @@ registration order are those of upstream (github.com/zeyuliu1037/LMUFormer at 5d
 """
 from __future__ import annotations
 
+import os
+import warnings
 from collections import OrderedDict
 from typing import Dict, Optional
 
@@ -36,7 +43,7 @@ import torch.nn.functional as F
 
 __all__ = ["MultiStepLIF", "SpikingLMUFFTCell", "SLMUMs", "Conv1d4EBMs", "ConvFFNMs", "Block",
            "SpikingLMUFormer", "lmu_state_space", "upstream_state_dict", "load_upstream",
-           "lif_modules", "firing_rates"]
+           "lif_modules", "firing_rates", "lif_time_last", "lif_backend"]
 
 SURROGATE_ALPHA = 4.0
 LIF_TAU = 2.0
@@ -46,23 +53,157 @@ LIF_TAU = 2.0
 # LIF (spec §3)
 # ---------------------------------------------------------------------------------------------
 
-class _LIFFunction(torch.autograd.Function):
-    """Multi-step LIF over dim 0 with a sigmoid surrogate gradient (detach_reset=True)."""
+_LIF_C_SRC = r"""
+#include <math.h>
+#include <stdint.h>
+
+/* Multi-step LIF (tau 2, v_reset 0, hard reset) over the last dim of a contiguous float32
+   [R, T] array; one row = one neuron, rows in parallel.  h = v + (x - v) * 0.5f is
+   bit-identical to v + (x - v) / 2 (the halving is exact).  h may be NULL. */
+void lif_forward(const float* x, float* s, float* h, int64_t R, int64_t T, float th,
+                 int nthreads) {
+  #pragma omp parallel for schedule(static) num_threads(nthreads)
+  for (int64_t r = 0; r < R; ++r) {
+    const float* xr = x + r * T;
+    float* sr = s + r * T;
+    float* hr = h ? h + r * T : 0;
+    float v = 0.0f;
+    for (int64_t t = 0; t < T; ++t) {
+      const float hh = v + (xr[t] - v) * 0.5f;
+      const int f = hh >= th;
+      sr[t] = f ? 1.0f : 0.0f;
+      if (hr) hr[t] = hh;
+      v = f ? 0.0f : hh;
+    }
+  }
+}
+
+/* Backward with the sigmoid surrogate sg(h) = a*sig(a(h-th))*(1-sig(a(h-th))) and
+   detach_reset:  g[t] = gs[t]*sg(h[t]) + (s[t] ? 0 : 0.5*g[t+1]);  dx[t] = 0.5*g[t]. */
+void lif_backward(const float* gs, const float* h, float* gx, int64_t R, int64_t T, float th,
+                  float alpha, int nthreads) {
+  #pragma omp parallel for schedule(static) num_threads(nthreads)
+  for (int64_t r = 0; r < R; ++r) {
+    const float* gr = gs + r * T;
+    const float* hr = h + r * T;
+    float* orow = gx + r * T;
+    float gnext = 0.0f;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const float hh = hr[t];
+      const float sig = 1.0f / (1.0f + expf(-alpha * (hh - th)));
+      const float carry = (hh >= th) ? 0.0f : 0.5f * gnext;
+      const float g = gr[t] * (alpha * sig * (1.0f - sig)) + carry;
+      orow[t] = 0.5f * g;
+      gnext = g;
+    }
+  }
+}
+"""
+
+_lif_lib = None
+_lif_lib_error: Optional[str] = None
+
+
+def _load_lif_lib():
+    """Compile (once; cached in ``$LMUSIM_CACHE`` or ``~/.cache/lmusim``, keyed by the source's
+    hash) and load the fused C LIF kernel with ``cc -O2 -fopenmp``, called through ctypes.
+    ``LMUSIM_LIF_BACKEND=torch`` skips it; if it cannot be built the pure-PyTorch path is
+    used (``LMUSIM_LIF_BACKEND=c`` makes that an error)."""
+    global _lif_lib, _lif_lib_error
+    if _lif_lib is not None or _lif_lib_error is not None:
+        return _lif_lib
+    backend = os.environ.get("LMUSIM_LIF_BACKEND", "auto")
+    if backend == "torch":
+        _lif_lib_error = "disabled by LMUSIM_LIF_BACKEND=torch"
+        return None
+    try:
+        import ctypes
+        import hashlib
+        import subprocess
+        import tempfile
+        cache = os.environ.get("LMUSIM_CACHE",
+                               os.path.join(os.path.expanduser("~"), ".cache", "lmusim"))
+        os.makedirs(cache, exist_ok=True)
+        tag = hashlib.sha256(_LIF_C_SRC.encode()).hexdigest()[:16]
+        so = os.path.join(cache, f"lif_{tag}.so")
+        if not os.path.exists(so):
+            cc = os.environ.get("CC", "cc")
+            with tempfile.TemporaryDirectory(dir=cache) as td:
+                src = os.path.join(td, "lif.c")
+                with open(src, "w") as f:
+                    f.write(_LIF_C_SRC)
+                tmp = os.path.join(td, "lif.so")
+                subprocess.run([cc, "-O2", "-fopenmp", "-ffp-contract=off", "-shared", "-fPIC",
+                                "-o", tmp, src, "-lm"], check=True, capture_output=True)
+                os.replace(tmp, so)
+        lib = ctypes.CDLL(so)
+        f32p, i64 = ctypes.c_void_p, ctypes.c_int64
+        lib.lif_forward.argtypes = [f32p, f32p, f32p, i64, i64, ctypes.c_float, ctypes.c_int]
+        lib.lif_forward.restype = None
+        lib.lif_backward.argtypes = [f32p, f32p, f32p, i64, i64, ctypes.c_float, ctypes.c_float,
+                                     ctypes.c_int]
+        lib.lif_backward.restype = None
+        _lif_lib = lib
+    except Exception as e:  # pragma: no cover - no C compiler
+        _lif_lib_error = f"{type(e).__name__}: {e}"
+        if backend == "c":
+            raise
+        warnings.warn(f"lmusim.training.slmu: C LIF kernel unavailable ({_lif_lib_error}); "
+                      "using the slower pure-PyTorch LIF")
+    return _lif_lib
+
+
+def lif_backend() -> str:
+    """``"c"`` (fused C kernel through ctypes) or ``"torch"`` (pure PyTorch loop)."""
+    return "c" if _load_lif_lib() is not None else "torch"
+
+
+class _LIFFunctionC(torch.autograd.Function):
+    """LIF over the last dim of a CPU float32 tensor, fused C forward/backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, v_threshold: float, alpha: float):
+        x2 = x.contiguous()
+        T = x2.shape[-1]
+        R = x2.numel() // max(T, 1)
+        need = ctx.needs_input_grad[0]
+        s = torch.empty_like(x2)
+        h = torch.empty_like(x2) if need else None
+        _lif_lib.lif_forward(x2.data_ptr(), s.data_ptr(), h.data_ptr() if need else None,
+                             R, T, float(v_threshold), torch.get_num_threads())
+        if need:
+            ctx.save_for_backward(h)
+            ctx.v_threshold, ctx.alpha = v_threshold, alpha
+        return s
+
+    @staticmethod
+    def backward(ctx, grad_s: torch.Tensor):
+        (h,) = ctx.saved_tensors
+        gs = grad_s.contiguous()
+        gx = torch.empty_like(h)
+        T = h.shape[-1]
+        _lif_lib.lif_backward(gs.data_ptr(), h.data_ptr(), gx.data_ptr(), h.numel() // T, T,
+                              float(ctx.v_threshold), float(ctx.alpha), torch.get_num_threads())
+        return gx, None, None
+
+
+class _LIFFunctionTorch(torch.autograd.Function):
+    """Same LIF in plain PyTorch over dim 0 (time-first) with the same surrogate gradient.
+
+    Forward per step (float32, bit-identical to ``v + (x - v) / 2`` of spec §3/§7.3, since the
+    halving is exact): ``h = v + 0.5*(x - v)``; ``s = h >= theta``; ``v = 0 if s else h``.
+    """
 
     @staticmethod
     def forward(ctx, x_seq: torch.Tensor, v_threshold: float, alpha: float):
         T = x_seq.shape[0]
-        spikes = torch.empty_like(x_seq)
-        hs = torch.empty_like(x_seq) if ctx.needs_input_grad[0] else None
+        hs = torch.empty_like(x_seq)
         v = torch.zeros_like(x_seq[0])
         for t in range(T):
-            h = v + (x_seq[t] - v) / LIF_TAU  # decay_input, v_reset = 0
-            s = h >= v_threshold
-            spikes[t] = s
-            if hs is not None:
-                hs[t] = h
-            v = h.masked_fill(s, 0.0)  # hard reset to 0
-        if hs is not None:
+            h = torch.add(v, x_seq[t] - v, alpha=1.0 / LIF_TAU, out=hs[t])  # decay_input
+            v = h.masked_fill(h >= v_threshold, 0.0)  # hard reset to v_reset = 0
+        spikes = (hs >= v_threshold).to(x_seq.dtype)
+        if ctx.needs_input_grad[0]:
             ctx.save_for_backward(hs, spikes)
             ctx.v_threshold = v_threshold
             ctx.alpha = alpha
@@ -72,22 +213,35 @@ class _LIFFunction(torch.autograd.Function):
     def backward(ctx, grad_s: torch.Tensor):
         hs, spikes = ctx.saved_tensors
         sig = torch.sigmoid(ctx.alpha * (hs - ctx.v_threshold))
-        # dL/dh[t] = grad_s[t]*sg'(h[t]) + dL/dv[t]*(1 - s[t])  (reset detached)
-        # dL/dv[t-1] = dL/dh[t]*(1 - 1/tau);  dL/dx[t] = dL/dh[t]/tau
-        a = grad_s * (ctx.alpha * sig * (1.0 - sig))
-        keep = 1.0 - spikes
-        gh = torch.empty_like(a)
-        gv = torch.zeros_like(a[0])
-        for t in range(a.shape[0] - 1, -1, -1):
-            g = torch.addcmul(a[t], gv, keep[t])
-            gh[t] = g
-            gv = g * (1.0 - 1.0 / LIF_TAU)
-        return gh / LIF_TAU, None, None
+        # With g[t] = dL/dh[t]:  g[t] = grad_s[t]*sg'(h[t]) + dL/dv[t]*(1 - s[t])  (reset
+        # detached),  dL/dv[t] = g[t+1]*(1 - 1/tau),  dL/dx[t] = g[t]/tau.
+        a = grad_s * sig * (1.0 - sig) * ctx.alpha
+        keep = (1.0 - spikes) * (1.0 - 1.0 / LIF_TAU)
+        g = torch.empty_like(a)
+        g[-1] = a[-1]
+        for t in range(a.shape[0] - 2, -1, -1):
+            torch.addcmul(a[t], g[t + 1], keep[t], out=g[t])
+        return g.mul_(1.0 / LIF_TAU), None, None
+
+
+def lif_time_last(x: torch.Tensor, v_threshold: float = 1.0,
+                  alpha: float = SURROGATE_ALPHA) -> torch.Tensor:
+    """Multi-step LIF of spec §3 over the LAST dim of ``x`` (e.g. [B, C, N]); spikes, same
+    shape, contiguous.  Membrane starts at 0."""
+    if x.dtype == torch.float32 and x.device.type == "cpu" and x.numel() > 0 \
+            and _load_lif_lib() is not None:
+        return _LIFFunctionC.apply(x, v_threshold, alpha)
+    s = _LIFFunctionTorch.apply(x.movedim(-1, 0).contiguous(), v_threshold, alpha)
+    return s.movedim(0, -1).contiguous()
 
 
 class MultiStepLIF(nn.Module):
-    """spikingjelly ``MultiStepLIFNode(tau=2, detach_reset=True, v_reset=0, surrogate=Sigmoid(4))``
-    over a time-first tensor [T, ...]; the membrane starts at 0 on every call."""
+    """spikingjelly ``MultiStepLIFNode(tau=2, detach_reset=True, v_reset=0, surrogate=Sigmoid(4))``.
+
+    Unlike spikingjelly it takes the time (frame) axis LAST, i.e. the [B, C, N] layout the
+    convolutions use, which saves upstream's two transposing copies per layer (the result is
+    the same: the LIF is element-wise across neurons).  The membrane starts at 0 on every call
+    (one call = one batch of whole clips; upstream resets after every batch)."""
 
     def __init__(self, v_threshold: float = 1.0, tau: float = LIF_TAU,
                  alpha: float = SURROGATE_ALPHA):
@@ -99,8 +253,8 @@ class MultiStepLIF(nn.Module):
         self.record = False
         self.last_rate: Optional[torch.Tensor] = None  # (spike count, element count) if record
 
-    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        s = _LIFFunction.apply(x_seq, self.v_threshold, self.alpha)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = lif_time_last(x, self.v_threshold, self.alpha)
         if self.record:
             with torch.no_grad():
                 self.last_rate = torch.tensor([float(s.sum()), float(s.numel())],
@@ -170,20 +324,18 @@ class SpikingLMUFFTCell(nn.Module):
         self.keep_memory = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: spikes [B, N, C] -> hidden spikes h [B, N, hidden]."""
+        """x: spikes [B, N, C] -> hidden spikes h [B, hidden, N] (contiguous)."""
         _, seq_len, _ = x.shape
-        u_spike = self.f_u(self.bn_u(self.W_u(x).transpose(-1, -2)).permute(2, 0, 1).contiguous())
-        u = u_spike.permute(1, 0, 2).contiguous()  # [B, N, 1]
-        fft_u = torch.fft.rfft(u.permute(0, 2, 1), n=2 * seq_len, dim=-1)
+        u = self.f_u(self.bn_u(self.W_u(x).transpose(-1, -2)))  # [B, 1, N] spikes
+        fft_u = torch.fft.rfft(u, n=2 * seq_len, dim=-1)
         m = torch.fft.irfft(fft_u * self.fft_H.unsqueeze(0), n=2 * seq_len, dim=-1)
         m = m[:, :, :seq_len]  # [B, M, N]
         if self.keep_memory:
             self.last_memory = m.detach().permute(0, 2, 1).contiguous()
-        m = self.f_m(self.bn_m(m).permute(2, 1, 0).contiguous()).permute(2, 1, 0).contiguous()
+        m = self.f_m(self.bn_m(m))  # [B, M, N] spikes
         m = m.permute(0, 2, 1)  # [B, N, M]
         input_h = torch.cat((m, x), dim=-1)
-        h = self.f_h(self.bn_h(self.W_h(input_h).transpose(-1, -2)).permute(2, 0, 1).contiguous())
-        return h.permute(1, 0, 2).contiguous()  # [B, N, hidden]
+        return self.f_h(self.bn_h(self.W_h(input_h).transpose(-1, -2)))  # [B, hidden, N]
 
 
 class SLMUMs(nn.Module):
@@ -202,11 +354,9 @@ class SLMUMs(nn.Module):
         self.proj_bn = nn.BatchNorm1d(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.prev_bn(x).permute(2, 1, 0).contiguous()  # B, C, N -> N, C, B
-        x = self.prev_lif(x).permute(2, 0, 1).contiguous()  # N, C, B -> B, N, C
-        h = self.lmu(x)
-        x = h.transpose(-1, -2).contiguous()
-        return self.proj_bn(self.proj_conv(x))
+        x = self.prev_lif(self.prev_bn(x)).transpose(1, 2).contiguous()  # B, N, C spikes
+        h = self.lmu(x)  # B, C, N
+        return self.proj_bn(self.proj_conv(h))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,19 +389,13 @@ class Conv1d4EBMs(nn.Module):
             x = x.squeeze(1)
         x = x.permute(0, 2, 1).contiguous()  # B, N, F -> B, F, N
         x = self.proj_conv(x)
-        x = self.proj_bn(x).permute(2, 1, 0).contiguous()
-        x = self.proj_lif(x).permute(2, 1, 0).contiguous()
+        x = self.proj_lif(self.proj_bn(x))
         x = self.proj_conv1(x)
-        x = self.proj_bn1(x).permute(2, 1, 0).contiguous()
-        x = self.proj_lif1(x).permute(2, 1, 0).contiguous()
+        x = self.proj_lif1(self.proj_bn1(x))
         x = self.proj_conv2(x)
-        x = self.proj_bn2(x).permute(2, 1, 0).contiguous()
-        x = self.proj_lif2(x).permute(2, 1, 0).contiguous()
+        x = self.proj_lif2(self.proj_bn2(x))
         x = self.proj_conv3(x)
-        x_rpe = x.clone()
-        x_rpe = self.proj_bn3(x_rpe).permute(2, 1, 0).contiguous()
-        x_rpe = self.proj_lif3(x_rpe).permute(2, 1, 0).contiguous()
-        x_rpe = self.rpe_conv(x_rpe)
+        x_rpe = self.rpe_conv(self.proj_lif3(self.proj_bn3(x)))
         return x + x_rpe
 
 
@@ -268,12 +412,8 @@ class ConvFFNMs(nn.Module):
         self.fc2_conv = nn.Conv1d(hidden_features, in_features, kernel_size=1, stride=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.fc1_bn(x).permute(2, 1, 0).contiguous()
-        x = self.fc1_lif(x).permute(2, 1, 0).contiguous()
-        x = self.fc1_conv(x)
-        x = self.fc2_bn(x).permute(2, 1, 0).contiguous()
-        x = self.fc2_lif(x).permute(2, 1, 0).contiguous()
-        return self.fc2_conv(x)
+        x = self.fc1_conv(self.fc1_lif(self.fc1_bn(x)))
+        return self.fc2_conv(self.fc2_lif(self.fc2_bn(x)))
 
 
 class Block(nn.Module):
@@ -328,8 +468,7 @@ class SpikingLMUFormer(nn.Module):
 
     def forward(self, x: torch.Tensor, mode: str = "normal") -> torch.Tensor:
         x = self.forward_features(x)
-        x = self.head_bn(x)
-        x = self.head_lif(x.permute(2, 1, 0).contiguous()).permute(2, 1, 0).contiguous()
+        x = self.head_lif(self.head_bn(x))  # B, C, N spikes
         if mode == "all_seq":
             x = x.permute(2, 0, 1).contiguous()  # B, C, N -> N, B, C
             x = torch.cumsum(x, dim=0)

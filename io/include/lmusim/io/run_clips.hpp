@@ -48,4 +48,12 @@ struct clips_result {
 clips_result run_clips(const network& net, std::span<const float> features, std::size_t clips, std::size_t frames,
                        const run_clips_options& options);
 
+class fbank;
+// Audio clips (at the front-end's sample rate) through the log-mel front-end into the model.
+// Whole clips: features per clip, then run_clips. options.stream: true streaming, one clip at a
+// time, audio pushed in chunks of `chunk_samples`, each feature frame entering the model as soon
+// as its last sample arrives; the results equal the whole-clip ones exactly.
+clips_result run_audio(const network& net, const std::vector<std::vector<float>>& audio, const fbank& fb,
+                       std::size_t chunk_samples, const run_clips_options& options);
+
 }  // namespace lmusim
