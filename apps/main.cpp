@@ -4,12 +4,14 @@
 //   lmusim run NETWORK.h5 --duration 100ms [--threads T] [--record OUT.h5] [--json]
 //   lmusim info NETWORK.h5
 #include <CLI/CLI.hpp>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -32,6 +34,25 @@
 namespace {
 
 using lmusim::cat;
+
+// The one piece of process-wide state: set by SIGINT/SIGTERM, read at step and clip boundaries
+// (std::atomic<bool> is lock-free, so the handler may write it).
+std::atomic<bool> stop_requested{false};
+
+extern "C" void on_stop_signal(int) { stop_requested.store(true); }
+
+void install_signal_handlers() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    // A file-size limit (ulimit -f) then makes writes fail with EFBIG, reported as an error,
+    // instead of killing the process.
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+bool should_stop() { return stop_requested.load(); }
 
 // "1s", "250ms", "2.5 s" or a plain number of milliseconds -> milliseconds.
 double parse_duration_ms(const std::string& text) {
@@ -93,8 +114,15 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
             if (done == total) std::fprintf(stderr, "\n");
         };
     }
-    sim.run(steps, ro);
+    ro.should_stop = should_stop;
+    const std::uint64_t taken = sim.run(steps, ro);
     const auto t2 = std::chrono::steady_clock::now();
+    if (taken < steps) {
+        std::fprintf(stderr, "lmusim: interrupted after %llu of %llu steps%s%s\n", static_cast<unsigned long long>(taken),
+                     static_cast<unsigned long long>(steps), s.record.empty() ? "" : "; the recording holds them: ",
+                     s.record.c_str());
+        return 130;
+    }
     const double build_s = std::chrono::duration<double>(t1 - t0).count();
     const double run_s = std::chrono::duration<double>(t2 - t1).count();
 
@@ -212,6 +240,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     opt.attributes = {{"model_file", path}, {"model_sha256", lmusim::sha256_file(path)}, {"input_file", input_list},
                       {"threads", std::to_string(rs.threads)}, {"batch", std::to_string(ms.batch)}};
     opt.collect = false;  // results go to the output file and the screen batch by batch: memory stays flat
+    opt.should_stop = should_stop;
     if (!rs.quiet && !rs.json && clips > ms.batch)
         opt.progress = [](std::size_t done, std::size_t total) { std::fprintf(stderr, "  %zu / %zu clips\n", done, total); };
     auto label = [&](std::size_t k) { return k < m.class_names.size() ? m.class_names[k] : std::to_string(k); };
@@ -235,6 +264,11 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     const lmusim::clips_result r =
         audio ? lmusim::run_audio(m.net, waves, fb, chunk, opt) : lmusim::run_clips(m.net, x.data, clips, frames, opt);
 
+    if (r.clips_done < clips) {
+        std::fprintf(stderr, "lmusim: interrupted after %zu of %zu clips%s%s\n", r.clips_done, clips,
+                     ms.output.empty() ? "" : "; the output file holds them: ", ms.output.c_str());
+        return 130;
+    }
     const std::size_t batch = std::min(clips, opt.batch);
     const double steps = static_cast<double>(((clips + batch - 1) / batch) * (frames + r.latency));
     const double us_per_step = r.seconds * 1e6 / steps;
@@ -382,6 +416,7 @@ int main(int argc, char** argv) {
     inf->add_option("network", info_path, "Network file (HDF5)")->required();
 
     CLI11_PARSE(app, argc, argv);
+    install_signal_handlers();
     try {
         if (*cuba) {
             lmusim::network net = lmusim::make_cuba(cp);
@@ -405,10 +440,14 @@ int main(int argc, char** argv) {
         }
     } catch (const lmusim::error& e) {
         std::fprintf(stderr, "lmusim: error: %s\n", e.what());
-        return 2;
+        // _Exit: after a failed write (disk full) HDF5's own exit handler can crash on the file it
+        // could not close; everything lmusim wrote before the failure is already flushed.
+        std::fflush(stdout);
+        std::_Exit(2);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "lmusim: internal error: %s\n", e.what());
-        return 3;
+        std::fflush(stdout);
+        std::_Exit(3);
     }
     return 0;
 }

@@ -114,7 +114,7 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
     m.status = h5::create_group(root, "status");
     h5::write_scalar_u64(m.status.id(), "clips_done", 0);
     h5::write_scalar_u64(m.status.id(), "complete", 0);
-    H5Fflush(root, H5F_SCOPE_GLOBAL);
+    h5::flush(m.file);
 }
 
 clip_writer::~clip_writer() = default;
@@ -223,16 +223,29 @@ void clip_writer::write_batch(const simulation& sim, const std::vector<frame_out
         }
     }
     m.clips_done += clips;
+    // The growing datasets' chunks first, one by one: if the disk is full the file is sealed at its
+    // last flushed state before HDF5 updates the file's size in the superblock.
+    std::vector<h5::appender*> growing{&m.logits, &m.frame_logits, &m.predictions, &m.events, &m.sops, &m.macs,
+                                       &m.dense, &m.elementwise, &m.node_macs, &m.node_sops, &m.node_dense,
+                                       &m.node_elementwise};
+    for (auto* v : {&m.counts, &m.per_frame, &m.sp_t, &m.sp_id, &m.sp_clip})
+        for (auto& a : *v) growing.push_back(&a);
+    for (h5::appender* a : growing)
+        if (!a->flush()) {
+            h5::seal(m.file);
+            throw file_error(cat("cannot write '", m.path, "': file too large or disk full; it keeps the ",
+                                 m.clips_done - clips, " clips written before"));
+        }
     // Data first, then the status that declares it finished (docs/output_format.md).
-    if (H5Fflush(m.file.h.id(), H5F_SCOPE_GLOBAL) < 0) throw file_error(cat("cannot flush '", m.path, "'"));
+    h5::flush(m.file);
     h5::write_scalar_u64(m.status.id(), "clips_done", m.clips_done);
-    if (H5Fflush(m.file.h.id(), H5F_SCOPE_GLOBAL) < 0) throw file_error(cat("cannot flush '", m.path, "'"));
+    h5::flush(m.file);
 }
 
-void clip_writer::close() {
+void clip_writer::close(bool complete) {
     h5::quiet q;
-    h5::write_scalar_u64(impl_->status.id(), "complete", 1);
-    if (H5Fflush(impl_->file.h.id(), H5F_SCOPE_GLOBAL) < 0) throw file_error(cat("cannot flush '", impl_->path, "'"));
+    h5::write_scalar_u64(impl_->status.id(), "complete", complete ? 1 : 0);
+    h5::flush(impl_->file);
 }
 
 }  // namespace lmusim

@@ -1,5 +1,9 @@
 #include "h5.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <memory>
 
@@ -75,6 +79,26 @@ file create_file(const std::string& path) {
     hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (id < 0) fail(cat("cannot create '", path, "': check that the directory exists and is writable"));
     return file{handle(id, H5Fclose), path};
+}
+
+void seal(const file& f) noexcept {
+    void* handle = nullptr;
+    if (H5Fget_vfd_handle(f.h.id(), H5P_DEFAULT, &handle) < 0 || !handle) return;
+    const int fd = *static_cast<int*>(handle);
+    const int null_fd = ::open("/dev/null", O_RDWR);
+    if (null_fd < 0) return;
+    ::dup2(null_fd, fd);
+    ::close(null_fd);
+}
+
+void flush(const file& f) {
+    if (H5Fflush(f.h.id(), H5F_SCOPE_GLOBAL) < 0) {
+        seal(f);
+        std::string why = last_error();
+        if (errno == EFBIG || why.find("errno = 27") != std::string::npos) why = "file too large (disk full or a file-size limit)";
+        else if (errno == ENOSPC || why.find("errno = 28") != std::string::npos) why = "no space left on the device";
+        throw file_error(cat("cannot write '", f.path, "': ", why.empty() ? "write failed" : why));
+    }
 }
 
 file open_file(const std::string& path, bool writable) {

@@ -31,7 +31,16 @@ public:
     handle& operator=(const handle&) = delete;
     ~handle() { reset(); }
     void reset() noexcept {
-        if (id_ >= 0 && close_) close_(id_);
+        if (id_ >= 0 && close_) {
+            // Quietly: a close can fail after a failed write (disk full), and is then reported
+            // by the write that failed.
+            H5E_auto2_t func = nullptr;
+            void* data = nullptr;
+            H5Eget_auto2(H5E_DEFAULT, &func, &data);
+            H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+            close_(id_);
+            H5Eset_auto2(H5E_DEFAULT, func, data);
+        }
         id_ = H5I_INVALID_HID;
     }
     hid_t id() const noexcept { return id_; }
@@ -78,6 +87,11 @@ struct file {
 };
 
 file create_file(const std::string& path);             // truncates
+// Flushes the file; on failure seals it (below) and throws file_error naming the file and why.
+void flush(const file& f);
+// After a failed write: points the file's descriptor at /dev/null, so nothing HDF5 writes later
+// (closing flushes its caches) can touch the file on disk, which keeps its last flushed state.
+void seal(const file& f) noexcept;
 file open_file(const std::string& path, bool writable);  // throws file_error naming path
 
 bool exists(hid_t loc, const std::string& name);
@@ -114,8 +128,11 @@ public:
     appender() = default;
     appender(hid_t loc, const std::string& name, hid_t mem_type, hsize_t chunk_rows, std::vector<hsize_t> trailing = {});
     void append(const void* data, hsize_t rows);
+    // Writes this dataset's buffered chunks to disk; false if that failed.
+    bool flush() noexcept { return H5Dflush(dset_.id()) >= 0; }
     hid_t id() const noexcept { return dset_.id(); }
     hsize_t rows() const noexcept { return rows_; }
+    explicit operator bool() const noexcept { return static_cast<bool>(dset_); }
 
 private:
     handle dset_;

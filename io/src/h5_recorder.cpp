@@ -49,6 +49,7 @@ struct h5_recorder::impl {
     std::vector<pop_rec> pops;
     h5::handle counts_group, per_neuron_group, ops_group, status_group;
     std::uint64_t steps_in_chunk = 0;
+    std::uint64_t start_step = 0, steps_requested = 0, steps_flushed = 0;
     std::size_t buffered = 0;
     bool open = false;
 
@@ -63,13 +64,22 @@ struct h5_recorder::impl {
         }
         buffered = 0;
         steps_in_chunk = 0;
+        // Spike chunks first: if the disk is full the file is sealed at its last flushed state.
+        for (pop_rec& p : pops)
+            for (h5::appender* a : {&p.times, &p.ids, &p.streams})
+                if (*a && !a->flush()) {
+                    h5::seal(file);
+                    throw file_error(cat("cannot write '", path, "': file too large or disk full; it keeps the first ",
+                                         steps_flushed, " steps"));
+                }
         write_counts(sim);
         // Data first, then the status that declares it finished: a run killed between the two
         // flushes leaves steps_done at the previous chunk, with every spike of that chunk on disk.
-        if (H5Fflush(file.h.id(), H5F_SCOPE_GLOBAL) < 0) throw file_error(cat("cannot flush '", path, "'"));
+        h5::flush(file);
         h5::write_scalar_u64(status_group.id(), "steps_done", sim.steps_done());
+        steps_flushed = sim.steps_done();
         h5::write_scalar_u64(status_group.id(), "complete", complete ? 1 : 0);
-        if (H5Fflush(file.h.id(), H5F_SCOPE_GLOBAL) < 0) throw file_error(cat("cannot flush '", path, "'"));
+        h5::flush(file);
     }
 
     // Fixed-size datasets, overwritten at every flush.
@@ -143,6 +153,8 @@ void h5_recorder::begin(const simulation& sim, std::uint64_t steps) {
     impl& m = *impl_;
     if (m.open) throw error(cat("h5_recorder '", m.path, "': begin() called twice; use one recorder per run"));
     m.open = true;
+    m.start_step = sim.steps_done();
+    m.steps_requested = steps;
     const network& net = sim.net();
     const hid_t root = m.file.h.id();
     // SONATA root attributes.
@@ -233,7 +245,8 @@ void h5_recorder::record_step(const simulation& sim) {
 
 void h5_recorder::end(const simulation& sim) {
     h5::quiet q;
-    impl_->flush(sim, true);
+    // Complete only if every requested step ran (a stopped run keeps complete = 0).
+    impl_->flush(sim, sim.steps_done() - impl_->start_step == impl_->steps_requested);
 }
 
 }  // namespace lmusim

@@ -285,7 +285,7 @@ void save_network(const network& net, const std::string& path) {
             if (!p.bias.empty()) put(g.id(), "bias", p.bias);
             if (!p.post_affine.empty()) write_affine(g.id(), "post_", p.post_affine);
         }
-        if (H5Fflush(f.h.id(), H5F_SCOPE_GLOBAL) < 0) throw file_error(cat("cannot flush '", tmp, "'"));
+        h5::flush(f);
     } catch (...) {
         std::remove(tmp.c_str());
         throw;

@@ -58,6 +58,7 @@ clips_result run_batches(const network& net, std::size_t clips, std::size_t fram
     }
     const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t first = 0; first < clips; first += batch) {
+        if (first > 0 && opt.should_stop && opt.should_stop()) break;
         const std::size_t n = std::min(batch, clips - first);
         std::vector<frame_output> out = produce(runner, first, n);
         if (out.size() != frames) throw internal_error(cat("run_clips: ", out.size(), " frame outputs, expected ", frames));
@@ -81,9 +82,10 @@ clips_result run_batches(const network& net, std::size_t clips, std::size_t fram
             for (std::size_t k = 0; k < N; ++k) r.node_ops[clip * N + k] = sim.node_ops(k, s);
         }
         if (writer) writer->write_batch(sim, out, n);
+        r.clips_done = first + n;
         if (opt.progress) opt.progress(first + n, clips);
     }
-    if (writer) writer->close();
+    if (writer) writer->close(r.clips_done == clips);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
 }

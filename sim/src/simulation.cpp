@@ -202,16 +202,19 @@ op_counts simulation::ops(std::size_t projection) const {
     return total;
 }
 
-void simulation::run(std::uint64_t steps, const run_options& options) {
+std::uint64_t simulation::run(std::uint64_t steps, const run_options& options) {
     if (options.rec) options.rec->begin(*this, steps);
-    for (std::uint64_t k = 0; k < steps; ++k) {
+    std::uint64_t k = 0;
+    for (; k < steps; ++k) {
+        if (options.should_stop && options.stop_every && k % options.stop_every == 0 && k > 0 && options.should_stop()) break;
         step_once();
         if (options.rec) options.rec->record_step(*this);
         if (options.progress && options.progress_every && (k + 1) % options.progress_every == 0 && k + 1 < steps)
             options.progress(k + 1, steps);
     }
-    if (options.progress) options.progress(steps, steps);
+    if (options.progress) options.progress(k, steps);
     if (options.rec) options.rec->end(*this);
+    return k;
 }
 
 // Step schedule (ARCHITECTURE.md §2). For step t, for each node in topological order of the

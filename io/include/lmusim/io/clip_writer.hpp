@@ -32,7 +32,7 @@ public:
     // Appends one finished batch: `outputs` as returned by clip_runner (all frames), the counts
     // read from the simulation. `clips` may be fewer than the streams (a short last batch).
     void write_batch(const simulation& sim, const std::vector<frame_output>& outputs, std::size_t clips);
-    void close();  // marks the file complete
+    void close(bool complete = true);  // flushes; marks the file complete unless the run was cut short
 
 private:
     struct impl;

@@ -25,6 +25,9 @@ struct run_clips_options {
     std::vector<std::string> class_names{};
     std::vector<std::pair<std::string, std::string>> attributes{};
     std::function<void(std::size_t, std::size_t)> progress{};  // (clips done, clips)
+    // Checked between batches (clip boundaries): true stops the run; the output file keeps every
+    // finished clip and is closed with /status/complete = 0.
+    std::function<bool()> should_stop{};
     // After each batch: (first clip, clips in the batch, final logits [clips][classes], the
     // simulation whose per-stream counts describe the batch's clips).
     std::function<void(std::size_t, std::size_t, const std::vector<float>&, const simulation&)> on_batch{};
@@ -41,6 +44,7 @@ struct clips_result {
     std::vector<std::string> nodes;     // every node
     std::vector<op_counts> node_ops;    // [clips][nodes]: own products and element-wise work
     std::uint32_t latency = 0;          // frames of look-ahead
+    std::size_t clips_done = 0;         // < clips when should_stop ended the run early
     double seconds = 0;                 // wall time of the runs
 };
 

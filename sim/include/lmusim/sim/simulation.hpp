@@ -38,6 +38,10 @@ struct run_options {
     // Called every `progress_every` steps and at the end with (steps done in this run, total).
     std::function<void(std::uint64_t, std::uint64_t)> progress{};
     std::uint64_t progress_every = 0;
+    // Checked every `stop_every` steps: when it returns true the run stops there (the recorder's
+    // end() still runs, so its file is closed properly). run() returns the steps taken.
+    std::function<bool()> should_stop{};
+    std::uint64_t stop_every = 100;
 };
 
 class simulation {
@@ -47,8 +51,8 @@ public:
     simulation(const simulation&) = delete;
     simulation& operator=(const simulation&) = delete;
 
-    // Advance `steps` steps.
-    void run(std::uint64_t steps, const run_options& options = {});
+    // Advance `steps` steps (fewer if options.should_stop asks); returns the steps taken.
+    std::uint64_t run(std::uint64_t steps, const run_options& options = {});
     // Back to the initial state: neuron state, history (in-flight delayed spikes), counts, queued
     // input frames.
     void reset();
