@@ -293,6 +293,8 @@ int features(const std::string& in, const std::string& out) {
     if (w.sample_rate != fb.options().sample_rate)
         throw lmusim::error(cat(in, ": sample rate ", w.sample_rate, " Hz, expected ", fb.options().sample_rate,
                                 " Hz (resample: sox in.wav -r 16000 out.wav)"));
+    if (w.samples.size() < fb.options().frame_length)
+        throw lmusim::error(cat(in, ": ", w.samples.size(), " samples, shorter than one 25 ms frame"));
     const auto f = fb.features(w.samples);
     const std::size_t B = fb.options().mel_bins, T = f.size() / B;
     std::printf("%s: %zu samples (%.3f s) -> %zu audio frames, padded/cut to %zu frames x %zu mel bins\n", in.c_str(),

@@ -109,6 +109,7 @@ std::string count_text(double v) {
 energy_report make_report(const std::string& path, const energy_model& model, bool include_elementwise) {
     h5::quiet q;
     h5::file f = h5::open_file(path, false);
+    h5::probe_in_child(path);
     const hid_t root = f.h.id();
     energy_report r;
     r.file = path;

@@ -93,6 +93,10 @@ void flush(const file& f);
 // (closing flushes its caches) can touch the file on disk, which keeps its last flushed state.
 void seal(const file& f) noexcept;
 file open_file(const std::string& path, bool writable);  // throws file_error naming path
+// Reads every object and attribute of the file in a child process first: the HDF5 library can
+// crash on some corrupt files (bit flips in its heaps), and a crash there becomes a file_error
+// here instead of taking the caller down. Used before loading files from others.
+void probe_in_child(const std::string& path);
 
 bool exists(hid_t loc, const std::string& name);
 handle create_group(hid_t loc, const std::string& name);

@@ -301,6 +301,7 @@ void save_network(const network& net, const std::string& path) {
 network load_network(const std::string& path) {
     h5::quiet q;
     h5::file f = h5::open_file(path, false);
+    h5::probe_in_child(path);
     const hid_t root = f.h.id();
     const reader top{f, root, "/"};
     const std::string format = top.str("format");

@@ -628,10 +628,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         info = convert(args.checkpoint, args.output, args.memory_mode)
     except ConversionError as e:
-        print(f"lmusim.convert: error: {e}", file=sys.stderr)
+        print("lmusim.convert: error: " + "; ".join(str(e).splitlines()).replace(":;", ":"), file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"lmusim.convert: error: {e}", file=sys.stderr)
+        print("lmusim.convert: error: " + "; ".join(str(e).splitlines()).replace(":;", ":"), file=sys.stderr)
         return 2
     cfg = info["config"]
     print(f"wrote {info['out_path']}: {MODEL_NAME}, {cfg.describe()}; "
