@@ -1,5 +1,7 @@
 #include "lmusim/graph/cuba.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
 
 #include "lmusim/graph/connectivity.hpp"
@@ -18,6 +20,13 @@ network make_cuba(const cuba_params& cp) {
         throw error(cat("cuba: connection probability ", p, " (fan_in ", cp.fan_in, ", neurons ", cp.neurons,
                         "), expected 0 < p <= 1"));
     const std::size_t n = cp.neurons;
+    if (n > max_population_size) throw error(cat("cuba: neurons = ", n, " exceeds the maximum of ", max_population_size));
+    // About 8 bytes per synapse and 4 per neuron: refuse before allocating what cannot fit.
+    const double bytes = 8.0 * p * static_cast<double>(n) * static_cast<double>(n) + 4.0 * static_cast<double>(n);
+    const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+    if (ram > 0 && bytes > ram)
+        throw error(cat("cuba: ", n, " neurons with p = ", p, " need about ", bytes / 1e9, " GB, more than this machine's ",
+                        ram / 1e9, " GB"));
     const auto n_exc = static_cast<std::size_t>(std::llround(cp.excitatory_fraction * static_cast<double>(n)));
 
     network net;

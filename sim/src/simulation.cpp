@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include <unistd.h>
+
 #include <Eigen/Core>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -29,6 +31,17 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
 
     latency_ = net_.latencies();
     const std::size_t S = ctx_.streams;
+    {
+        // Refuse before allocating what this machine cannot hold: about 48 bytes of state, buffers
+        // and counts per neuron and stream, plus a transposed copy of spike-driven weights.
+        double bytes = 0;
+        for (const node& nd : net_.nodes) bytes += 48.0 * static_cast<double>(nd.size) * static_cast<double>(S);
+        for (const projection& p : net_.projections) bytes += 4.0 * static_cast<double>(p.weights.size());
+        const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+        if (ram > 0 && bytes > ram)
+            throw error(cat("network '", net_.name, "' with ", S, " stream(s) needs about ", bytes / 1e9,
+                            " GB of state, more than this machine's ", ram / 1e9, " GB"));
+    }
     nodes_.resize(net_.nodes.size());
     projs_.resize(net_.projections.size());
     for (std::size_t p = 0; p < net_.projections.size(); ++p) {
@@ -91,9 +104,12 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         }
         // With one thread a stream is one block (splitting would only add work); results never
         // depend on the split.
+        // At most 4 blocks per thread: every block scans all incoming spikes, so more blocks only
+        // add work.
         const bool split = ns.pop->splittable() && threads_ > 1;
-        ns.blocks = split ? (nd.size + ctx_.block_size - 1) / ctx_.block_size : 1;
-        ns.block_size = split ? ctx_.block_size : nd.size;
+        const std::size_t bs = split ? std::max(ctx_.block_size, (nd.size + 4 * threads_ - 1) / (4 * threads_)) : nd.size;
+        ns.blocks = (nd.size + bs - 1) / bs;
+        ns.block_size = bs;
         ns.block_spikes.assign(S * ns.blocks, {});
     }
     std::size_t widest = 1;
