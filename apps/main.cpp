@@ -39,7 +39,10 @@ using lmusim::cat;
 // (std::atomic<bool> is lock-free, so the handler may write it).
 std::atomic<bool> stop_requested{false};
 
-extern "C" void on_stop_signal(int) { stop_requested.store(true); }
+// The first signal asks the run to stop at the next boundary; a second one ends the process.
+extern "C" void on_stop_signal(int) {
+    if (stop_requested.exchange(true)) _exit(130);
+}
 
 void install_signal_handlers() {
     struct sigaction sa {};
@@ -418,7 +421,7 @@ int main(int argc, char** argv) {
     inf->add_option("network", info_path, "Network file (HDF5)")->required();
 
     CLI11_PARSE(app, argc, argv);
-    install_signal_handlers();
+    if (*cuba || *run) install_signal_handlers();  // other commands end at once on Ctrl-C
     try {
         if (*cuba) {
             lmusim::network net = lmusim::make_cuba(cp);

@@ -12,7 +12,8 @@ case "${1:-build}" in
   build) want=("${build_pkgs[@]}") ;;
   test) want=("${build_pkgs[@]}" "${python_pkgs[@]}") ;;
   bench) want=("${build_pkgs[@]}" "${python_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+  fuzz) want=("${build_pkgs[@]}" clang libclang-rt-14-dev) ;;
+  *) echo "usage: $0 build|test|bench|fuzz" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -338,6 +338,9 @@ void network::validate() const {
                 for (std::size_t r = 0; r < ns; ++r) {
                     if (c.indptr[r + 1] < c.indptr[r])
                         fail(cat(label, ": CSR indptr decreases at row ", r, " (", c.indptr[r], " -> ", c.indptr[r + 1], ")"));
+                    if (c.indptr[r + 1] > c.indices.size())
+                        fail(cat(label, ": CSR indptr[", r + 1, "] = ", c.indptr[r + 1], " exceeds the synapse count ",
+                                 c.indices.size()));
                     for (std::uint64_t k = c.indptr[r]; k < c.indptr[r + 1]; ++k) {
                         if (c.indices[k] >= nt)
                             fail(cat(label, ": CSR row ", r, " targets neuron ", c.indices[k], ", expected < ", nt));

@@ -1,16 +1,32 @@
 #include "h5.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <cstring>
 #include <vector>
 #include <memory>
 
 #include "lmusim/graph/strings.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LMUSIM_HAS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LMUSIM_HAS_SANITIZER 1
+#endif
+#endif
+#ifndef LMUSIM_HAS_SANITIZER
+#define LMUSIM_HAS_SANITIZER 0
+#endif
+#if LMUSIM_HAS_SANITIZER
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 namespace lmusim::h5 {
 namespace {
@@ -120,11 +136,21 @@ herr_t probe_link(hid_t group, const char* name, const H5L_info_t*, void*) {
 }  // namespace
 
 void probe_in_child(const std::string& path) {
+    // A sound file is read in well under a second per 50 MB; a corrupt one can make HDF5 loop.
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(path, ec);
+    const unsigned limit = 10 + static_cast<unsigned>((ec ? 0 : bytes) / (50u << 20));
     std::fflush(nullptr);
     const pid_t pid = ::fork();
     if (pid < 0) return;  // cannot fork: load without the guard
     if (pid == 0) {
-        ::alarm(120);
+        // The child may crash by design: default signal dispositions (a fuzzer's or a
+        // sanitizer's handlers must not report the child's crash as the parent's).
+        for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) ::signal(sig, SIG_DFL);
+#if LMUSIM_HAS_SANITIZER
+        __sanitizer_set_death_callback(nullptr);
+#endif
+        ::alarm(limit);
         H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
         const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
         if (f >= 0) {
@@ -137,9 +163,14 @@ void probe_in_child(const std::string& path) {
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+        throw file_error(cat(path, ": corrupt HDF5 file (reading it did not finish within ", limit, " s)"));
     if (WIFSIGNALED(status))
         throw file_error(cat(path, ": corrupt HDF5 file (reading it crashed the HDF5 library with signal ", WTERMSIG(status),
                              ": ", strsignal(WTERMSIG(status)), ")"));
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0)  // e.g. a sanitizer caught the crash
+        throw file_error(cat(path, ": corrupt HDF5 file (reading it failed inside the HDF5 library, status ",
+                             WEXITSTATUS(status), ")"));
 }
 
 void seal(const file& f) noexcept {

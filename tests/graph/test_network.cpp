@@ -114,6 +114,8 @@ TEST_CASE("validate checks CSR structure", "[graph]") {
     n.projections[0].sparse.indices = {0, 5, 1};
     REQUIRE_THROWS_WITH(n.validate(), Contains("row 0 targets neuron 5, expected < 3"));
     n.projections[0].sparse.indices = {0, 2, 1};
+    n.projections[0].sparse.indptr = {0, 9, 3};  // found by fuzzing: a row past the end
+    REQUIRE_THROWS_WITH(n.validate(), Contains("indptr[1] = 9 exceeds the synapse count 3"));
     n.projections[0].sparse.indptr = {0, 2};
     REQUIRE_THROWS_WITH(n.validate(), Contains("indptr has 2 entries, expected source size + 1 = 3"));
 }
