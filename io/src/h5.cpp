@@ -147,6 +147,8 @@ void probe_in_child(const std::string& path) {
         // The child may crash by design: default signal dispositions (a fuzzer's or a
         // sanitizer's handlers must not report the child's crash as the parent's).
         for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) ::signal(sig, SIG_DFL);
+        const int null_fd = ::open("/dev/null", O_WRONLY);  // the child's reports are not the user's
+        if (null_fd >= 0) ::dup2(null_fd, 2);
 #if LMUSIM_HAS_SANITIZER
         __sanitizer_set_death_callback(nullptr);
 #endif

@@ -14,7 +14,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("LMUSIM_BUILD_DIR", ROOT / "build"))
-sys.path.insert(0, str(BUILD / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 lmusim = pytest.importorskip("lmusim")
 if lmusim._core is None:

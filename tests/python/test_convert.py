@@ -21,7 +21,6 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "python"))
 import slmu_reference as R  # noqa: E402
 from lmusim import __version__  # noqa: E402
 from lmusim.convert import ConversionError, convert  # noqa: E402

@@ -13,7 +13,6 @@ import torch
 torchaudio = pytest.importorskip("torchaudio")
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("LMUSIM_BUILD_DIR", ROOT / "build"))
-sys.path.insert(0, str(BUILD / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 LMUSIM = os.environ.get("LMUSIM_BIN", str(BUILD / "apps" / "lmusim"))
 pytestmark = pytest.mark.skipif(not Path(LMUSIM).exists(), reason=f"{LMUSIM} not built")

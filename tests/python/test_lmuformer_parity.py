@@ -15,7 +15,6 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import slmu_reference as R  # noqa: E402
 from lmusim.convert import convert  # noqa: E402
