@@ -9,3 +9,5 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${LMUSIM_DEMO_OUT:-$root/build/demo}
 mkdir -p "$out"
 "$root/build/apps/lmusim" cuba --neurons 4000 --duration 1s --record "$out/cuba.h5" "$@"
+echo
+"$root/build/apps/lmusim" report "$out/cuba.h5"

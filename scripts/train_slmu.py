@@ -33,7 +33,7 @@ import json
 import os
 import sys
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import numpy as np
 import torch
@@ -192,6 +192,9 @@ def main(argv=None) -> int:
         load_upstream(model, st["model"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
+        # the schedule of this invocation wins (e.g. a resumed run extended with more epochs)
+        sched.milestones = Counter(milestones)
+        sched.gamma = args.gamma
         gen.set_state(st["gen"])
         torch.set_rng_state(st["torch_rng"])
         start_epoch, best_acc, best_epoch = st["epoch"] + 1, st["best_acc"], st["best_epoch"]
