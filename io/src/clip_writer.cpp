@@ -44,6 +44,7 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
     h5::write_attr(root, "network", net.name);
     h5::write_attr(root, "frames", std::uint64_t{frames});
     h5::write_attr(root, "frame_ms", net.dt);
+    h5::write_attr(root, "started_utc", h5::utc_now());
     for (const auto& [k, v] : m.opt.attributes) h5::write_attr(root, k, v);
     if (!m.opt.class_names.empty()) h5::write_strings(root, "class_names", m.opt.class_names);
     m.logits = h5::appender(root, "logits", H5T_NATIVE_FLOAT, 64, {classes});

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <cstring>
@@ -87,6 +89,15 @@ template <> const char* type_name<std::uint32_t>() { return "uint32"; }
 template <> const char* type_name<std::uint64_t>() { return "uint64"; }
 template <> const char* type_name<std::int32_t>() { return "int32"; }
 template <> const char* type_name<std::int64_t>() { return "int64"; }
+
+std::string utc_now() {
+    const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
 
 std::string last_error() {
     std::string msg;

@@ -67,6 +67,9 @@ private:
     void* data_ = nullptr;
 };
 
+// The current time as ISO 8601 UTC, for run attributes.
+std::string utc_now();
+
 // The innermost message on HDF5's error stack (for error texts), or "".
 std::string last_error();
 

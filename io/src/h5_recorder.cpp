@@ -1,7 +1,5 @@
 #include "lmusim/io/h5_recorder.hpp"
 
-#include <chrono>
-#include <ctime>
 #include <vector>
 
 #include "h5.hpp"
@@ -10,14 +8,6 @@
 namespace lmusim {
 namespace {
 
-std::string utc_now() {
-    const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 // SONATA's "sorting" attribute: an enum on uint8 (none = 0, by_id = 1, by_time = 2).
 void write_sorting_by_time(hid_t obj) {
@@ -171,7 +161,7 @@ void h5_recorder::begin(const simulation& sim, std::uint64_t steps) {
     h5::write_attr(root, "streams", std::uint64_t{sim.ctx().streams});
     h5::write_attr(root, "threads", std::uint64_t{sim.threads()});
     h5::write_attr(root, "chunk_steps", std::uint64_t{m.opt.chunk_steps});
-    h5::write_attr(root, "started_utc", utc_now());
+    h5::write_attr(root, "started_utc", h5::utc_now());
     for (const auto& [k, v] : m.opt.attributes) h5::write_attr(root, k, v);
 
     std::vector<std::string> pop_names, proj_names, proj_src, proj_tgt;
