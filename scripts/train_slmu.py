@@ -35,9 +35,13 @@ import sys
 import time
 from collections import Counter, OrderedDict
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+# OpenMP threads that spin while waiting are ruinous on a shared, oversubscribed CPU (measured:
+# 2.6 s instead of 0.65 s per batch); must be set before torch loads its OpenMP runtime.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from lmusim.training import features as feat  # noqa: E402
