@@ -2,7 +2,7 @@
 """Generate a synthetic Speech-Commands-style keyword dataset with espeak-ng and sox.
 
 The 35 keywords are those of Google Speech Commands V2 in the class order of the Spiking
-LMUFormer (spec §1.1, ``/work/shared/reference/spiking_lmuformer.md``); label k is row k of
+LMUFormer (spec §1.1, the model spec ``spiking_lmuformer.md``); label k is row k of
 upstream ``speechcommands_class_labels_indices.csv``.
 
 Voices

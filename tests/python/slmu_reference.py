@@ -2,8 +2,8 @@
 """Independent plain-PyTorch reference of the Spiking LMUFormer ``slmu_rnn_ms_conv1d``.
 
 Float32, eval mode, no spikingjelly, no timm.  Section numbers ("§") refer to
-``/work/shared/reference/spiking_lmuformer.md`` (the "spec"); "numerics" refers to
-``/work/shared/reference/numerics.md``.
+the model spec ``spiking_lmuformer.md`` (the "spec"); "numerics" refers to
+the numerics notes ``numerics.md``.
 
 What is in here
 ---------------

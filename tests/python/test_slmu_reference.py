@@ -1,6 +1,6 @@
 """Tests of the plain-PyTorch Spiking LMUFormer reference (``slmu_reference.py``).
 
-Spec: /work/shared/reference/spiking_lmuformer.md (§ numbers below) and numerics.md.
+Spec: the model spec spiking_lmuformer.md (§ numbers below) and numerics.md.
 Run: ``/usr/bin/python3 -m pytest -q tests/python/test_slmu_reference.py`` (about 15 s).
 """
 import importlib.util
