@@ -40,5 +40,6 @@ void register_errors(py::module_& m);
 void register_network(py::module_& m);
 void register_sim(py::module_& m);
 void register_model(py::module_& m);
+void register_audio(py::module_& m);
 
 }  // namespace lmusim::py_bindings

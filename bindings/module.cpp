@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
     lmusim::py_bindings::register_network(m);
     lmusim::py_bindings::register_sim(m);
     lmusim::py_bindings::register_model(m);
+    lmusim::py_bindings::register_audio(m);
 }

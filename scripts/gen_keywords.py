@@ -14,6 +14,11 @@ plain default voice).  Each clip is spoken by one speaker with one of the Englis
 *family* (e.g. ``klatt``..``klatt6``, ``robosoft``..``robosoft8``, ``whisper``/``whisperf`` are
 one family), so validation and test speakers, and their near-duplicates, never occur in
 training.  Accents are shared between the splits (they are pronunciation rules, not speakers).
+The training split also gets ``--random-per-word`` clips per word from ``--random-voices``
+random variants (``rv000``..: every formant's frequency, height and width, the pitch range,
+voicing, roughness, echo and breathiness drawn at random; written to a private copy of the
+espeak-ng data under ``OUT/.espeak``), so the model meets far more vocal tracts than the
+71 built-in training speakers; validation and test keep only unseen built-in speakers.
 Variants whose output equals the default voice's (``fast``: it only sets a speed, which ``-s``
 overrides) are dropped.
 
@@ -28,11 +33,17 @@ Per clip (all drawn from a per-clip seeded RNG, so the data set is deterministic
   samples, additive white or brown noise at a random SNR (5-35 dB; 15 % of clips stay clean),
   clip to [-1, 1) and store as 16 kHz mono PCM16 WAV.
 
-Output: ``OUT/<split>/<word>/<word>_<nnnnn>.wav`` and ``OUT/manifest.json`` with the generator
+Determinism: every random choice comes from the clip's own seed (derived from ``--seed``, split,
+word and index), and sox runs with ``-R -D`` (fixed seeds, no dither), so a re-run writes
+byte-identical files.
+
+Output: ``OUT/<split>/<word>/<word>_<nnnnn>.wav`` (random voices: ``<word>_r<nnnnn>.wav``) and ``OUT/manifest.json`` with the generator
 settings, the speaker lists per split and one record per clip (path relative to OUT, label,
 word, voice, accent, variant, split and the synthesis parameters).
 
-Usage: ``scripts/gen_keywords.py [--out build/data/keywords] [--train-per-word 400] ...``
+Usage: ``scripts/gen_keywords.py [--out build/data/keywords] [--train-per-word 600] ...``
+(defaults: 600 + 300 / 60 / 80 clips per word for train / validation / test, 36,400 clips, about
+7 minutes on 2 cores).
 """
 from __future__ import annotations
 
@@ -161,6 +172,60 @@ def _brown(rng, n):
     return b[2000:2000 + n]
 
 
+def random_variant(seed: int, name: str) -> str:
+    """Text of a random eSpeak voice variant file (training voices only): every formant's
+    frequency, height and width scaled at random (F1-F3 frequencies 40-160 %, the range of
+    eSpeak's own extreme variants), random pitch range, voicing, consonant strength, roughness,
+    flutter, and sometimes echo or breathiness (whisper-like)."""
+    rng = np.random.default_rng(seed)
+    lines = ["language variant", f"name {name}",
+             f"gender {'female' if rng.random() < 0.5 else 'male'}"]
+    for k in range(9):
+        lo, hi = (40, 160) if 1 <= k <= 3 else (70, 130)
+        freq = int(rng.integers(lo, hi + 1))
+        height = int(rng.integers(20, 181)) if rng.random() < 0.8 else int(rng.integers(0, 20))
+        width = int(rng.integers(60, 161))
+        lines.append(f"formant {k} {freq} {height} {width}")
+    base = int(rng.integers(60, 221))
+    lines.append(f"pitch {base} {base + int(rng.integers(10, 121))}")
+    lines.append(f"voicing {int(rng.integers(40, 161))}")
+    lines.append(f"consonants {int(rng.integers(40, 121))} {int(rng.integers(40, 131))}")
+    lines.append(f"roughness {int(rng.integers(0, 7))}")
+    lines.append(f"flutter {int(rng.integers(0, 31))}")
+    if rng.random() < 0.3:
+        lines.append(f"echo {int(rng.integers(20, 251))} {int(rng.integers(5, 61))}")
+    if rng.random() < 0.15:
+        b = rng.integers(0, 20, size=8)
+        lines.append("breath " + " ".join(str(int(v)) for v in b))
+        lines.append("breathw " + " ".join(str(int(v)) for v in rng.integers(100, 500, size=6)))
+    return "\n".join(lines) + "\n"
+
+
+def make_espeak_data(out: str, n: int, seed: int) -> tuple:
+    """A private copy of espeak-ng's data directory under ``OUT/.espeak/`` with ``n`` random
+    variants ``rv000``.. added (the system's data is left untouched); returns (path, names,
+    variant texts)."""
+    import shutil
+    src = next((os.path.dirname(d.rstrip("/").rsplit("/", 1)[0]) for d in VARIANT_DIRS
+                if os.path.isdir(d)), None)
+    if src is None:
+        raise SystemExit("espeak-ng data directory not found; apt-get install espeak-ng")
+    root = os.path.join(os.path.abspath(out), ".espeak")
+    dst = os.path.join(root, "espeak-ng-data")
+    if os.path.isdir(dst):
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    names, texts = [], {}
+    for i in range(n):
+        name = f"rv{i:03d}"
+        text = random_variant(_clip_seed(seed, "voice", name, 0), name)
+        with open(os.path.join(dst, "voices", "!v", name), "w") as f:
+            f.write(text)
+        names.append(name)
+        texts[name] = text
+    return root, names, texts
+
+
 def synth_clip(job: dict) -> dict:
     """Synthesise, augment and write one clip; returns its manifest record."""
     rng = np.random.default_rng(job["seed"])
@@ -169,7 +234,8 @@ def synth_clip(job: dict) -> dict:
     voice = accent if variant == DEFAULT_VARIANT else f"{accent}+{variant}"
     p = OrderedDict(speed=int(rng.integers(120, 241)), pitch=int(rng.integers(15, 86)),
                     amplitude=int(rng.integers(60, 161)), gap=int(rng.integers(0, 21)))
-    raw = _espeak(voice, word, ["-s", str(p["speed"]), "-p", str(p["pitch"]),
+    extra = [f"--path={job['espeak_path']}"] if job.get("espeak_path") else []
+    raw = _espeak(voice, word, [*extra, "-s", str(p["speed"]), "-p", str(p["pitch"]),
                                 "-a", str(p["amplitude"]), "-g", str(p["gap"])])
     effects = []
     if rng.random() < 0.3:
@@ -185,7 +251,8 @@ def synth_clip(job: dict) -> dict:
         room = int(rng.integers(10, 71))
         effects += ["reverb", str(rev), "50", str(room)]
         p["reverb"] = [rev, room]
-    cmd = ["sox", "-V1", "-t", "wav", "-", "-t", "raw", "-e", "signed-integer", "-b", "16",
+    # -R: repeatable (fixed seeds), -D: no dither, so a re-run gives byte-identical clips
+    cmd = ["sox", "-V1", "-R", "-D", "-t", "wav", "-", "-t", "raw", "-e", "signed-integer", "-b", "16",
            "-c", "1", "-", *effects, "rate", "-h", str(SR), "channels", "1"]
     pcm = subprocess.run(cmd, input=raw, check=True, stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL).stdout
@@ -243,9 +310,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="build/data/keywords")
     ap.add_argument("--seed", type=int, default=20240707)
-    ap.add_argument("--train-per-word", type=int, default=400)
+    ap.add_argument("--train-per-word", type=int, default=600)
     ap.add_argument("--val-per-word", type=int, default=60)
-    ap.add_argument("--test-per-word", type=int, default=60)
+    ap.add_argument("--test-per-word", type=int, default=80)
+    ap.add_argument("--random-voices", type=int, default=200,
+                    help="random eSpeak voice variants added to the training split (0: none)")
+    ap.add_argument("--random-per-word", type=int, default=300,
+                    help="extra training clips per word spoken by the random voices")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
 
@@ -269,6 +340,18 @@ def main(argv=None) -> int:
                                  variant=vs[order[i % len(vs)]], split=s, out=args.out,
                                  rel=f"{s}/{word}/{word}_{i:05d}.wav"))
     os.makedirs(args.out, exist_ok=True)
+    rv_texts = {}
+    if args.random_voices > 0 and args.random_per_word > 0:
+        epath, rv_names, rv_texts = make_espeak_data(args.out, args.random_voices, args.seed)
+        print(f"  train     +{len(rv_names)} random voices ({args.random_per_word} clips per word)")
+        for label, word in enumerate(WORDS):
+            order = np.random.default_rng(_clip_seed(args.seed, "train-rv", word, -1)) \
+                .permutation(len(rv_names))
+            for i in range(args.random_per_word):
+                jobs.append(dict(seed=_clip_seed(args.seed, "train-rv", word, i), word=word,
+                                 label=label, variant=rv_names[order[i % len(rv_names)]],
+                                 split="train", out=args.out, espeak_path=epath,
+                                 rel=f"train/{word}/{word}_r{i:05d}.wav"))
     print(f"{len(jobs)} clips to generate with {args.workers} workers -> {args.out}", flush=True)
     records = []
     with mp.Pool(args.workers) as pool:
@@ -287,7 +370,8 @@ def main(argv=None) -> int:
                                cut=sum(1 for r in rs if r["params"].get("cut")))
     manifest = OrderedDict(
         generator="scripts/gen_keywords.py", seed=args.seed, sample_rate=SR, samples=CLIP,
-        words=WORDS, accents=ACCENTS, speakers=splits, stats=stats, clips=records)
+        words=WORDS, accents=ACCENTS, speakers=splits, random_voices=rv_texts, stats=stats,
+        clips=records)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     for s in SPLITS:

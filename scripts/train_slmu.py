@@ -15,7 +15,8 @@
 * Training augmentation on the cached features (upstream's, spec §1.3, minus mixup): one
   frequency and one time mask (SpecAugment; masked cells take the normalised value of a zero
   log-mel cell, 0.6150423, as upstream masks before normalising), additive U[0,1)*r/10 noise
-  (r ~ U[0,1) per clip), and a circular time roll by randint(-10, 10) frames.
+  (r ~ U[0,1) per clip), and a circular time roll by randint(-10, 10) frames; optionally
+  (``--warp``) a formant scaling (vocal tract length perturbation) by re-sampling the mel axis.
 * Every epoch: validation accuracy (eval mode), a checkpoint ``checkpoints/epoch_NNN.pth`` in
   upstream format (``state_dict()`` with the DataParallel ``module.`` prefix: a plain tensor
   dict that ``python -m lmusim.convert`` reads), ``best_model.pth`` when validation improves,
@@ -94,10 +95,33 @@ def load_split(data_dir: str, cache: str, split: str, log, workers: int = 2):
     return np.load(fpath, mmap_mode="r"), y, recs
 
 
+def _warp_index(alpha: torch.Tensor, n_mels: int) -> torch.Tensor:
+    """Fractional source mel-bin index per (clip, target bin) for formant scaling by ``alpha``:
+    the warped spectrum is S'(f) = S(f / alpha) (vocal tract length perturbation), evaluated at
+    the centre frequencies of the 128 HTK-mel filters of spec §1.2 (20 Hz .. 8 kHz)."""
+    lo, hi = 1127.0 * np.log1p(20.0 / 700.0), 1127.0 * np.log1p(8000.0 / 700.0)
+    step = (hi - lo) / (n_mels + 1)
+    centre_mel = lo + step * torch.arange(1, n_mels + 1, dtype=torch.float64)
+    centre_hz = 700.0 * torch.expm1(centre_mel / 1127.0)
+    src_hz = centre_hz.view(1, -1) / alpha.double().view(-1, 1)
+    src_mel = 1127.0 * torch.log1p(src_hz / 700.0)
+    return ((src_mel - lo) / step - 1.0).clamp(0, n_mels - 1).float()
+
+
 def augment(x: torch.Tensor, gen: torch.Generator, freqm: int, timem: int, noise: bool,
-            roll: int) -> torch.Tensor:
-    """Upstream-style training augmentation on normalised features x [B, N, F] (in place)."""
+            roll: int, warp: float = 0.0) -> torch.Tensor:
+    """Training augmentation on normalised features x [B, N, F] (may work in place): optional
+    formant scaling (``warp``: factor uniform in [1-warp, 1+warp], linear interpolation across
+    mel bins), then upstream's SpecAugment, noise and roll (spec §1.3)."""
     b, n, f = x.shape
+    if warp > 0:
+        alpha = 1.0 + (torch.rand(b, generator=gen) * 2 - 1) * warp
+        src = _warp_index(alpha, f)  # [B, F]
+        i0 = src.floor().long()
+        i1 = (i0 + 1).clamp(max=f - 1)
+        w = (src - i0).view(b, 1, f)
+        x = torch.gather(x, 2, i0.view(b, 1, f).expand(b, n, f)) * (1 - w) \
+            + torch.gather(x, 2, i1.view(b, 1, f).expand(b, n, f)) * w
     if freqm > 0:
         w = torch.randint(0, freqm + 1, (b,), generator=gen)
         s = (torch.rand(b, generator=gen) * (f - w)).long()
@@ -155,11 +179,15 @@ def main(argv=None) -> int:
     ap.add_argument("--timem", type=int, default=24)
     ap.add_argument("--no-noise", action="store_true")
     ap.add_argument("--roll", type=int, default=10)
+    ap.add_argument("--warp", type=float, default=0.0,
+                    help="formant-scaling augmentation: factor in [1-W, 1+W] (0: off)")
     ap.add_argument("--train-subset", type=int, default=0,
                     help="use a random subset of this many training clips per epoch (0: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--resume-lr", type=float, default=None,
+                    help="with --resume: set the learning rate to this value")
     ap.add_argument("--time-batches", type=int, default=0)
     args = ap.parse_args(argv)
 
@@ -199,6 +227,9 @@ def main(argv=None) -> int:
         # the schedule of this invocation wins (e.g. a resumed run extended with more epochs)
         sched.milestones = Counter(milestones)
         sched.gamma = args.gamma
+        if args.resume_lr is not None:
+            for g in opt.param_groups:
+                g["lr"] = args.resume_lr
         gen.set_state(st["gen"])
         torch.set_rng_state(st["torch_rng"])
         start_epoch, best_acc, best_epoch = st["epoch"] + 1, st["best_acc"], st["best_epoch"]
@@ -222,7 +253,7 @@ def main(argv=None) -> int:
             idx = order[bi * args.batch:(bi + 1) * args.batch]
             xb = xtr_t[idx].clone()
             yb = torch.from_numpy(ytr[idx.numpy()])
-            xb = augment(xb, gen, args.freqm, args.timem, not args.no_noise, args.roll)
+            xb = augment(xb, gen, args.freqm, args.timem, not args.no_noise, args.roll, args.warp)
             logits = model(xb)
             loss = loss_fn(logits, yb)
             opt.zero_grad(set_to_none=True)
@@ -269,7 +300,9 @@ def main(argv=None) -> int:
             best_acc, best_epoch = va, epoch
             torch.save(sd, os.path.join(args.out, "best_model.pth"))
         history.append(OrderedDict(epoch=epoch, lr=lr, train_loss=tl, train_acc=ta, val_acc=va,
-                                   train_s=round(dt, 1), val_s=round(tv, 1)))
+                                   train_s=round(dt, 1), val_s=round(tv, 1), batch=args.batch,
+                                   clips=len(order), freqm=args.freqm, timem=args.timem,
+                                   warp=args.warp))
         torch.save(dict(model=sd, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                         gen=gen.get_state(), torch_rng=torch.get_rng_state(), epoch=epoch,
                         best_acc=best_acc, best_epoch=best_epoch, history=history,

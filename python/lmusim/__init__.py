@@ -21,11 +21,19 @@ Models (the Spiking LMUFormer)::
     ready = stream.push(frames)                         # outputs that became ready
     ready = stream.flush()
 
+Audio (16 kHz mono WAV, the Kaldi-compatible log-mel front-end of spec §1.2)::
+
+    result = model.run(["yes.wav", "no.wav"])            # WAV paths: features computed in C++
+    x = lmusim.features("yes.wav")                       # [128, 128] normalised log-mel
+    stream.push_audio(samples_chunk)                     # any chunk size; frames enter as they complete
+    stream.finish_audio()                                # pad to 128 frames, then flush
+
 The checkpoint converter (:mod:`lmusim.convert`) needs torch but not the compiled module; every
 other entry point needs ``lmusim._core`` (built by CMake or ``pip install``).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
@@ -56,7 +64,7 @@ except ImportError as _e:  # the converter works without the compiled module
 __all__ = [
     "Error", "FileError", "NetworkError", "Network", "Simulation", "fixed_probability", "cuba_network",
     "cuba_v_init", "derive_seed", "load_model", "Model", "RunResult", "Stream", "convert", "read_recording",
-    "read_output", "report", "energy_presets", "plot_report",
+    "read_output", "report", "energy_presets", "plot_report", "read_wav", "features",
 ]
 
 
@@ -109,6 +117,7 @@ class Stream:
     def __init__(self, core_stream, class_names):
         self._s = core_stream
         self.class_names = class_names
+        self._audio = None  # the streaming front-end, created by the first push_audio()
 
     @property
     def latency(self) -> int:
@@ -140,9 +149,34 @@ class Stream:
         """End the clip: the remaining outputs (the convolutions' zero padding)."""
         return self._s.flush()
 
+    def push_audio(self, samples, sample_rate: int = 16000):
+        """Push a chunk of audio (1-D, any length, one stream): every 25 ms frame that completes
+        goes through the log-mel front-end into the model at once. Returns what :meth:`push`
+        returns for those frames (possibly nothing yet)."""
+        if self._s.streams != 1:
+            raise Error(f"push_audio: the stream has {self._s.streams} streams; audio needs one")
+        a = _as_float32(samples, "samples", (1,))
+        if self._audio is None:
+            self._audio = _core.FbankStream(sample_rate)
+        rows = self._audio.push(a)
+        if len(rows) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 1, len(self.class_names)), dtype=np.float32)
+        return self.push(rows)
+
+    def finish_audio(self):
+        """End the audio clip: the front-end's padding frames (to 128), then :meth:`flush`.
+        Returns (frame_indices, logits) of every output that became ready."""
+        if self._audio is None:
+            raise Error("finish_audio: no audio was pushed")
+        rows, self._audio = self._audio.finish(), None
+        parts = [self.push(rows)] if len(rows) else []
+        parts.append(self.flush())
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
     def restart(self):
         """Start a new clip in every stream (all state reset)."""
         self._s.restart()
+        self._audio = None
 
     def spike_counts(self) -> Dict[str, np.ndarray]:
         return self._s.spike_counts()
@@ -163,11 +197,16 @@ class Model:
 
     def run(self, features, batch: int = 16, threads: int = 0, stream: bool = False, output: Optional[str] = None,
             record_spikes: bool = False, per_frame_counts: bool = False) -> RunResult:
-        """Run clips: features [frames, width] (one clip) or [clips, frames, width].
+        """Run clips: features [frames, width] (one clip) or [clips, frames, width], or a WAV
+        path or list of WAV paths (16 kHz mono; front-end of spec §1.2, 128 frames per clip).
 
         ``stream=True`` feeds the frames one at a time (same results); ``output`` writes the same
         HDF5 file as ``lmusim run --output``.
         """
+        if isinstance(features, (str, os.PathLike)) or (
+                isinstance(features, (list, tuple)) and features and isinstance(features[0], (str, os.PathLike))):
+            paths = [features] if isinstance(features, (str, os.PathLike)) else list(features)
+            features = np.stack([globals()["features"](p) for p in paths])
         a = _as_float32(features, "features", (2, 3))
         if a.ndim == 2:
             a = a[None]
@@ -188,6 +227,22 @@ class Model:
 
     def __repr__(self):
         return f"<lmusim.Model {self.path}: {len(self.network.nodes)} nodes, {len(self.class_names)} classes>"
+
+
+def read_wav(path):
+    """A mono PCM16 or float32 WAV file -> (samples float32 [n] in [-1, 1), sample rate)."""
+    _require_core()
+    return _core.read_wav(str(path))
+
+
+def features(audio, sample_rate: int = 16000, frames: int = 128) -> np.ndarray:
+    """Normalised log-mel features [frames, 128] of one clip (spec §1.2, Kaldi-compatible, as
+    ``lmusim features``): ``audio`` is a WAV path or 1-D samples at ``sample_rate`` (16 kHz only).
+    ``frames``: pad or cut to this many (0: as many as the audio gives)."""
+    _require_core()
+    if isinstance(audio, (str, os.PathLike)):
+        audio, sample_rate = read_wav(audio)
+    return _core.fbank_features(_as_float32(audio, "audio", (1,)), sample_rate, frames)
 
 
 def load_model(path, memory_mode: Optional[str] = None) -> Model:

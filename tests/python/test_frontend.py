@@ -153,3 +153,46 @@ def test_audio_streaming_in_chunks_equals_whole_clips(tmp_path, small_model):
     cli("run", model, "--input", tmp_path / "feats.npy", "--output", tmp_path / "npy.h5", "--quiet")
     with h5py.File(tmp_path / "npy.h5", "r") as f:
         np.testing.assert_array_equal(f["frame_logits"][:], whole)
+
+
+def test_python_audio_api_equals_the_cli(tmp_path, small_model):
+    import h5py
+    import lmusim
+    wavs = []
+    for name, x in list(signals())[:3]:
+        write_pcm16(tmp_path / f"{name}.wav", x)
+        wavs.append(tmp_path / f"{name}.wav")
+    # features: path or samples, equal to `lmusim features`
+    cli("features", wavs[0], tmp_path / "f.npy")
+    np.testing.assert_array_equal(lmusim.features(wavs[0]), np.load(tmp_path / "f.npy"))
+    samples, rate = lmusim.read_wav(wavs[0])
+    assert rate == SR and samples.dtype == np.float32 and samples.shape == (SR,)
+    np.testing.assert_array_equal(lmusim.features(samples), np.load(tmp_path / "f.npy"))
+    assert lmusim.features(samples[: SR // 2], frames=0).shape == (1 + (SR // 2 - 400) // 160, 128)
+    with pytest.raises(lmusim.Error, match="22050"):
+        lmusim.features(samples, sample_rate=22050)
+    # Model.run on WAV paths == the CLI on the same WAVs
+    model = lmusim.load_model(small_model)
+    res = model.run([str(w) for w in wavs])
+    cli("run", small_model, "--input", *wavs, "--output", tmp_path / "cli.h5", "--quiet")
+    with h5py.File(tmp_path / "cli.h5", "r") as f:
+        np.testing.assert_array_equal(res.frame_logits, f["frame_logits"][:])
+    # push_audio in odd chunk sizes == the whole clip, frame by frame
+    rng = np.random.default_rng(4)
+    for k, w in enumerate(wavs):
+        samples, _ = lmusim.read_wav(w)
+        st = model.stream()
+        idx, out, i = [], [], 0
+        while i < samples.size:
+            n = int(rng.integers(1, 700))
+            f_i, lg = st.push_audio(samples[i:i + n])
+            idx.append(f_i)
+            out.append(lg)
+            i += n
+        f_i, lg = st.finish_audio()
+        idx = np.concatenate(idx + [f_i])
+        out = np.concatenate(out + [lg])
+        np.testing.assert_array_equal(idx, np.arange(128))
+        np.testing.assert_array_equal(out[:, 0, :], res.frame_logits[k])
+    with pytest.raises(lmusim.Error, match="one"):
+        model.stream(streams=2).push_audio(samples)
