@@ -255,7 +255,13 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
             for (std::size_t i = 0; i < sim.net().nodes.size(); ++i) sops += sim.node_ops(i, s).sops, macs += sim.node_ops(i, s).macs;
             const float* z = logits.data() + s * C;
             const auto best = static_cast<std::size_t>(std::max_element(z, z + C) - z);
-            if (!rs.json) std::printf("clip %zu: %s (class %zu, logit %.4f)\n", first + s, label(best).c_str(), best, z[best]);
+            // one line per clip for the first kShownClips; the output file holds every prediction
+            constexpr std::size_t kShownClips = 20;
+            if (!rs.json && first + s < kShownClips)
+                std::printf("clip %zu: %s (class %zu, logit %.4f)\n", first + s, label(best).c_str(), best, z[best]);
+            else if (!rs.json && first + s == kShownClips)
+                std::printf("... %zu more clip(s)%s\n", clips - kShownClips,
+                            ms.output.empty() ? " (--output FILE keeps every prediction)" : ", every prediction in the output file");
         }
     };
     if (!rs.json)

@@ -64,7 +64,8 @@ def test_sigint_stops_a_model_run_at_a_clip_boundary(model, tmp_path):
         done = int(f["status/clips_done"][()])
         assert f["status/complete"][()] == 0
         assert 0 < done < 400 and done % 2 == 0
-        assert f["logits"].shape[0] == done == printed  # every finished clip was printed and written
+        assert f["logits"].shape[0] == done  # every finished clip was written
+        assert printed == min(done, 20)       # and the first 20 were printed
 
 
 def test_disk_full_is_a_clear_error_and_keeps_earlier_batches(model, tmp_path):
