@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "lmusim/graph/strings.hpp"
 #include "lmusim/neurons/lif.hpp"
 
 namespace lmusim {
@@ -71,6 +72,32 @@ void continuous_lif::update_range(std::size_t stream, std::size_t begin, std::si
     integrate(begin, end, v_.data() + off, ge_.data() + off, gi_.data() + off, ref_.data() + off, fired, b_);
     for (std::size_t i = begin; i < end; ++i)
         if (fired[i]) spikes.push_back(static_cast<index_t>(i));
+}
+
+void continuous_lif::save_state(state_store& out, const std::string& prefix) const {
+    population::save_state(out, prefix);
+    const state_store::shape_t shape{streams(), size()};
+    out.put<float>(prefix + "v", std::span<const float>(v_), shape);
+    out.put<float>(prefix + "g_exc", std::span<const float>(ge_), shape);
+    out.put<float>(prefix + "g_inh", std::span<const float>(gi_), shape);
+    out.put<std::int32_t>(prefix + "refractory", std::span<const std::int32_t>(ref_), shape);
+}
+
+void continuous_lif::load_state(const state_store& in, const std::string& prefix) {
+    population::load_state(in, prefix);
+    const state_store::shape_t shape{streams(), size()};
+    const auto& ref = in.get<std::int32_t>(prefix + "refractory", shape);
+    for (std::size_t k = 0; k < ref.size(); ++k)
+        if (ref[k] < 0 || ref[k] > b_.ref_steps)
+            throw state_error(cat("dataset '", prefix, "refractory'[", k, "] = ", ref[k], ", expected 0 .. ", b_.ref_steps));
+    // Ports 0 and 1 write straight into ge_ and gi_: copy in place, never reallocate.
+    const auto& v = in.get<float>(prefix + "v", shape);
+    const auto& ge = in.get<float>(prefix + "g_exc", shape);
+    const auto& gi = in.get<float>(prefix + "g_inh", shape);
+    std::copy(v.begin(), v.end(), v_.begin());
+    std::copy(ge.begin(), ge.end(), ge_.begin());
+    std::copy(gi.begin(), gi.end(), gi_.begin());
+    std::copy(ref.begin(), ref.end(), ref_.begin());
 }
 
 }  // namespace lmusim

@@ -35,4 +35,15 @@ void discrete_lif::update_range(std::size_t stream, std::size_t begin, std::size
     }
 }
 
+void discrete_lif::save_state(state_store& out, const std::string& prefix) const {
+    population::save_state(out, prefix);
+    out.put<float>(prefix + "v", std::span<const float>(v_), {streams(), size()});
+}
+
+void discrete_lif::load_state(const state_store& in, const std::string& prefix) {
+    population::load_state(in, prefix);
+    const auto& v = in.get<float>(prefix + "v", {streams(), size()});
+    std::copy(v.begin(), v.end(), v_.begin());
+}
+
 }  // namespace lmusim

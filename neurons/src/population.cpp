@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "lmusim/graph/error.hpp"
+#include "lmusim/graph/strings.hpp"
 #include "lmusim/neurons/lif.hpp"
 #include "lmusim/neurons/real_nodes.hpp"
 #include "lmusim/neurons/sources.hpp"
@@ -20,6 +21,31 @@ population::population(std::size_t size, std::size_t streams, std::vector<std::s
     for (std::size_t p : port_sizes_) {
         port_base_.push_back(input_.data() + offset);
         offset += p * streams;
+    }
+    bound_.assign(port_sizes_.size(), 0);
+}
+
+void population::save_state(state_store& out, const std::string& prefix) const {
+    for (std::size_t p = 0; p < port_sizes_.size(); ++p)
+        if (!bound_[p])
+            out.put<float>(cat(prefix, "input", p), std::span<const float>(port_base_[p], port_sizes_[p] * streams_),
+                           {streams_, port_sizes_[p]});
+    std::vector<std::uint64_t> ops;
+    ops.reserve(streams_ * 5);
+    for (const op_counts& c : own_) ops.insert(ops.end(), {c.events, c.sops, c.macs, c.dense, c.elementwise});
+    out.put<std::uint64_t>(prefix + "own_ops", std::move(ops), {streams_, 5});
+}
+
+void population::load_state(const state_store& in, const std::string& prefix) {
+    for (std::size_t p = 0; p < port_sizes_.size(); ++p)
+        if (!bound_[p]) {
+            const auto& v = in.get<float>(cat(prefix, "input", p), {streams_, port_sizes_[p]});
+            std::copy(v.begin(), v.end(), port_base_[p]);
+        }
+    const auto& ops = in.get<std::uint64_t>(prefix + "own_ops", {streams_, 5});
+    for (std::size_t s = 0; s < streams_; ++s) {
+        const std::uint64_t* o = ops.data() + s * 5;
+        own_[s] = op_counts{o[0], o[1], o[2], o[3], o[4]};
     }
 }
 

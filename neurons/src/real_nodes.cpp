@@ -4,6 +4,8 @@
 
 #include <Eigen/Core>
 
+#include "lmusim/graph/strings.hpp"
+
 namespace lmusim {
 
 using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -40,6 +42,7 @@ void lmu_memory::update_range(std::size_t stream, std::size_t, std::size_t, std:
         std::fill(acc, acc + M, 0.0);
         const float* h = p_.h.data();
         for (const auto& [j, uj] : events_[stream]) {
+            if (j > frame) break;  // only after restoring a checkpoint that does not fit the step
             const std::size_t col = frame - j;
             for (std::size_t r = 0; r < M; ++r) acc[r] += static_cast<double>(h[r * h_cols_ + col]) * uj;
         }
@@ -97,6 +100,64 @@ void readout::update_range(std::size_t stream, std::size_t, std::size_t, std::ui
     own_[stream].macs += size() * n;
     own_[stream].dense += size() * n;
     std::fill(x, x + n, 0.0f);
+}
+
+// State: m [streams, M]; in impulse mode also the nonzero inputs so far, per stream, as CSR
+// (events_offsets [streams + 1], events_frame and events_value [total]).
+void lmu_memory::save_state(state_store& out, const std::string& prefix) const {
+    population::save_state(out, prefix);
+    const std::size_t S = streams();
+    out.put<float>(prefix + "m", std::span<const float>(m_), {S, size()});
+    std::vector<std::uint64_t> offsets{0}, frames;
+    std::vector<float> values;
+    for (const auto& ev : events_) {
+        for (const auto& [f, v] : ev) {
+            frames.push_back(f);
+            values.push_back(v);
+        }
+        offsets.push_back(frames.size());
+    }
+    const std::size_t total = frames.size();
+    out.put<std::uint64_t>(prefix + "events_offsets", std::move(offsets), {S + 1});
+    out.put<std::uint64_t>(prefix + "events_frame", std::move(frames), {total});
+    out.put<float>(prefix + "events_value", std::move(values), {total});
+}
+
+void lmu_memory::load_state(const state_store& in, const std::string& prefix) {
+    population::load_state(in, prefix);
+    const std::size_t S = streams();
+    const auto& m = in.get<float>(prefix + "m", {S, size()});
+    const auto& offsets = in.get<std::uint64_t>(prefix + "events_offsets", {S + 1});
+    const std::uint64_t total = offsets[S];
+    const auto& frames = in.get<std::uint64_t>(prefix + "events_frame", {total});
+    const auto& values = in.get<float>(prefix + "events_value", {total});
+    if (offsets[0] != 0)
+        throw state_error(cat("dataset '", prefix, "events_offsets'[0] = ", offsets[0], ", expected 0"));
+    std::vector<std::vector<std::pair<std::uint64_t, float>>> events(S);
+    for (std::size_t s = 0; s < S; ++s) {
+        if (offsets[s + 1] < offsets[s])
+            throw state_error(cat("dataset '", prefix, "events_offsets' decreases at ", s + 1));
+        for (std::uint64_t k = offsets[s]; k < offsets[s + 1]; ++k) {
+            // An input at frame j is used while the frame is below the impulse response's length.
+            if (frames[k] >= h_cols_ || (k > offsets[s] && frames[k] <= frames[k - 1]))
+                throw state_error(cat("dataset '", prefix, "events_frame'[", k, "] = ", frames[k],
+                                      ", expected increasing frames below ", h_cols_));
+            events[s].emplace_back(frames[k], values[k]);
+        }
+    }
+    std::copy(m.begin(), m.end(), m_.begin());
+    events_ = std::move(events);
+}
+
+void readout::save_state(state_store& out, const std::string& prefix) const {
+    population::save_state(out, prefix);
+    out.put<double>(prefix + "sum", std::span<const double>(sum_), {streams(), p_.input_size});
+}
+
+void readout::load_state(const state_store& in, const std::string& prefix) {
+    population::load_state(in, prefix);
+    const auto& sum = in.get<double>(prefix + "sum", {streams(), p_.input_size});
+    std::copy(sum.begin(), sum.end(), sum_.begin());
 }
 
 }  // namespace lmusim

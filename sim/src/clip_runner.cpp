@@ -41,6 +41,26 @@ void clip_runner::step(std::vector<frame_output>& out) {
     }
 }
 
+void clip_runner::save_state(state_store& out) const {
+    sim_.save_state(out);
+    out.put_u64("runner/frames_pushed", pushed_);
+    out.put_u64("runner/finished", finished_ ? 1 : 0);
+}
+
+void clip_runner::restore_state(const state_store& in) {
+    sim_.restore_state(in);
+    try {
+        const std::uint64_t pushed = in.get_u64("runner/frames_pushed");
+        const std::uint64_t finished = in.get_u64("runner/finished");
+        if (finished > 1) throw state_error(cat("dataset 'runner/finished' = ", finished, ", expected 0 or 1"));
+        pushed_ = pushed;
+        finished_ = finished == 1;
+    } catch (...) {
+        begin();
+        throw;
+    }
+}
+
 std::vector<frame_output> clip_runner::push(std::span<const float> frames) {
     if (finished_) throw error("push: the clip was finished; call begin() to start a new one");
     const std::size_t frame_size = streams() * in_width_;

@@ -11,6 +11,8 @@ public:
     void reset() override;
     void update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t step,
                       std::vector<index_t>& spikes, float* values) override;
+    void save_state(state_store& out, const std::string& prefix) const override;
+    void load_state(const state_store& in, const std::string& prefix) override;
 
     std::span<const float> v(std::size_t stream) const { return {v_.data() + stream * size(), size()}; }
     std::span<float> v(std::size_t stream) { return {v_.data() + stream * size(), size()}; }
@@ -29,6 +31,8 @@ public:
     void reset() override;
     void update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t step,
                       std::vector<index_t>& spikes, float* values) override;
+    void save_state(state_store& out, const std::string& prefix) const override;
+    void load_state(const state_store& in, const std::string& prefix) override;
 
     std::span<const float> v(std::size_t stream) const { return {v_.data() + stream * size(), size()}; }
     std::span<float> v(std::size_t stream) { return {v_.data() + stream * size(), size()}; }

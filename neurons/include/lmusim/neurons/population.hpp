@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "lmusim/graph/network.hpp"
+#include "lmusim/neurons/state.hpp"
 
 namespace lmusim {
 
@@ -62,6 +64,14 @@ public:
     // Back to the initial state (and clears the input buffers).
     virtual void reset() = 0;
 
+    // Run-time state for checkpoints (docs/checkpoint.md). save_state() adds this population's
+    // state to `out` under keys beginning with `prefix` (e.g. "nodes/x1/"); load_state() reads it
+    // back and throws state_error if an array is missing, mis-shaped or out of range. The base
+    // class handles the input buffers of unbound ports and own_ops(); a kind with state of its own
+    // overrides both and calls the base. Scratch buffers are not state.
+    virtual void save_state(state_store& out, const std::string& prefix) const;
+    virtual void load_state(const state_store& in, const std::string& prefix);
+
     // Advance neurons [begin, end) of one stream by one step; `frame` counts the steps this node
     // has been active in the current clip (0 first). Spiking populations append the
     // indices of the neurons that fired, ascending, to `spikes`; real-valued ones write their
@@ -74,7 +84,10 @@ protected:
     void clear_inputs();
     // Makes input port `port` write straight into the population's own [stream][value] state
     // array (e.g. a synaptic current that input adds to), instead of a separate buffer.
-    void bind_port(std::size_t port, float* base) noexcept { port_base_[port] = base; }
+    void bind_port(std::size_t port, float* base) noexcept {
+        port_base_[port] = base;
+        bound_[port] = 1;
+    }
     void clear_own_ops();
     std::vector<op_counts> own_;  // per stream
 
@@ -83,6 +96,7 @@ private:
     std::vector<std::size_t> port_sizes_;
     std::vector<float> input_;      // [port][stream][value]
     std::vector<float*> port_base_;  // per port: into input_, or a bound state array
+    std::vector<std::uint8_t> bound_;  // per port: 1 if bound to a state array (saved by the owner)
 };
 
 // Applies a per-neuron input affine in place to x[begin, end) (docs/semantics.md).

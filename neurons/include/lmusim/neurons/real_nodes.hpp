@@ -24,6 +24,8 @@ public:
     void reset() override;
     void update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t frame,
                       std::vector<index_t>& spikes, float* values) override;
+    void save_state(state_store& out, const std::string& prefix) const override;
+    void load_state(const state_store& in, const std::string& prefix) override;
 
 private:
     lmu_memory_params p_;
@@ -43,6 +45,8 @@ public:
     void reset() override;
     void update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t frame,
                       std::vector<index_t>& spikes, float* values) override;
+    void save_state(state_store& out, const std::string& prefix) const override;
+    void load_state(const state_store& in, const std::string& prefix) override;
 
 private:
     readout_params p_;

@@ -42,6 +42,12 @@ public:
     std::vector<frame_output> finish();
     std::uint64_t frames_pushed() const noexcept { return pushed_; }
 
+    // Checkpoints of a streaming session (docs/checkpoint.md): the simulation's state plus
+    // "runner/frames_pushed" and "runner/finished". Restoring needs a runner over the same
+    // network, stream count and input/output nodes; then push() continues the clip exactly.
+    void save_state(state_store& out) const;
+    void restore_state(const state_store& in);
+
     // Whole clips: features [stream][frame][input_width] (the NumPy [clips, frames, mel] layout),
     // the same frame count in every stream. Returns all frames' outputs.
     std::vector<frame_output> run(std::span<const float> features, std::size_t frames);

@@ -57,6 +57,17 @@ public:
     // input frames.
     void reset();
 
+    // Checkpoints (docs/checkpoint.md). save_state() writes the complete run-time state into `out`:
+    // the step counter and clip length, every population's state, each node's history ring
+    // buffer (the spikes and values still in flight on delayed projections), queued input frames,
+    // spike counts, neuron updates and op counts. restore_state() reads it into a simulation of
+    // the same network and stream count (thread count and block size may differ: results never
+    // depend on them), after which run() continues exactly as the saved simulation would have.
+    // On a missing, mis-shaped or out-of-range array it throws state_error naming the key, and
+    // the simulation is left reset to its initial state.
+    void save_state(state_store& out) const;
+    void restore_state(const state_store& in);
+
     // Queue real-valued frames for an input node: `frames` holds n_frames x streams x size floats
     // (frame-major). Step t consumes the next queued frame; with none queued the input is zero.
     void push_frames(std::string_view input_node, std::span<const float> frames);

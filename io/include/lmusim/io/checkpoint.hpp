@@ -1,0 +1,43 @@
+#pragma once
+// Checkpoints: the complete run-time state of a simulation or streaming session in an HDF5 file,
+// so that a run can stop and later continue with identical results (layout and guarantees:
+// docs/checkpoint.md).
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "lmusim/sim/clip_runner.hpp"
+#include "lmusim/sim/simulation.hpp"
+
+namespace lmusim {
+
+inline constexpr int checkpoint_format_version = 1;
+
+struct checkpoint_options {
+    // SHA-256 of the network or model file the simulation was built from, "" if unknown. Stored
+    // when saving; when loading, a checkpoint that names a different one is refused.
+    std::string model_sha256{};
+    std::map<std::string, std::string> attributes{};  // extra root attributes (saving only)
+};
+
+struct checkpoint_info {
+    std::string kind;          // "simulation" or "stream"
+    std::uint64_t steps_done = 0;
+    std::string model_sha256;  // "" if it was not known when saving
+    std::string created;       // ISO 8601 UTC
+};
+
+// Writes the state to `path` under a temporary name (`path`.partial), flushed and synced, then
+// renamed: an interrupted or failed save never leaves a half-written checkpoint at `path`.
+void save_checkpoint(const simulation& sim, const std::string& path, const checkpoint_options& options = {});
+void save_checkpoint(const clip_runner& runner, const std::string& path, const checkpoint_options& options = {});
+
+// Restores the state saved in `path`. The simulation (runner) must be built from the same network
+// with the same stream count; the thread count may differ. A checkpoint of another network
+// (node names, kinds, sizes, projections, dt), another stream count or model, or with a missing,
+// mis-typed or mis-shaped dataset is an lmusim::file_error naming the file, the dataset and what
+// was expected and found; the simulation is then left reset to its initial state.
+checkpoint_info load_checkpoint(simulation& sim, const std::string& path, const checkpoint_options& options = {});
+checkpoint_info load_checkpoint(clip_runner& runner, const std::string& path, const checkpoint_options& options = {});
+
+}  // namespace lmusim
