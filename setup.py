@@ -33,7 +33,7 @@ setup(
     version="0.1.0",
     description="Event-driven spiking-network simulator (C++ engine, Python bindings)",
     package_dir={"": "python"},
-    packages=["lmusim"],
+    packages=["lmusim", "lmusim.training"],
     package_data={"lmusim": ["*.pyi", "py.typed"]},
     ext_modules=[Extension("lmusim._core", sources=[])],
     cmdclass={"build_ext": cmake_build},

@@ -186,6 +186,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default=None,
+                    help="start from the weights of this upstream-format checkpoint (.pth; fresh "
+                         "optimiser and schedule), e.g. to fine-tune on new data")
     ap.add_argument("--resume-lr", type=float, default=None,
                     help="with --resume: set the learning rate to this value")
     ap.add_argument("--time-batches", type=int, default=0)
@@ -236,6 +239,10 @@ def main(argv=None) -> int:
         history = st["history"]
         log(f"resumed after epoch {st['epoch']} (best validation {best_acc:.4f} at epoch "
             f"{best_epoch})")
+
+    elif args.init:
+        load_upstream(model, torch.load(args.init, map_location="cpu"))
+        log(f"initialised from {args.init}")
 
     def loss_fn(logits, yb):
         if args.loss == "ce":
