@@ -2,6 +2,7 @@
 //
 //   lmusim cuba [--neurons N] [--duration 1s] [--seed S] [--threads T] [--record OUT.h5] [--json]
 //   lmusim run NETWORK.h5 --duration 100ms [--threads T] [--record OUT.h5] [--json]
+//              [--checkpoint CK.h5 [--checkpoint-every 1s]] [--resume CK.h5]
 //   lmusim info NETWORK.h5
 #include <CLI/CLI.hpp>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include "lmusim/graph/error.hpp"
 #include "lmusim/graph/strings.hpp"
 #include "lmusim/io/audio.hpp"
+#include "lmusim/io/checkpoint.hpp"
 #include "lmusim/io/energy.hpp"
 #include "lmusim/io/h5_recorder.hpp"
 #include "lmusim/io/model_file.hpp"
@@ -58,20 +60,20 @@ void install_signal_handlers() {
 bool should_stop() { return stop_requested.load(); }
 
 // "1s", "250ms", "2.5 s" or a plain number of milliseconds -> milliseconds.
-double parse_duration_ms(const std::string& text) {
+double parse_duration_ms(const std::string& text, const char* option = "--duration") {
     std::size_t used = 0;
     double value = 0;
     try {
         value = std::stod(text, &used);
     } catch (const std::exception&) {
-        throw lmusim::error(cat("--duration '", text, "': expected a number with unit s or ms, e.g. 1s or 250ms"));
+        throw lmusim::error(cat(option, " '", text, "': expected a number with unit s or ms, e.g. 1s or 250ms"));
     }
     std::string unit = text.substr(used);
     unit.erase(0, unit.find_first_not_of(' '));
-    if (!(value > 0)) throw lmusim::error(cat("--duration '", text, "': expected a positive duration"));
+    if (!(value > 0)) throw lmusim::error(cat(option, " '", text, "': expected a positive duration"));
     if (unit.empty() || unit == "ms") return value;
     if (unit == "s") return value * 1e3;
-    throw lmusim::error(cat("--duration '", text, "': unknown unit '", unit, "', expected s or ms"));
+    throw lmusim::error(cat(option, " '", text, "': unknown unit '", unit, "', expected s or ms"));
 }
 
 struct run_settings {
@@ -81,20 +83,66 @@ struct run_settings {
     bool json = false;
     bool quiet = false;
     std::uint64_t chunk_steps = 1000;
+    std::string checkpoint;        // write the run's state here (docs/checkpoint.md)
+    std::string checkpoint_every;  // ... also every this much biological time
+    std::string resume;            // continue from this checkpoint
 };
 
 void add_run_options(CLI::App* app, run_settings& s) {
-    app->add_option("--duration", s.duration, "Biological time to simulate, e.g. 1s or 250ms")->capture_default_str();
+    app->add_option("--duration", s.duration,
+                    "Biological time to simulate, e.g. 1s or 250ms; with --resume the total time of the run, counted from "
+                    "step 0 (a resumed run continues up to it)")
+        ->capture_default_str();
     app->add_option("--threads", s.threads, "Worker threads (0 = all available)")->capture_default_str();
     app->add_option("--record", s.record, "Write spikes, counts and ops to this HDF5 file");
     app->add_option("--chunk-steps", s.chunk_steps, "Steps per flushed recording chunk")->capture_default_str();
     app->add_flag("--json", s.json, "Print the result as one JSON object");
     app->add_flag("--quiet", s.quiet, "No progress output on stderr");
+    app->add_option("--checkpoint", s.checkpoint,
+                    "Network runs: save the complete state to this HDF5 file at the end, every --checkpoint-every, "
+                    "and when SIGINT/SIGTERM stops the run (docs/checkpoint.md)");
+    app->add_option("--checkpoint-every", s.checkpoint_every, "With --checkpoint: also save every this much biological time, e.g. 1s");
+    app->add_option("--resume", s.resume,
+                    "Network runs: continue from this checkpoint (same network and options) up to --duration in all");
 }
 
-int run_network(lmusim::network net, const run_settings& s, const std::map<std::string, std::string>& attrs) {
+// Forwards to the run's recorder (if any) and saves a checkpoint every `every` steps, at step
+// boundaries where the state is complete.
+class checkpointing_recorder final : public lmusim::recorder {
+public:
+    checkpointing_recorder(lmusim::recorder* inner, std::string path, std::uint64_t every, lmusim::checkpoint_options opt)
+        : inner_(inner), path_(std::move(path)), every_(every), opt_(std::move(opt)) {}
+    void begin(const lmusim::simulation& sim, std::uint64_t steps) override {
+        if (inner_) inner_->begin(sim, steps);
+    }
+    void record_step(const lmusim::simulation& sim) override {
+        if (inner_) inner_->record_step(sim);
+        if (every_ && sim.steps_done() % every_ == 0) lmusim::save_checkpoint(sim, path_, opt_);
+    }
+    void end(const lmusim::simulation& sim) override {
+        if (inner_) inner_->end(sim);
+    }
+
+private:
+    lmusim::recorder* inner_;
+    std::string path_;
+    std::uint64_t every_;
+    lmusim::checkpoint_options opt_;
+};
+
+// `identity`: the SHA-256 that names the network (of its file, or of the generator's settings),
+// stored in checkpoints so that --resume refuses another network's state.
+int run_network(lmusim::network net, const run_settings& s, const std::map<std::string, std::string>& attrs,
+                const std::string& identity) {
     const double duration_ms = parse_duration_ms(s.duration);
     const auto steps = static_cast<std::uint64_t>(duration_ms / net.dt + 0.5);
+    if (!s.checkpoint_every.empty() && s.checkpoint.empty())
+        throw lmusim::error("--checkpoint-every needs --checkpoint FILE");
+    const std::uint64_t checkpoint_steps =
+        s.checkpoint_every.empty()
+            ? 0
+            : std::max<std::uint64_t>(1, static_cast<std::uint64_t>(parse_duration_ms(s.checkpoint_every, "--checkpoint-every") / net.dt + 0.5));
+    const lmusim::checkpoint_options ck_opt{.model_sha256 = identity, .attributes = attrs};
     lmusim::context ctx;
     ctx.threads = s.threads;
     std::optional<lmusim::h5_recorder> rec;
@@ -106,11 +154,24 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     }
     const auto t0 = std::chrono::steady_clock::now();
     lmusim::simulation sim(std::move(net), ctx);
+    if (!s.resume.empty()) {
+        lmusim::load_checkpoint(sim, s.resume, ck_opt);
+        if (!s.quiet && !s.json)
+            std::fprintf(stderr, "  resumed from %s at step %llu (%g ms)\n", s.resume.c_str(),
+                         static_cast<unsigned long long>(sim.steps_done()), sim.time_ms());
+    }
+    const std::uint64_t start = sim.steps_done();
+    const std::uint64_t todo = steps > start ? steps - start : 0;
     const auto t1 = std::chrono::steady_clock::now();
     lmusim::run_options ro;
     if (rec) ro.rec = &*rec;
-    if (!s.quiet && !s.json) {
-        ro.progress_every = std::max<std::uint64_t>(steps / 10, 1);
+    std::optional<checkpointing_recorder> periodic;
+    if (checkpoint_steps) {
+        periodic.emplace(ro.rec, s.checkpoint, checkpoint_steps, ck_opt);
+        ro.rec = &*periodic;
+    }
+    if (!s.quiet && !s.json && todo > 0) {
+        ro.progress_every = std::max<std::uint64_t>(todo / 10, 1);
         ro.progress = [&](std::uint64_t done, std::uint64_t total) {
             std::fprintf(stderr, "\r  step %llu / %llu (%.0f%%)", static_cast<unsigned long long>(done),
                          static_cast<unsigned long long>(total), 100.0 * static_cast<double>(done) / static_cast<double>(total));
@@ -118,16 +179,19 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
         };
     }
     ro.should_stop = should_stop;
-    const std::uint64_t taken = sim.run(steps, ro);
+    const std::uint64_t taken = sim.run(todo, ro);
     const auto t2 = std::chrono::steady_clock::now();
-    if (taken < steps) {
-        std::fprintf(stderr, "lmusim: interrupted after %llu of %llu steps%s%s\n", static_cast<unsigned long long>(taken),
-                     static_cast<unsigned long long>(steps), s.record.empty() ? "" : "; the recording holds them: ",
-                     s.record.c_str());
+    if (!s.checkpoint.empty()) lmusim::save_checkpoint(sim, s.checkpoint, ck_opt);  // at the end, or where it stopped
+    if (taken < todo) {
+        std::fprintf(stderr, "lmusim: interrupted after %llu of %llu steps%s%s%s%s\n",
+                     static_cast<unsigned long long>(start + taken), static_cast<unsigned long long>(steps),
+                     s.record.empty() ? "" : "; the recording holds them: ", s.record.c_str(),
+                     s.checkpoint.empty() ? "" : "; continue with --resume ", s.checkpoint.c_str());
         return 130;
     }
     const double build_s = std::chrono::duration<double>(t1 - t0).count();
     const double run_s = std::chrono::duration<double>(t2 - t1).count();
+    const double run_ms = static_cast<double>(taken) * sim.net().dt;  // simulated in this process
 
     const lmusim::network& nw = sim.net();
     std::uint64_t spikes = 0, neurons = 0, sops = 0, macs = 0, events = 0;
@@ -146,11 +210,12 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     if (s.json) {
         std::printf("{\"engine\": \"lmusim\", \"network\": \"%s\", \"neurons\": %llu, \"duration_ms\": %g, \"steps\": %llu, "
                     "\"threads\": %zu, \"spikes\": %llu, \"rate_hz\": %.4f, \"events\": %llu, \"sops\": %llu, \"macs\": %llu, "
-                    "\"build_s\": %.6f, \"run_s\": %.6f, \"record\": \"%s\"}\n",
+                    "\"build_s\": %.6f, \"run_s\": %.6f, \"record\": \"%s\", \"start_step\": %llu, \"checkpoint\": \"%s\"}\n",
                     nw.name.c_str(), static_cast<unsigned long long>(neurons), duration_ms,
                     static_cast<unsigned long long>(steps), sim.threads(), static_cast<unsigned long long>(spikes), rate,
                     static_cast<unsigned long long>(events), static_cast<unsigned long long>(sops),
-                    static_cast<unsigned long long>(macs), build_s, run_s, s.record.c_str());
+                    static_cast<unsigned long long>(macs), build_s, run_s, s.record.c_str(), static_cast<unsigned long long>(start),
+                    s.checkpoint.c_str());
     } else {
         std::printf("network      %s: %llu neurons, %zu projections, dt %g ms\n", nw.name.c_str(),
                     static_cast<unsigned long long>(neurons), nw.projections.size(), nw.dt);
@@ -165,9 +230,11 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
                         static_cast<unsigned long long>(c.macs));
         }
         std::printf("SOPs total   %llu\n", static_cast<unsigned long long>(sops));
+        if (start > 0) std::printf("resumed      at step %llu from %s\n", static_cast<unsigned long long>(start), s.resume.c_str());
         std::printf("time         build %.3f s, run %.3f s (real-time factor %.4f)\n", build_s, run_s,
-                    run_s / (duration_ms * 1e-3));
+                    run_ms > 0 ? run_s / (run_ms * 1e-3) : 0.0);
         if (!s.record.empty()) std::printf("recording    %s\n", s.record.c_str());
+        if (!s.checkpoint.empty()) std::printf("checkpoint   %s\n", s.checkpoint.c_str());
     }
     return 0;
 }
@@ -432,12 +499,21 @@ int main(int argc, char** argv) {
         if (*cuba) {
             lmusim::network net = lmusim::make_cuba(cp);
             if (!save_path.empty()) lmusim::save_network(net, save_path);
+            const std::string identity = lmusim::sha256(cat("cuba neurons ", cp.neurons, " fan_in ", cp.fan_in, " seed ", cp.seed));
             return run_network(std::move(net), cuba_run,
-                               {{"command", "cuba"}, {"seed", std::to_string(cp.seed)}, {"neurons", std::to_string(cp.neurons)}});
+                               {{"command", "cuba"}, {"seed", std::to_string(cp.seed)}, {"neurons", std::to_string(cp.neurons)}},
+                               identity);
         }
-        if (*run && !model_run.inputs.empty()) return run_model(net_path, file_run, model_run);
+        if (*run && !model_run.inputs.empty()) {
+            if (!file_run.checkpoint.empty() || !file_run.resume.empty())
+                throw lmusim::error("--checkpoint and --resume are for network runs; a model stream checkpoints from Python "
+                                    "(Stream.save_state, docs/checkpoint.md)");
+            return run_model(net_path, file_run, model_run);
+        }
         if (*feat) return features(feat_in, feat_out);
-        if (*run) return run_network(lmusim::load_network(net_path), file_run, {{"command", "run"}, {"network_file", net_path}});
+        if (*run)
+            return run_network(lmusim::load_network(net_path), file_run, {{"command", "run"}, {"network_file", net_path}},
+                               lmusim::sha256_file(net_path));
         if (*inf) return info(info_path);
         if (*rep) {
             if (list_models) {

@@ -1,5 +1,10 @@
 // lmusim models: load a model file, run clips (whole or streaming), stream frame by frame.
+#include <filesystem>
+
+#include <pybind11/stl/filesystem.h>
+
 #include "common.hpp"
+#include "lmusim/io/checkpoint.hpp"
 #include "lmusim/io/energy.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/run_clips.hpp"
@@ -58,6 +63,15 @@ public:
         return pack(out);
     }
     void restart() { runner_.begin(); }
+    void save_state(const std::filesystem::path& path, const std::string& model_sha256) const {
+        py::gil_scoped_release release;
+        save_checkpoint(runner_, path.string(), {.model_sha256 = model_sha256});
+    }
+    std::uint64_t load_state(const std::filesystem::path& path, const std::string& model_sha256) {
+        py::gil_scoped_release release;
+        load_checkpoint(runner_, path.string(), {.model_sha256 = model_sha256});
+        return runner_.frames_pushed();
+    }
     std::size_t streams() const { return runner_.streams(); }
     std::size_t width() const { return runner_.input_width(); }
     std::uint32_t latency() const { return runner_.latency(); }
@@ -169,6 +183,8 @@ void register_model(py::module_& m) {
         .def("push", &py_stream::push, py::arg("frames"))
         .def("flush", &py_stream::flush)
         .def("restart", &py_stream::restart)
+        .def("save_state", &py_stream::save_state, py::arg("path"), py::arg("model_sha256") = "")
+        .def("load_state", &py_stream::load_state, py::arg("path"), py::arg("model_sha256") = "")
         .def("spike_counts", &py_stream::spike_counts)
         .def_property_readonly("streams", &py_stream::streams)
         .def_property_readonly("width", &py_stream::width)

@@ -1,7 +1,11 @@
 // lmusim.Simulation: run a network, read spikes, counts and ops as NumPy arrays.
+#include <filesystem>
 #include <optional>
 
+#include <pybind11/stl/filesystem.h>
+
 #include "common.hpp"
+#include "lmusim/io/checkpoint.hpp"
 #include "lmusim/io/h5_recorder.hpp"
 #include "lmusim/sim/memory_recorder.hpp"
 
@@ -91,6 +95,18 @@ public:
 
     void push_frames(const std::string& node, carray<float> frames) { sim_.push_frames(node, as_span(frames)); }
 
+    // Checkpoints (docs/checkpoint.md). The in-memory spike record is not part of the state:
+    // loading clears it.
+    void save_state(const std::filesystem::path& path, const std::string& model_sha256) const {
+        py::gil_scoped_release release;
+        save_checkpoint(sim_, path.string(), {.model_sha256 = model_sha256});
+    }
+    std::uint64_t load_state(const std::filesystem::path& path, const std::string& model_sha256) {
+        mem_.reset();
+        py::gil_scoped_release release;
+        return load_checkpoint(sim_, path.string(), {.model_sha256 = model_sha256}).steps_done;
+    }
+
     const simulation& sim() const { return sim_; }
 
 private:
@@ -111,6 +127,10 @@ void register_sim(py::module_& m) {
         .def("spike_counts", &py_simulation::spike_counts, py::arg("node"))
         .def("ops", &py_simulation::ops, py::arg("projection"))
         .def("push_frames", &py_simulation::push_frames, py::arg("node"), py::arg("frames"))
+        .def("save_state", &py_simulation::save_state, py::arg("path"), py::arg("model_sha256") = "",
+             "Write the complete run-time state to an HDF5 checkpoint (docs/checkpoint.md).")
+        .def("load_state", &py_simulation::load_state, py::arg("path"), py::arg("model_sha256") = "",
+             "Restore a checkpoint of the same network and stream count; returns the step it continues from.")
         .def_property_readonly("steps_done", [](const py_simulation& s) { return s.sim().steps_done(); })
         .def_property_readonly("threads", [](const py_simulation& s) { return s.sim().threads(); })
         .def_property_readonly("streams", [](const py_simulation& s) { return s.sim().ctx().streams; })

@@ -28,6 +28,11 @@ Audio (16 kHz mono WAV, the Kaldi-compatible log-mel front-end of spec §1.2)::
     stream.push_audio(samples_chunk)                     # any chunk size; frames enter as they complete
     stream.finish_audio()                                # pad to 128 frames, then flush
 
+Checkpoints (docs/checkpoint.md): the complete state, so that a run continues exactly::
+
+    sim.save_state("ck.h5"); sim2.load_state("ck.h5")      # Simulation: same network, streams
+    stream.save_state("s.h5"); model.stream().load_state("s.h5")
+
 The checkpoint converter (:mod:`lmusim.convert`) needs torch but not the compiled module; every
 other entry point needs ``lmusim._core`` (built by CMake or ``pip install``).
 """
@@ -114,10 +119,12 @@ class RunResult:
 class Stream:
     """Frame-by-frame streaming with persistent state (one clip per stream)."""
 
-    def __init__(self, core_stream, class_names):
+    def __init__(self, core_stream, class_names, model_path: Optional[str] = None):
         self._s = core_stream
         self.class_names = class_names
         self._audio = None  # the streaming front-end, created by the first push_audio()
+        self._model_path = model_path
+        self._model_sha256 = None
 
     @property
     def latency(self) -> int:
@@ -181,6 +188,34 @@ class Stream:
     def spike_counts(self) -> Dict[str, np.ndarray]:
         return self._s.spike_counts()
 
+    def _sha256(self) -> str:
+        if self._model_sha256 is None:
+            self._model_sha256 = ""
+            if self._model_path is not None:
+                import hashlib
+                h = hashlib.sha256()
+                with open(self._model_path, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(block)
+                self._model_sha256 = h.hexdigest()
+        return self._model_sha256
+
+    def save_state(self, path) -> None:
+        """Write the session's complete state (every stream, mid-clip) to an HDF5 checkpoint that
+        names the model by its file's SHA-256 (docs/checkpoint.md). The audio front-end's state is
+        not included: save between audio clips, or push feature frames."""
+        if self._audio is not None:
+            raise Error("save_state: the audio front-end holds part of a clip, which checkpoints do not "
+                        "include; save before push_audio or after finish_audio")
+        self._s.save_state(str(path), self._sha256())
+
+    def load_state(self, path) -> int:
+        """Continue from a checkpoint of :meth:`save_state` for the same model, stream count and
+        memory mode: the next :meth:`push` gives exactly what the saved session would have. Returns
+        the frames pushed so far; raises :class:`FileError` if the file does not fit."""
+        self._audio = None
+        return int(self._s.load_state(str(path), self._sha256()))
+
 
 class Model:
     """A model file loaded for running (see :func:`load_model`)."""
@@ -223,7 +258,7 @@ class Model:
 
     def stream(self, streams: int = 1, threads: int = 0) -> Stream:
         """A streaming session; see :class:`Stream`."""
-        return Stream(_core.Stream(self._file, streams, threads), self.class_names)
+        return Stream(_core.Stream(self._file, streams, threads), self.class_names, self.path)
 
     def __repr__(self):
         return f"<lmusim.Model {self.path}: {len(self.network.nodes)} nodes, {len(self.class_names)} classes>"
