@@ -1,30 +1,17 @@
 """The Python package over pybind11: NumPy in and out, same results as the CLI, streaming, errors,
 threads."""
-import os
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("LMUSIM_BUILD_DIR", ROOT / "build"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-lmusim = pytest.importorskip("lmusim")
-if lmusim._core is None:
-    pytest.skip("lmusim._core is not built", allow_module_level=True)
+from testenv import cli, require_core
+
+lmusim = require_core()
 import slmu_reference as R  # noqa: E402
-
-LMUSIM = os.environ.get("LMUSIM_BIN", str(BUILD / "apps" / "lmusim"))
-
-
-def cli(*args, check=True):
-    return subprocess.run([LMUSIM, *map(str, args)], capture_output=True, text=True, check=check)
 
 
 @pytest.fixture(scope="module")

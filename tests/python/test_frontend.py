@@ -1,8 +1,5 @@
 """The C++ audio front-end against torchaudio.compliance.kaldi.fbank (spec §1.2), WAV errors, and
 audio streaming in chunks equal to whole clips."""
-import os
-import subprocess
-import sys
 import wave
 from pathlib import Path
 
@@ -11,16 +8,9 @@ import pytest
 import torch
 
 torchaudio = pytest.importorskip("torchaudio")
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("LMUSIM_BUILD_DIR", ROOT / "build"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-LMUSIM = os.environ.get("LMUSIM_BIN", str(BUILD / "apps" / "lmusim"))
+from testenv import LMUSIM, cli  # noqa: E402
 pytestmark = pytest.mark.skipif(not Path(LMUSIM).exists(), reason=f"{LMUSIM} not built")
 SR = 16000
-
-
-def cli(*args, check=True):
-    return subprocess.run([LMUSIM, *map(str, args)], capture_output=True, text=True, check=check)
 
 
 def write_pcm16(path, x, rate=SR, channels=1, width=2):
