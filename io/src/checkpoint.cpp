@@ -177,7 +177,9 @@ checkpoint_info read_file(const std::string& path, const network& net, std::size
     if (!opt.model_sha256.empty() && !info.model_sha256.empty() && opt.model_sha256 != info.model_sha256)
         throw file_error(cat(path, ": checkpoint of model sha256 ", info.model_sha256, ", this one is ", opt.model_sha256));
 
-    for (const auto& [key, e] : expected.entries()) {
+    for (const auto& entry : expected.entries()) {
+        const std::string& key = entry.first;  // (not a structured binding: lambdas below capture it)
+        const state_store::entry& e = entry.second;
         const std::vector<hsize_t> want(e.shape.begin(), e.shape.end());
         const std::vector<hsize_t> dims = h5::shape(f, root, key, key);
         const bool rows_free = variable_rows(key);

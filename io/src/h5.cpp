@@ -13,6 +13,7 @@
 #include <cstring>
 #include <vector>
 #include <memory>
+#include <thread>
 
 #include "lmusim/graph/strings.hpp"
 
@@ -156,10 +157,19 @@ void probe_in_child(const std::string& path) {
     if (pid < 0) return;  // cannot fork: load without the guard
     if (pid == 0) {
         // The child may crash by design: default signal dispositions (a fuzzer's or a
-        // sanitizer's handlers must not report the child's crash as the parent's).
-        for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) ::signal(sig, SIG_DFL);
-        const int null_fd = ::open("/dev/null", O_WRONLY);  // the child's reports are not the user's
-        if (null_fd >= 0) ::dup2(null_fd, 2);
+        // sanitizer's handlers must not report the child's crash as the parent's). SIGALRM too:
+        // under libFuzzer the inherited handler ignored the alarm below, and a looping child
+        // outlived the parent (docs/hardening.md).
+        for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGALRM}) ::signal(sig, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        // The child's reports are not the user's; nor may it hold the parent's output pipes open.
+        const int null_fd = ::open("/dev/null", O_WRONLY);
+        if (null_fd >= 0) {
+            ::dup2(null_fd, 1);
+            ::dup2(null_fd, 2);
+        }
 #if LMUSIM_HAS_SANITIZER
         __sanitizer_set_death_callback(nullptr);
 #endif
@@ -173,8 +183,23 @@ void probe_in_child(const std::string& path) {
         }
         ::_exit(0);
     }
+    // The parent enforces the limit as well, whatever the child's signal handling: poll, and
+    // kill the child at the deadline.
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(limit) + std::chrono::milliseconds(500);
+    auto pause = std::chrono::microseconds(200);
+    while (true) {
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) break;
+        if (r < 0 && errno != EINTR) return;  // the child is gone (reaped elsewhere): load without the guard
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::kill(pid, SIGKILL);
+            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            throw file_error(cat(path, ": corrupt HDF5 file (reading it did not finish within ", limit, " s)"));
+        }
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, std::chrono::microseconds(20000));
     }
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
         throw file_error(cat(path, ": corrupt HDF5 file (reading it did not finish within ", limit, " s)"));
