@@ -6,10 +6,12 @@ Question: how does lmusim's run phase compare with Brian2's on the Vogels-Abbott
 (`--repeats` each, after one warm-up of lmusim) on the same machine, and report the median run
 phase (Brian2: `device._last_run_time`; lmusim: `run_s` from `lmusim cuba --json`, which excludes
 building the network), total wall time including Brian2's code generation and compilation,
-spikes and rate. Prints a table and writes JSON lines to --out.
+spikes and rate. Prints a table, writes JSON lines to --out, and prints one JSON summary line
+per workload (``"row": true``) on stdout for scripts/bench.sh.
 """
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -38,11 +40,12 @@ def brian2(neurons, duration_ms, seed):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lmusim", default=str(ROOT / "build" / "apps" / "lmusim"))
+    build = Path(os.environ.get("LMUSIM_BUILD_DIR", ROOT / "build"))
+    ap.add_argument("--lmusim", default=str(build / "apps" / "lmusim"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=3, help="network seed (each engine draws its own network)")
     ap.add_argument("--quick", action="store_true", help="only the 4000-neuron, 10 s workload, 1 repeat")
-    ap.add_argument("--out", default=str(ROOT / "build" / "bench_cuba.jsonl"))
+    ap.add_argument("--out", default=str(build / "bench_cuba.jsonl"))
     a = ap.parse_args()
     workloads = [(4000, 10000), (32000, 2000)]
     if a.quick:
@@ -71,6 +74,12 @@ def main():
     for r in rows:
         print(f"{r['workload']:34} {r['lmusim_run_s']:10.3f}s {r['brian2_run_s']:10.3f}s {r['ratio']:5.2f}x "
               f"{r['lmusim_wall_s']:11.3f}s {r['brian2_wall_s']:11.3f}s {r['lmusim_rate']:7.2f}/{r['brian2_rate']:.2f}")
+    for r in rows:
+        print(json.dumps(dict(row=True, workload=r["workload"] + " [s, run phase]", lmusim=round(r["lmusim_run_s"], 3),
+                              peer=round(r["brian2_run_s"], 3), peer_name="Brian2 C++ standalone", ratio=r["ratio"],
+                              target=">=2x", met=bool(r["ratio"] >= 2),
+                              detail=f"wall incl. build: lmusim {r['lmusim_wall_s']:.2f} s, Brian2 {r['brian2_wall_s']:.1f} s; "
+                                     f"rate {r['lmusim_rate']:.2f}/{r['brian2_rate']:.2f} Hz")), flush=True)
 
 
 if __name__ == "__main__":
