@@ -51,83 +51,53 @@ bool variable_rows(const std::string& key) {
 // Upper bound on the first dimension of a variable-length array read from a file (2^28 values).
 constexpr hsize_t max_variable_values = hsize_t{1} << 28;
 
-void sync_path(const std::string& path, bool directory) {
-    const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-    if (fd < 0) return;
-    ::fsync(fd);
-    ::close(fd);
-}
-
 void write_file(const std::string& path, const network& net, std::size_t streams, std::uint64_t steps, const char* kind,
                 const state_store& st, const checkpoint_options& opt) {
     h5::quiet q;
-    const std::string tmp = path + ".partial";
-    try {
+    h5::write_atomically(path, "checkpoint", [&](const hid_t root) {
+        h5::write_header(root, "lmusim-checkpoint", checkpoint_format_version);
+        h5::write_attr(root, "kind", std::string(kind));
+        h5::write_attr(root, "network", net.name);
+        h5::write_attr(root, "dt_ms", net.dt);
+        h5::write_attr(root, "streams", std::uint64_t{streams});
+        h5::write_attr(root, "steps_done", steps);
+        h5::write_attr(root, "created", h5::utc_now());
+        if (!opt.model_sha256.empty()) h5::write_attr(root, "model_sha256", opt.model_sha256);
+        for (const auto& [k, v] : opt.attributes) h5::write_attr(root, k, v);
         {
-            h5::file f = h5::create_file(tmp);
-            const hid_t root = f.h.id();
-            h5::write_attr(root, "format", std::string("lmusim-checkpoint"));
-            h5::write_attr(root, "format_version", std::int64_t{checkpoint_format_version});
-            h5::write_attr(root, "lmusim_version", std::string(LMUSIM_VERSION));
-            h5::write_attr(root, "kind", std::string(kind));
-            h5::write_attr(root, "network", net.name);
-            h5::write_attr(root, "dt_ms", net.dt);
-            h5::write_attr(root, "streams", std::uint64_t{streams});
-            h5::write_attr(root, "steps_done", steps);
-            h5::write_attr(root, "created", h5::utc_now());
-            if (!opt.model_sha256.empty()) h5::write_attr(root, "model_sha256", opt.model_sha256);
-            for (const auto& [k, v] : opt.attributes) h5::write_attr(root, k, v);
-            {
-                handle fp = h5::create_group(root, "fingerprint");
-                h5::write_strings(fp.id(), "nodes", node_fingerprint(net));
-                h5::write_strings(fp.id(), "projections", projection_fingerprint(net));
-            }
-            // Every key "a/b/c" becomes dataset /a/b/c; groups are created on first use.
-            std::map<std::string, handle> groups;
-            auto group_of = [&](const std::string& dir) -> hid_t {
-                hid_t parent = root;
-                std::size_t from = 0;
-                while (true) {
-                    const std::size_t slash = dir.find('/', from);
-                    const std::string prefix = dir.substr(0, slash);
-                    auto it = groups.find(prefix);
-                    if (it == groups.end())
-                        it = groups.emplace(prefix, h5::create_group(parent, prefix.substr(from))).first;
-                    parent = it->second.id();
-                    if (slash == std::string::npos) return parent;
-                    from = slash + 1;
-                }
-            };
-            for (const auto& [key, e] : st.entries()) {
-                const std::size_t slash = key.rfind('/');
-                const hid_t g = slash == std::string::npos ? root : group_of(key.substr(0, slash));
-                const std::string leaf = slash == std::string::npos ? key : key.substr(slash + 1);
-                const std::vector<hsize_t> dims(e.shape.begin(), e.shape.end());
-                std::visit(
-                    [&](const auto& v) {
-                        using T = typename std::decay_t<decltype(v)>::value_type;
-                        h5::write<T>(g, leaf, std::span<const T>(v), dims, v.size() > 4096);
-                    },
-                    e.data);
-            }
-            h5::flush(f);
+            handle fp = h5::create_group(root, "fingerprint");
+            h5::write_strings(fp.id(), "nodes", node_fingerprint(net));
+            h5::write_strings(fp.id(), "projections", projection_fingerprint(net));
         }
-        sync_path(tmp, false);
-    } catch (const file_error& e) {
-        std::remove(tmp.c_str());
-        throw file_error(cat("cannot write checkpoint '", path, "': ", e.what()));
-    } catch (...) {
-        std::remove(tmp.c_str());
-        throw;
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::remove(tmp.c_str());
-        throw file_error(cat("cannot rename '", tmp, "' to '", path, "': ", ec.message()));
-    }
-    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
-    sync_path(dir.empty() ? std::string(".") : dir.string(), true);
+        // Every key "a/b/c" becomes dataset /a/b/c; groups are created on first use.
+        std::map<std::string, handle> groups;
+        auto group_of = [&](const std::string& dir) -> hid_t {
+            hid_t parent = root;
+            std::size_t from = 0;
+            while (true) {
+                const std::size_t slash = dir.find('/', from);
+                const std::string prefix = dir.substr(0, slash);
+                auto it = groups.find(prefix);
+                if (it == groups.end())
+                    it = groups.emplace(prefix, h5::create_group(parent, prefix.substr(from))).first;
+                parent = it->second.id();
+                if (slash == std::string::npos) return parent;
+                from = slash + 1;
+            }
+        };
+        for (const auto& [key, e] : st.entries()) {
+            const std::size_t slash = key.rfind('/');
+            const hid_t g = slash == std::string::npos ? root : group_of(key.substr(0, slash));
+            const std::string leaf = slash == std::string::npos ? key : key.substr(slash + 1);
+            const std::vector<hsize_t> dims(e.shape.begin(), e.shape.end());
+            std::visit(
+                [&](const auto& v) {
+                    using T = typename std::decay_t<decltype(v)>::value_type;
+                    h5::write<T>(g, leaf, std::span<const T>(v), dims, v.size() > 4096);
+                },
+                e.data);
+        }
+    });
 }
 
 void compare_lists(const std::string& path, const std::string& what, const std::vector<std::string>& file,

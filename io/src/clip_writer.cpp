@@ -38,9 +38,7 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
     m.file = h5::create_file(m.path);
     const hid_t root = m.file.h.id();
     const network& net = sim.net();
-    h5::write_attr(root, "format", std::string("lmusim-clips"));
-    h5::write_attr(root, "format_version", std::int64_t{1});
-    h5::write_attr(root, "lmusim_version", std::string(LMUSIM_VERSION));
+    h5::write_header(root, "lmusim-clips", 1);
     h5::write_attr(root, "network", net.name);
     h5::write_attr(root, "frames", std::uint64_t{frames});
     h5::write_attr(root, "frame_ms", net.dt);

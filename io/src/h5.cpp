@@ -231,6 +231,49 @@ void flush(const file& f) {
     }
 }
 
+namespace {
+
+void sync_path(const std::string& path, bool directory) noexcept {
+    const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
+}
+
+}  // namespace
+
+void write_header(hid_t root, const std::string& format, std::int64_t version) {
+    write_attr(root, "format", format);
+    write_attr(root, "format_version", version);
+    write_attr(root, "lmusim_version", std::string(LMUSIM_VERSION));
+}
+
+void write_atomically(const std::string& path, const char* what, const std::function<void(hid_t root)>& body) {
+    const std::string tmp = path + ".partial";
+    try {
+        {
+            file f = create_file(tmp);
+            body(f.h.id());
+            flush(f);
+        }
+        sync_path(tmp, false);
+    } catch (const file_error& e) {
+        std::remove(tmp.c_str());
+        throw file_error(cat("cannot write ", what, " '", path, "': ", e.what()));
+    } catch (...) {
+        std::remove(tmp.c_str());
+        throw;
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+        std::remove(tmp.c_str());
+        throw file_error(cat("cannot rename '", tmp, "' to '", path, "': ", ec.message()));
+    }
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    sync_path(dir.empty() ? std::string(".") : dir.string(), true);
+}
+
 file open_file(const std::string& path, bool writable) {
     const htri_t is = H5Fis_hdf5(path.c_str());
     if (is <= 0) {

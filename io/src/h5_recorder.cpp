@@ -151,9 +151,7 @@ void h5_recorder::begin(const simulation& sim, std::uint64_t steps) {
     h5::write_attr<std::uint32_t>(root, "magic", 0x0A7A);
     const std::uint32_t version[2] = {0, 1};
     h5::write_attr_array<std::uint32_t>(root, "version", version);
-    h5::write_attr(root, "format", std::string("lmusim-recording"));
-    h5::write_attr(root, "format_version", std::int64_t{recording_format_version});
-    h5::write_attr(root, "lmusim_version", std::string(LMUSIM_VERSION));
+    h5::write_header(root, "lmusim-recording", recording_format_version);
     h5::write_attr(root, "network", net.name);
     h5::write_attr(root, "dt_ms", net.dt);
     h5::write_attr(root, "start_step", std::uint64_t{sim.steps_done()});

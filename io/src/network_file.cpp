@@ -242,13 +242,8 @@ std::vector<std::string> ordered_children(const h5::file& f, hid_t g, const std:
 void save_network(const network& net, const std::string& path) {
     net.validate();
     h5::quiet q;
-    const std::string tmp = path + ".partial";
-    try {
-        h5::file f = h5::create_file(tmp);
-        const hid_t root = f.h.id();
-        h5::write_attr(root, "format", std::string("lmusim-network"));
-        h5::write_attr(root, "format_version", std::int64_t{network_format_version});
-        h5::write_attr(root, "lmusim_version", std::string(LMUSIM_VERSION));
+    h5::write_atomically(path, "network", [&](const hid_t root) {
+        h5::write_header(root, "lmusim-network", network_format_version);
         h5::write_attr(root, "name", net.name);
         h5::write_attr(root, "dt_ms", net.dt);
         handle nodes = h5::create_group(root, "nodes");
@@ -285,17 +280,7 @@ void save_network(const network& net, const std::string& path) {
             if (!p.bias.empty()) put(g.id(), "bias", p.bias);
             if (!p.post_affine.empty()) write_affine(g.id(), "post_", p.post_affine);
         }
-        h5::flush(f);
-    } catch (...) {
-        std::remove(tmp.c_str());
-        throw;
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::remove(tmp.c_str());
-        throw file_error(cat("cannot rename '", tmp, "' to '", path, "': ", ec.message()));
-    }
+    });
 }
 
 network load_network(const std::string& path) {
