@@ -6,14 +6,14 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=${LMUSIM_FUZZ_SECONDS:-60}
 "$root/scripts/deps.sh" fuzz
-build=${LMUSIM_FUZZ_BUILD_DIR:-$root/build-fuzz}
+build=$(realpath -m "${LMUSIM_FUZZ_BUILD_DIR:-$root/build-fuzz}")
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMUSIM_FUZZ=ON -DLMUSIM_SANITIZE=ON \
   -DLMUSIM_BUILD_TESTS=OFF -DLMUSIM_BUILD_PYTHON=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)" --target fuzz_model fuzz_wav fuzz_npy lmusim >/dev/null
 
 seeds=$build/seeds
 rm -rf "$seeds" && mkdir -p "$seeds"/{model,wav,npy}
-ASAN_OPTIONS=detect_leaks=0 "$build/apps/lmusim" cuba --neurons 200 --fan-in 5 --duration 1ms --save-network "$seeds/model/cuba.h5" --quiet >/dev/null
+ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 "$build/apps/lmusim" cuba --neurons 200 --fan-in 5 --duration 1ms --save-network "$seeds/model/cuba.h5" --quiet >/dev/null
 /usr/bin/python3 - "$seeds" <<'PY'
 import sys, wave, numpy as np
 d = sys.argv[1]
@@ -26,9 +26,9 @@ status=0
 for t in model wav npy; do
   echo "== fuzz_$t for ${seconds}s"
   artifacts=$build/artifacts/$t/
-  mkdir -p "$artifacts"
-  if ! (cd "$build" && ASAN_OPTIONS=detect_leaks=0 "./tests/fuzz/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=4096 \
-        -timeout=30 -artifact_prefix="$artifacts" "$seeds/$t" 2>&1 | tail -5); then
+  rm -rf "$artifacts" && mkdir -p "$artifacts"  # only this run's findings
+  if ! (cd "$build" && ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 "./tests/fuzz/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=4096 \
+        -timeout=30 -report_slow_units=60 -artifact_prefix="$artifacts" "$seeds/$t" 2>&1 | tail -5); then
     status=1
   fi
   for f in "$artifacts"*; do

@@ -9,7 +9,7 @@ build=${LMUSIM_ASAN_BUILD_DIR:-$root/build-asan}
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMUSIM_SANITIZE=ON -DLMUSIM_WERROR=ON \
   -DLMUSIM_BUILD_TESTS=ON -DLMUSIM_BUILD_PYTHON=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)"
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:hard_rss_limit_mb=4096}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:hard_rss_limit_mb=4096:allocator_may_return_null=1}
 export LMUSIM_SANITIZED=1
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 echo "== C++ tests under ASan + UBSan"
