@@ -36,6 +36,8 @@ np.save('$ex/x.npy', np.asarray(R.random_features(2, frames=40, seed=1, n_pad=0)
 /usr/bin/python3 "$root/examples/classify_clip.py" "$ex/ckpt.pth" "$ex/x.npy" --model "$ex/model.h5"
 /usr/bin/python3 "$root/examples/stream_frames.py" "$ex/model.h5" "$ex/x.npy" --chunk 3 > "$ex/stream.txt"
 grep -q "frame   39" "$ex/stream.txt"
+/usr/bin/python3 "$root/examples/spot_keywords.py" --clips 4 --output "$ex/kws.h5" > "$ex/kws.txt"
+grep -q "keywords right" "$ex/kws.txt"
 echo "examples: ok"
 
 echo "== pip install (virtual environment with the system's packages)"

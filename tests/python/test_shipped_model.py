@@ -1,0 +1,81 @@
+"""The shipped trained Spiking LMUFormer (models/slmu_kws.h5, docs/model_card.md) on the shipped
+test clips (data/demo: speakers never heard in training): the converter reproduces the model file
+from the shipped checkpoint, lmusim streaming audio agrees with PyTorch on every prediction, and
+the accuracy is what the model card states."""
+import json
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from testenv import LMUSIM, ROOT, require_core
+
+lmusim = require_core()
+MODEL = ROOT / "models" / "slmu_kws.h5"
+CKPT = ROOT / "models" / "slmu_kws.pth"
+DEMO = ROOT / "data" / "demo"
+
+
+@pytest.fixture(scope="module")
+def clips():
+    with open(DEMO / "labels.json") as f:
+        meta = json.load(f)
+    wavs = [str(DEMO / c["file"]) for c in meta["clips"]]
+    labels = np.array([c["label"] for c in meta["clips"]])
+    return meta, wavs, labels
+
+
+@pytest.fixture(scope="module")
+def streamed(clips, tmp_path_factory):
+    """lmusim, true streaming of the audio in 10 ms chunks (the CLI, as a user runs it)."""
+    _, wavs, _ = clips
+    out = tmp_path_factory.mktemp("shipped") / "out.h5"
+    subprocess.run([LMUSIM, "run", str(MODEL), "--input", *wavs, "--stream", "--chunk-ms", "10",
+                    "--output", str(out), "--quiet"], check=True, capture_output=True)
+    import h5py
+    with h5py.File(out, "r") as f:
+        return {k: f[k][:] for k in ("predictions", "logits", "frame_logits")}
+
+
+def test_model_file_is_the_converted_checkpoint(tmp_path, clips):
+    lmusim.convert(CKPT, tmp_path / "m.h5")
+    _, wavs, _ = clips
+    a = lmusim.load_model(MODEL).run(wavs[:6])
+    b = lmusim.load_model(tmp_path / "m.h5").run(wavs[:6])
+    np.testing.assert_array_equal(a.frame_logits, b.frame_logits)
+    for k in a.spike_counts:
+        np.testing.assert_array_equal(a.spike_counts[k], b.spike_counts[k])
+
+
+def test_streamed_audio_equals_python_whole_clips(clips, streamed):
+    _, wavs, _ = clips
+    r = lmusim.load_model(MODEL).run(wavs)
+    np.testing.assert_array_equal(r.frame_logits, streamed["frame_logits"])
+
+
+def test_pytorch_agrees_on_every_prediction(clips, streamed):
+    torch = pytest.importorskip("torch")
+    from lmusim.training.slmu import SpikingLMUFormer, load_upstream
+    _, wavs, labels = clips
+    sd = torch.load(CKPT, map_location="cpu")
+    dim = sd["module.head.weight"].shape[1]
+    net = SpikingLMUFormer(dim=dim, depth=1, memory_size=sd["module.block.0.attn.lmu.A"].shape[0])
+    load_upstream(net, sd)
+    net.eval()
+    x = torch.from_numpy(np.stack([lmusim.features(w) for w in wavs]))
+    with torch.no_grad():
+        ref = net(x).numpy()
+    np.testing.assert_array_equal(ref.argmax(1), streamed["predictions"])
+    # the logits themselves agree to float32 rounding (different summation orders)
+    np.testing.assert_allclose(streamed["logits"], ref, atol=1e-4)
+
+
+def test_accuracy_is_the_model_cards(clips, streamed):
+    _, _, labels = clips
+    right = int((streamed["predictions"] == labels).sum())
+    card = (ROOT / "docs" / "model_card.md").read_text()
+    m = re.search(r"shipped test clips \(`data/demo`\): \*\*(\d+)/(\d+)\*\*", card, re.IGNORECASE)
+    assert m, "docs/model_card.md states the shipped clips' accuracy"
+    assert (right, len(labels)) == (int(m.group(1)), int(m.group(2)))
+    assert right / len(labels) >= 0.8  # sanity floor; the issue's 90 % target is not met yet (model card)
