@@ -20,23 +20,9 @@ inline std::vector<float> uniform_vec(std::size_t n, unsigned seed, float lo = -
 // CUBA (continuous LIF with refractory period and synaptic currents) with delays of 3 and 5 steps
 // and a Poisson drive on a 2-step delay, so that spikes are in flight at every step boundary.
 inline network delayed_cuba(std::size_t n = 1000) {
-    cuba_params cp;
-    cp.neurons = n;
-    network net = make_cuba(cp);
-    for (projection& p : net.projections) p.delay = p.name == "exc" ? 3 : 5;
-    spike_source_params ps;
-    ps.kind = spike_source_params::mode::poisson;
-    ps.rate_hz = {25.0};
-    ps.seed = 5;
-    net.add(node{"drive", 300, ps});
-    projection p;
-    p.name = "drive_exc";
-    p.source = "drive";
-    p.target = "neurons";
-    p.kind = connectivity::sparse;
-    p.delay = 2;
-    p.sparse = fixed_probability(300, n, 0.03, 0.6f, 17);
-    net.connect(p);
+    network net = driven_cuba(n, {.size = 300, .rate_hz = 25.0, .seed = 5, .p = 0.03, .w = 0.6f, .conn_seed = 17, .delay = 2});
+    for (projection& p : net.projections)
+        if (p.name != "drive_exc") p.delay = p.name == "exc" ? 3 : 5;
     return net;
 }
 

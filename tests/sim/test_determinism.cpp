@@ -5,8 +5,10 @@
 #include "lmusim/neurons/lif.hpp"
 #include "lmusim/sim/memory_recorder.hpp"
 #include "lmusim/sim/simulation.hpp"
+#include "networks.hpp"
 
 using namespace lmusim;
+using lmusim::testing::driven_cuba;
 
 namespace {
 
@@ -31,25 +33,6 @@ outcome run(const network& net, context ctx, std::uint64_t steps) {
     return o;
 }
 
-// CUBA plus a Poisson drive, so several populations and streams are exercised.
-network driven_cuba(std::size_t n) {
-    cuba_params cp;
-    cp.neurons = n;
-    network net = make_cuba(cp);
-    spike_source_params ps;
-    ps.kind = spike_source_params::mode::poisson;
-    ps.rate_hz = {20.0};
-    ps.seed = 3;
-    net.add(node{"drive", 500, ps});
-    projection p;
-    p.name = "drive_exc";
-    p.source = "drive";
-    p.target = "neurons";
-    p.kind = connectivity::sparse;
-    p.sparse = fixed_probability(500, n, 0.02, 0.5f, 11);
-    net.connect(p);
-    return net;
-}
 
 }  // namespace
 
