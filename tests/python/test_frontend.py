@@ -145,8 +145,7 @@ def test_audio_streaming_in_chunks_equals_whole_clips(tmp_path, small_model):
         np.testing.assert_array_equal(f["frame_logits"][:], whole)
 
 
-def test_python_audio_api_equals_the_cli(tmp_path, small_model):
-    import h5py
+def test_python_audio_api(tmp_path, small_model):
     import lmusim
     wavs = []
     for name, x in list(signals())[:3]:
@@ -161,12 +160,14 @@ def test_python_audio_api_equals_the_cli(tmp_path, small_model):
     assert lmusim.features(samples[: SR // 2], frames=0).shape == (1 + (SR // 2 - 400) // 160, 128)
     with pytest.raises(lmusim.Error, match="22050"):
         lmusim.features(samples, sample_rate=22050)
-    # Model.run on WAV paths == the CLI on the same WAVs
+    # Model.run on WAV paths == Model.run on the front-end's features (the CLI on the same WAVs is
+    # compared in test_audio_streaming_in_chunks_equals_whole_clips: under sanitize.sh the CLI is
+    # another build, whose Eigen products may differ in the last bit, docs/semantics.md)
     model = lmusim.load_model(small_model)
     res = model.run([str(w) for w in wavs])
-    cli("run", small_model, "--input", *wavs, "--output", tmp_path / "cli.h5", "--quiet")
-    with h5py.File(tmp_path / "cli.h5", "r") as f:
-        np.testing.assert_array_equal(res.frame_logits, f["frame_logits"][:])
+    feats = model.run(np.stack([lmusim.features(w) for w in wavs]))
+    np.testing.assert_array_equal(res.frame_logits, feats.frame_logits)
+    assert res.frame_logits.shape == (len(wavs), 128, len(model.class_names))
     # push_audio in odd chunk sizes == the whole clip, frame by frame
     rng = np.random.default_rng(4)
     for k, w in enumerate(wavs):
