@@ -6,9 +6,8 @@ import time
 import h5py
 import numpy as np
 import pytest
-import torch
 
-from testenv import cli, require_core
+from testenv import cli, random_model, require_core
 
 lmusim = require_core()
 import slmu_reference as R  # noqa: E402
@@ -17,8 +16,7 @@ import slmu_reference as R  # noqa: E402
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     d = tmp_path_factory.mktemp("model")
-    torch.save(R.make_state_dict(dim=64, depth=1, seed=4), d / "ckpt.pth")
-    lmusim.convert(d / "ckpt.pth", d / "model.h5")
+    random_model(d, dim=64, depth=1, seed=4)
     x = np.asarray(R.random_features(5, frames=60, seed=9, n_pad=10), dtype=np.float32)
     np.save(d / "x.npy", x)
     return d, x

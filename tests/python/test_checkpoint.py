@@ -16,10 +16,7 @@ import numpy as np
 import pytest
 
 import lmusim
-
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("LMUSIM_BUILD_DIR", ROOT / "build"))
-LMUSIM = os.environ.get("LMUSIM_BIN", str(BUILD / "apps" / "lmusim"))
+from testenv import LMUSIM, random_model
 
 
 def delayed_network(n=600):
@@ -82,14 +79,11 @@ def test_simulation_refuses_checkpoints_that_do_not_fit(tmp_path):
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     import slmu_reference as R
-    from lmusim.convert import convert
     d = tmp_path_factory.mktemp("ckmodel")
-    torch.save(R.make_state_dict(dim=64, depth=1, seed=5), d / "a.pth")
-    convert(d / "a.pth", d / "a.h5")
-    torch.save(R.make_state_dict(dim=64, depth=1, seed=6), d / "b.pth")
-    convert(d / "b.pth", d / "b.h5")
+    random_model(d, "a", dim=64, depth=1, seed=5)
+    random_model(d, "b", dim=64, depth=1, seed=6)
     x = np.asarray(R.random_features(2, frames=40, seed=9), dtype=np.float32)  # [clips, frames, 128]
     return d, x
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 torchaudio = pytest.importorskip("torchaudio")
-from testenv import LMUSIM, cli  # noqa: E402
+from testenv import LMUSIM, cli, random_model  # noqa: E402
 pytestmark = pytest.mark.skipif(not Path(LMUSIM).exists(), reason=f"{LMUSIM} not built")
 SR = 16000
 
@@ -77,11 +77,8 @@ def test_features_match_torchaudio(tmp_path, kind):
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
-    import slmu_reference as R
-    from lmusim.convert import convert
     d = tmp_path_factory.mktemp("frontend")
-    torch.save(R.make_state_dict(dim=64, seed=6), d / "c.pth")
-    convert(d / "c.pth", d / "m.h5")
+    random_model(d, "m", dim=64, seed=6)
     return d / "m.h5"
 
 

@@ -5,29 +5,22 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("LMUSIM_BUILD_DIR", ROOT / "build"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-LMUSIM = os.environ.get("LMUSIM_BIN", str(BUILD / "apps" / "lmusim"))
+from testenv import LMUSIM, random_model
 pytestmark = pytest.mark.skipif(not Path(LMUSIM).exists(), reason=f"{LMUSIM} not built")
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     import slmu_reference as R
-    from lmusim.convert import convert
     d = tmp_path_factory.mktemp("signals")
-    torch.save(R.make_state_dict(seed=8), d / "c.pth")  # paper size: slow enough to interrupt
-    convert(d / "c.pth", d / "m.h5")
+    random_model(d, "m", seed=8)  # paper size: slow enough to interrupt
     x = np.asarray(R.random_features(400, frames=128, seed=4), dtype=np.float32)
     np.save(d / "x.npy", x)
     return d

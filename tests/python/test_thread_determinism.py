@@ -8,7 +8,7 @@ on the paths the benchmarks time: ``Model.run`` on a batch (streams split over t
 import numpy as np
 import pytest
 
-from testenv import require_core
+from testenv import random_model, require_core
 
 lmusim = require_core()
 torch = pytest.importorskip("torch")
@@ -18,8 +18,7 @@ import slmu_reference as R  # noqa: E402
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     d = tmp_path_factory.mktemp("threads")
-    torch.save(R.make_state_dict(dim=64, depth=1, seed=5), d / "ckpt.pth")
-    lmusim.convert(d / "ckpt.pth", d / "model.h5")
+    random_model(d, dim=64, depth=1, seed=5)
     x = np.asarray(R.random_features(6, frames=48, seed=3, n_pad=8), dtype=np.float32)
     return lmusim.load_model(d / "model.h5"), x
 

@@ -21,3 +21,18 @@ def require_core():
     if lmusim._core is None:
         pytest.skip("lmusim._core is not built", allow_module_level=True)
     return lmusim
+
+
+def random_model(directory, name="model", **make_state_dict_args):
+    """A random calibrated Spiking LMUFormer (slmu_reference.make_state_dict(**args)) saved as
+    DIRECTORY/NAME.pth in upstream format and converted to DIRECTORY/NAME.h5; returns the .h5 path."""
+    from pathlib import Path as _Path
+
+    import torch
+
+    import slmu_reference as R
+    from lmusim.convert import convert
+    d = _Path(directory)
+    torch.save(R.make_state_dict(**make_state_dict_args), d / f"{name}.pth")
+    convert(d / f"{name}.pth", d / f"{name}.h5")
+    return d / f"{name}.h5"
