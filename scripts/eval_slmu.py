@@ -22,7 +22,7 @@ speakers):
 Writes ``OUT/eval_<split>.json`` (accuracies, agreement, per-speaker accuracy, curve, firing
 rates, ops per clip) and ``OUT/accuracy_vs_frames.png``.
 
-Usage: ``scripts/eval_slmu.py MODEL.h5 --checkpoint best.pth [--data build/data/keywords2]``
+Usage: ``scripts/eval_slmu.py MODEL.h5 --checkpoint best.pth [--data build/data/keywords]``
 """
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model", help="lmusim model file (.h5)")
     ap.add_argument("--checkpoint", help="the PyTorch checkpoint it was converted from (.pth)")
-    ap.add_argument("--data", default=os.path.join(ROOT, "build/data/keywords2"))
+    ap.add_argument("--data", default=os.path.join(ROOT, "build/data/keywords"),
+                    help="the scripts/gen_keywords.py output (its default --out)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--out", default=os.path.join(ROOT, "build/eval"))
     ap.add_argument("--lmusim", default=os.environ.get("LMUSIM_BIN", os.path.join(ROOT, "build/apps/lmusim")))

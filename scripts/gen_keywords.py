@@ -10,15 +10,19 @@ Voices
 A *speaker* is an espeak-ng voice variant (the files in ``espeak-ng-data/voices/!v``, plus the
 plain default voice).  Each clip is spoken by one speaker with one of the English accents that
 ``espeak-ng --voices=en`` lists (eSpeak's own, not MBROLA, voices); the clip's ``voice`` is
-``<accent>+<variant>``.  Speakers are split into train / validation / test (about 70/15/15) by
+``<accent>+<variant>`` (British English is spelt ``en+<variant>``: espeak-ng ignores a variant
+after ``en-gb``).  Speakers are split into train / validation / test (about 70/15/15) by
 *family* (e.g. ``klatt``..``klatt6``, ``robosoft``..``robosoft8``, ``whisper``/``whisperf`` are
 one family), so validation and test speakers, and their near-duplicates, never occur in
 training.  Accents are shared between the splits (they are pronunciation rules, not speakers).
 The training split also gets ``--random-per-word`` clips per word from ``--random-voices``
 random variants (``rv000``..: every formant's frequency, height and width, the pitch range,
-voicing, roughness, echo and breathiness drawn at random; written to a private copy of the
-espeak-ng data under ``OUT/.espeak``), so the model meets far more vocal tracts than the
-71 built-in training speakers; validation and test keep only unseen built-in speakers.
+voicing, consonants, roughness and flutter drawn at random, and spectral tilt, stress, intonation
+tune, Klatt synthesiser, echo or breath sometimes borrowed, jittered, from a *training* speaker's
+variant file; written to private copies of the espeak-ng data under ``OUT/.espeak/<k>``, 250
+voices each, because espeak-ng silently ignores voices beyond its 349-voice list; every random
+voice is checked to load), so the model meets far more vocal tracts than the 71 built-in
+training speakers; validation and test keep only unseen built-in speakers.
 Variants whose output equals the default voice's (``fast``: it only sets a speed, which ``-s``
 overrides) are dropped.
 
@@ -42,8 +46,9 @@ settings, the speaker lists per split and one record per clip (path relative to 
 word, voice, accent, variant, split and the synthesis parameters).
 
 Usage: ``scripts/gen_keywords.py [--out build/data/keywords] [--train-per-word 600] ...``
-(defaults: 600 + 300 / 60 / 80 clips per word for train / validation / test, 36,400 clips, about
-7 minutes on 2 cores).
+(defaults: 600 + 600 / 60 / 80 clips per word for train / validation / test, 46,900 clips, about
+15 minutes on 2 cores; ``--reuse OLD_OUT`` hard-links the clips whose recipe did not change;
+``--demo data/demo`` also writes the shipped demo clips).
 """
 from __future__ import annotations
 
@@ -172,71 +177,177 @@ def _brown(rng, n):
     return b[2000:2000 + n]
 
 
-def random_variant(seed: int, name: str) -> str:
-    """Text of a random eSpeak voice variant file (training voices only): every formant's
-    frequency, height and width scaled at random (F1-F3 frequencies 40-160 %, the range of
-    eSpeak's own extreme variants), random pitch range, voicing, consonant strength, roughness,
-    flutter, and sometimes echo or breathiness (whisper-like)."""
+#: Voice-file attributes that a random voice may borrow from a *training* speaker's variant
+#: file (never from a validation or test speaker): spectral tilt (``tone``), stress timing and
+#: loudness, intonation tune, Klatt synthesiser, echo, breath.
+BORROWED = ("tone", "stressLength", "stressAdd", "stressAmp", "intonation", "klatt", "echo",
+            "breath", "breathw")
+#: Attributes whose numbers are jittered when borrowed (the others are tables or choices).
+JITTERED = ("tone", "stressAdd", "echo", "breath")
+
+
+def variant_attributes(variants: list) -> dict:
+    """{attribute: [argument strings]} over the variant files ``variants`` (their last
+    occurrence of each attribute in ``BORROWED``)."""
+    vdir = next((d for d in VARIANT_DIRS if os.path.isdir(d)), None)
+    out = {k: [] for k in BORROWED}
+    for v in variants:
+        path = os.path.join(vdir, v) if vdir else ""
+        if v == DEFAULT_VARIANT or not os.path.isfile(path):
+            continue
+        seen = {}
+        with open(path, errors="replace") as f:
+            for line in f:
+                parts = line.split("//")[0].split()
+                if parts and parts[0] in out and len(parts) > 1:
+                    seen[parts[0]] = " ".join(parts[1:])
+        for k, a in seen.items():
+            out[k].append(a)
+    return out
+
+
+def random_variant(seed: int, name: str, borrow: dict | None = None) -> str:
+    """Text of a random eSpeak voice variant file (training voices only).
+
+    Every formant's frequency, height and width is drawn at random (F1-F3 frequencies usually
+    40-160 %, one voice in five anywhere in 5-250 %; F4-F8 usually 70-130 %, else 30-300 %),
+    as are the pitch range, voicing, consonant strength, roughness and flutter.  Each of the
+    ``BORROWED`` attributes is, with probability 0.3, copied from a random training speaker's
+    variant file (``borrow``, from ``variant_attributes``), its numbers jittered by up to
+    +-25 % (``JITTERED``); else echo and breath are drawn as in the first version (30 % / 15 %).
+    """
     rng = np.random.default_rng(seed)
     lines = ["language variant", f"name {name}",
              f"gender {'female' if rng.random() < 0.5 else 'male'}"]
+    wide = rng.random() < 0.2
     for k in range(9):
-        lo, hi = (40, 160) if 1 <= k <= 3 else (70, 130)
+        if 1 <= k <= 3:
+            lo, hi = (5, 250) if wide else (40, 160)
+        elif k == 4:
+            lo, hi = (30, 300) if wide and rng.random() < 0.5 else (70, 130)
+        else:
+            # espeak-ng 1.51 can crash (SIGSEGV) with F5-F8 far above 200 %
+            lo, hi = (50, 200) if wide and rng.random() < 0.5 else (70, 130)
         freq = int(rng.integers(lo, hi + 1))
         height = int(rng.integers(20, 181)) if rng.random() < 0.8 else int(rng.integers(0, 20))
-        width = int(rng.integers(60, 161))
+        width = int(rng.integers(40, 171))
         lines.append(f"formant {k} {freq} {height} {width}")
-    base = int(rng.integers(60, 221))
-    lines.append(f"pitch {base} {base + int(rng.integers(10, 121))}")
-    lines.append(f"voicing {int(rng.integers(40, 161))}")
-    lines.append(f"consonants {int(rng.integers(40, 121))} {int(rng.integers(40, 131))}")
+    base = int(rng.integers(50, 261))
+    lines.append(f"pitch {base} {base + int(rng.integers(5, 151))}")
+    lines.append(f"voicing {int(rng.integers(15, 161))}")
+    lines.append(f"consonants {int(rng.integers(15, 131))} {int(rng.integers(15, 131))}")
     lines.append(f"roughness {int(rng.integers(0, 7))}")
-    lines.append(f"flutter {int(rng.integers(0, 31))}")
-    if rng.random() < 0.3:
-        lines.append(f"echo {int(rng.integers(20, 251))} {int(rng.integers(5, 61))}")
-    if rng.random() < 0.15:
+    lines.append(f"flutter {int(rng.integers(0, 41))}")
+    borrowed = set()
+    for key in BORROWED:
+        pool = (borrow or {}).get(key) or []
+        if pool and rng.random() < 0.3:
+            args = pool[int(rng.integers(len(pool)))].split()
+            if key in JITTERED:
+                # amplitudes of a tone table are bytes (<= 255)
+                args = [str(min(255 if key == "tone" and j % 2 else 1 << 20,
+                                max(0, int(round(float(a) * rng.uniform(0.75, 1.25))))))
+                        for j, a in enumerate(args)]
+            lines.append(f"{key} {' '.join(args)}")
+            borrowed.add(key)
+    if "echo" not in borrowed and rng.random() < 0.3:
+        lines.append(f"echo {int(rng.integers(20, 301))} {int(rng.integers(5, 81))}")
+    if "breath" not in borrowed and rng.random() < 0.15:
         b = rng.integers(0, 20, size=8)
         lines.append("breath " + " ".join(str(int(v)) for v in b))
-        lines.append("breathw " + " ".join(str(int(v)) for v in rng.integers(100, 500, size=6)))
+        if "breathw" not in borrowed:
+            lines.append("breathw " + " ".join(str(int(v)) for v in rng.integers(100, 500, size=6)))
     return "\n".join(lines) + "\n"
 
 
-def make_espeak_data(out: str, n: int, seed: int) -> tuple:
-    """A private copy of espeak-ng's data directory under ``OUT/.espeak/`` with ``n`` random
-    variants ``rv000``.. added (the system's data is left untouched); returns (path, names,
-    variant texts)."""
+#: Random voices per private espeak-ng data directory: espeak-ng lists at most 349 voices
+#: (N_VOICES_LIST) and silently falls back to another voice beyond that.
+VOICES_PER_DATA_DIR = 250
+
+
+def make_espeak_data(out: str, n: int, seed: int, borrow: dict | None = None) -> tuple:
+    """Private copies of espeak-ng's data directory under ``OUT/.espeak/<k>/`` holding the
+    English languages and ``n`` random variants ``rv000``.. (at most ``VOICES_PER_DATA_DIR``
+    per copy; the system's data is left untouched).  Every random voice is checked to load
+    (no warning from espeak-ng, output differs from the plain voice).  Returns
+    ({name: data path}, names, {name: variant text})."""
     import shutil
     src = next((os.path.dirname(d.rstrip("/").rsplit("/", 1)[0]) for d in VARIANT_DIRS
                 if os.path.isdir(d)), None)
     if src is None:
         raise SystemExit("espeak-ng data directory not found; apt-get install espeak-ng")
-    root = os.path.join(os.path.abspath(out), ".espeak")
-    dst = os.path.join(root, "espeak-ng-data")
-    if os.path.isdir(dst):
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst)
-    names, texts = [], {}
+    top = os.path.join(os.path.abspath(out), ".espeak")
+    if os.path.isdir(top):
+        shutil.rmtree(top)
+    paths, names, texts = {}, [], {}
     for i in range(n):
+        chunk = i // VOICES_PER_DATA_DIR
+        root = os.path.join(top, str(chunk))
+        dst = os.path.join(root, "espeak-ng-data")
+        if i % VOICES_PER_DATA_DIR == 0:
+            # only the English languages and the random variants, so that the voice list
+            # stays far below espeak-ng's limit
+            shutil.copytree(src, dst, ignore=lambda d, fs: [
+                f for f in fs if (os.path.basename(d) == "!v" and not f.startswith("rv"))
+                or f == "mb"
+                or ("/lang" in d and os.path.isfile(os.path.join(d, f))
+                    and not f.lower().startswith("en"))])
         name = f"rv{i:03d}"
-        text = random_variant(_clip_seed(seed, "voice", name, 0), name)
+        text = random_variant(_clip_seed(seed, "voice", name, 0), name, borrow)
         with open(os.path.join(dst, "voices", "!v", name), "w") as f:
             f.write(text)
         names.append(name)
         texts[name] = text
-    return root, names, texts
+        paths[name] = root
+    plain = {}
+    for name in names:
+        for accent in ("en-us", "en-gb"):
+            # all the keywords: a voice file can make espeak-ng crash on some phonemes only
+            r = subprocess.run(["espeak-ng", f"--path={paths[name]}", "-v", voice_name(accent, name),
+                                "--stdout", " ".join(WORDS) if accent == "en-us" else "bird"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            key = (paths[name], accent)
+            if key not in plain:
+                plain[key] = subprocess.run(
+                    ["espeak-ng", f"--path={paths[name]}", "-v", accent, "--stdout", "bird"],
+                    check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+            if r.returncode or r.stderr.strip() or (accent != "en-us" and r.stdout == plain[key]):
+                raise SystemExit(f"random voice {name} ({accent}) does not load: "
+                                 f"{r.stderr.decode(errors='replace').strip() or 'plain output'}")
+    return paths, names, texts
+
+
+def voice_name(accent: str, variant: str) -> str:
+    """The ``-v`` argument for ``accent`` spoken by ``variant``.  espeak-ng 1.51 ignores a
+    variant after ``en-gb`` (``en-gb+X`` sounds like plain ``en-gb``), so British English with
+    a variant is spelt ``en+X`` (``en`` is the same voice file, ``gmw/en``)."""
+    if variant == DEFAULT_VARIANT:
+        return accent
+    return f"{'en' if accent == 'en-gb' else accent}+{variant}"
+
+
+def clip_accent(seed: int) -> str:
+    """The accent ``synth_clip`` draws first from a clip's seed."""
+    return ACCENTS[int(np.random.default_rng(seed).integers(len(ACCENTS)))]
 
 
 def synth_clip(job: dict) -> dict:
     """Synthesise, augment and write one clip; returns its manifest record."""
+    if job.get("reuse"):
+        return _reuse_clip(job)
     rng = np.random.default_rng(job["seed"])
     word, variant = job["word"], job["variant"]
     accent = ACCENTS[int(rng.integers(len(ACCENTS)))]
-    voice = accent if variant == DEFAULT_VARIANT else f"{accent}+{variant}"
+    voice = voice_name(accent, variant)
     p = OrderedDict(speed=int(rng.integers(120, 241)), pitch=int(rng.integers(15, 86)),
                     amplitude=int(rng.integers(60, 161)), gap=int(rng.integers(0, 21)))
     extra = [f"--path={job['espeak_path']}"] if job.get("espeak_path") else []
-    raw = _espeak(voice, word, [*extra, "-s", str(p["speed"]), "-p", str(p["pitch"]),
-                                "-a", str(p["amplitude"]), "-g", str(p["gap"])])
+    try:
+        raw = _espeak(voice, word, [*extra, "-s", str(p["speed"]), "-p", str(p["pitch"]),
+                                    "-a", str(p["amplitude"]), "-g", str(p["gap"])])
+    except subprocess.CalledProcessError as e:
+        raise RuntimeError(f"{job['rel']}: espeak-ng failed ({e}) for voice {voice}, word "
+                           f"{word!r}, {dict(p)}") from None
     effects = []
     if rng.random() < 0.3:
         hp = int(rng.integers(60, 301))
@@ -302,6 +413,62 @@ def synth_clip(job: dict) -> dict:
                        accent=accent, variant=variant, split=job["split"], params=p)
 
 
+def _reuse_clip(job: dict) -> dict:
+    """Hard-link (or copy) an unchanged clip from an earlier run's output."""
+    import shutil
+    dst = os.path.join(job["out"], job["rel"])
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    if os.path.exists(dst):
+        os.remove(dst)
+    try:
+        os.link(job["reuse"], dst)
+    except OSError:
+        shutil.copyfile(job["reuse"], dst)
+    return job["record"]
+
+
+def reusable(old_dir: str, seed: int) -> dict:
+    """{relative path: manifest record} of an earlier run (``--reuse``) with the same seed."""
+    path = os.path.join(old_dir, "manifest.json")
+    try:
+        with open(path) as f:
+            m = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--reuse {old_dir}: cannot read {path}: {e}")
+    if m.get("seed") != seed:
+        raise SystemExit(f"--reuse {old_dir}: its seed {m.get('seed')} differs from --seed {seed}")
+    return {r["path"]: r for r in m["clips"]}
+
+
+def write_demo(out: str, records: list, demo: str, per_word: int = 2) -> None:
+    """Copy the first ``per_word`` test clips of each word to ``demo`` (``<word>_<k>.wav``) and
+    write ``demo/labels.json``."""
+    import shutil
+    os.makedirs(demo, exist_ok=True)
+    by_path = {r["path"]: r for r in records}
+    clips = []
+    for label, word in enumerate(WORDS):
+        for k in range(per_word):
+            rel = f"test/{word}/{word}_{k:05d}.wav"
+            r = by_path[rel]
+            name = f"{word}_{k}.wav"
+            shutil.copyfile(os.path.join(out, rel), os.path.join(demo, name))
+            clips.append(OrderedDict(file=name, label=label, word=word, voice=r["voice"],
+                                     split="test", source=rel,
+                                     noise=r["params"].get("noise"),
+                                     snr_db=r["params"].get("snr_db")))
+    labels = OrderedDict(
+        description="Synthetic keyword clips (espeak-ng + sox, scripts/gen_keywords.py with its "
+                    "default settings) from the TEST split: speakers (voice variants) never "
+                    "heard in training. 16 kHz mono PCM16, 1 s; byte-identical to a re-run of "
+                    "the generator.",
+        class_names=WORDS, sample_rate=SR, clips=clips)
+    with open(os.path.join(demo, "labels.json"), "w") as f:
+        json.dump(labels, f, indent=1)
+        f.write("\n")
+    print(f"{len(clips)} demo clips -> {demo}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
@@ -313,11 +480,18 @@ def main(argv=None) -> int:
     ap.add_argument("--train-per-word", type=int, default=600)
     ap.add_argument("--val-per-word", type=int, default=60)
     ap.add_argument("--test-per-word", type=int, default=80)
-    ap.add_argument("--random-voices", type=int, default=200,
+    ap.add_argument("--random-voices", type=int, default=500,
                     help="random eSpeak voice variants added to the training split (0: none)")
-    ap.add_argument("--random-per-word", type=int, default=300,
+    ap.add_argument("--random-per-word", type=int, default=600,
                     help="extra training clips per word spoken by the random voices")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--reuse", metavar="DIR", default=None,
+                    help="hard-link the built-in-speaker clips whose recipe is unchanged (same "
+                         "seed, path, speaker and voice string) from an earlier run's output "
+                         "instead of synthesising them again (random-voice clips are always made)")
+    ap.add_argument("--demo", metavar="DIR", default=None,
+                    help="also copy the first 2 test clips per word to DIR with a labels.json "
+                         "(how data/demo/ is made)")
     args = ap.parse_args(argv)
 
     t0 = time.time()
@@ -340,9 +514,22 @@ def main(argv=None) -> int:
                                  variant=vs[order[i % len(vs)]], split=s, out=args.out,
                                  rel=f"{s}/{word}/{word}_{i:05d}.wav"))
     os.makedirs(args.out, exist_ok=True)
+    if args.reuse:
+        old = reusable(args.reuse, args.seed)
+        n_reused = 0
+        for j in jobs:
+            r = old.get(j["rel"])
+            if (r is not None and r.get("variant") == j["variant"]
+                    and r.get("voice") == voice_name(clip_accent(j["seed"]), j["variant"])
+                    and os.path.isfile(os.path.join(args.reuse, j["rel"]))):
+                j["reuse"] = os.path.join(args.reuse, j["rel"])
+                j["record"] = r
+                n_reused += 1
+        print(f"reusing {n_reused} unchanged clips from {args.reuse}")
     rv_texts = {}
     if args.random_voices > 0 and args.random_per_word > 0:
-        epath, rv_names, rv_texts = make_espeak_data(args.out, args.random_voices, args.seed)
+        epaths, rv_names, rv_texts = make_espeak_data(
+            args.out, args.random_voices, args.seed, variant_attributes(splits["train"]))
         print(f"  train     +{len(rv_names)} random voices ({args.random_per_word} clips per word)")
         for label, word in enumerate(WORDS):
             order = np.random.default_rng(_clip_seed(args.seed, "train-rv", word, -1)) \
@@ -350,7 +537,8 @@ def main(argv=None) -> int:
             for i in range(args.random_per_word):
                 jobs.append(dict(seed=_clip_seed(args.seed, "train-rv", word, i), word=word,
                                  label=label, variant=rv_names[order[i % len(rv_names)]],
-                                 split="train", out=args.out, espeak_path=epath,
+                                 split="train", out=args.out,
+                                 espeak_path=epaths[rv_names[order[i % len(rv_names)]]],
                                  rel=f"train/{word}/{word}_r{i:05d}.wav"))
     print(f"{len(jobs)} clips to generate with {args.workers} workers -> {args.out}", flush=True)
     records = []
@@ -379,6 +567,8 @@ def main(argv=None) -> int:
         print(f"{s:10s} {st['clips']:6d} clips, {st['speakers']} speakers, "
               f"{st['voices']} accent+speaker voices, {st['cut']} cut to 1 s")
     print(f"done in {time.time() - t0:.0f} s; manifest {os.path.join(args.out, 'manifest.json')}")
+    if args.demo:
+        write_demo(args.out, records, args.demo)
     return 0
 
 
