@@ -78,4 +78,4 @@ def test_accuracy_is_the_model_cards(clips, streamed):
     m = re.search(r"shipped test clips \(`data/demo`\): \*\*(\d+)/(\d+)\*\*", card, re.IGNORECASE)
     assert m, "docs/model_card.md states the shipped clips' accuracy"
     assert (right, len(labels)) == (int(m.group(1)), int(m.group(2)))
-    assert right / len(labels) >= 0.8  # sanity floor; the issue's 90 % target is not met yet (model card)
+    assert right / len(labels) >= 0.85  # sanity floor (the full test set: 91.39 %, model card)
