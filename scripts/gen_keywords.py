@@ -47,8 +47,8 @@ word, voice, accent, variant, split and the synthesis parameters).
 
 Usage: ``scripts/gen_keywords.py [--out build/data/keywords] [--train-per-word 600] ...``
 (defaults: 600 + 600 / 60 / 80 clips per word for train / validation / test, 46,900 clips, about
-6 minutes on 2 idle cores (measured: 24,200 clips in 179 s); ``--reuse OLD_OUT`` hard-links the clips whose recipe did not change;
-``--demo data/demo`` also writes the shipped demo clips).
+6 minutes on 2 idle cores (measured: 24,200 clips in 179 s); ``--reuse OLD_OUT`` hard-links the
+clips whose recipe did not change; ``--demo data/demo`` also writes the shipped demo clips).
 """
 from __future__ import annotations
 
@@ -210,7 +210,8 @@ def random_variant(seed: int, name: str, borrow: dict | None = None) -> str:
     """Text of a random eSpeak voice variant file (training voices only).
 
     Every formant's frequency, height and width is drawn at random (F1-F3 frequencies usually
-    40-160 %, one voice in five anywhere in 5-250 %; F4-F8 usually 70-130 %, else 30-300 %),
+    40-160 %, one voice in five anywhere in 5-250 %; F0 and F4-F8 usually 70-130 %, in those
+    voices sometimes F4 30-300 % and F5-F8 50-200 %),
     as are the pitch range, voicing, consonant strength, roughness and flutter.  Each of the
     ``BORROWED`` attributes is, with probability 0.3, copied from a random training speaker's
     variant file (``borrow``, from ``variant_attributes``), its numbers jittered by up to
@@ -268,8 +269,9 @@ VOICES_PER_DATA_DIR = 250
 def make_espeak_data(out: str, n: int, seed: int, borrow: dict | None = None) -> tuple:
     """Private copies of espeak-ng's data directory under ``OUT/.espeak/<k>/`` holding the
     English languages and ``n`` random variants ``rv000``.. (at most ``VOICES_PER_DATA_DIR``
-    per copy; the system's data is left untouched).  Every random voice is checked to load
-    (no warning from espeak-ng, output differs from the plain voice).  Returns
+    per copy; the system's data is left untouched).  Every random voice is checked to load: it
+    speaks all the keywords without a warning or crash, and its British-English output differs
+    from the plain voice's.  Returns
     ({name: data path}, names, {name: variant text})."""
     import shutil
     src = next((os.path.dirname(d.rstrip("/").rsplit("/", 1)[0]) for d in VARIANT_DIRS
@@ -306,12 +308,12 @@ def make_espeak_data(out: str, n: int, seed: int, borrow: dict | None = None) ->
             r = subprocess.run(["espeak-ng", f"--path={paths[name]}", "-v", voice_name(accent, name),
                                 "--stdout", " ".join(WORDS) if accent == "en-us" else "bird"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            key = (paths[name], accent)
-            if key not in plain:
-                plain[key] = subprocess.run(
-                    ["espeak-ng", f"--path={paths[name]}", "-v", accent, "--stdout", "bird"],
+            if paths[name] not in plain:
+                plain[paths[name]] = subprocess.run(
+                    ["espeak-ng", f"--path={paths[name]}", "-v", "en-gb", "--stdout", "bird"],
                     check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
-            if r.returncode or r.stderr.strip() or (accent != "en-us" and r.stdout == plain[key]):
+            if r.returncode or r.stderr.strip() or (accent == "en-gb"
+                                                    and r.stdout == plain[paths[name]]):
                 raise SystemExit(f"random voice {name} ({accent}) does not load: "
                                  f"{r.stderr.decode(errors='replace').strip() or 'plain output'}")
     return paths, names, texts
