@@ -328,9 +328,9 @@ def voice_name(accent: str, variant: str) -> str:
     return f"{'en' if accent == 'en-gb' else accent}+{variant}"
 
 
-def clip_accent(seed: int) -> str:
-    """The accent ``synth_clip`` draws first from a clip's seed."""
-    return ACCENTS[int(np.random.default_rng(seed).integers(len(ACCENTS)))]
+def draw_accent(rng: np.random.Generator) -> str:
+    """A clip's accent: the first draw from its RNG (``synth_clip``; ``--reuse`` redoes it)."""
+    return ACCENTS[int(rng.integers(len(ACCENTS)))]
 
 
 def synth_clip(job: dict) -> dict:
@@ -339,7 +339,7 @@ def synth_clip(job: dict) -> dict:
         return _reuse_clip(job)
     rng = np.random.default_rng(job["seed"])
     word, variant = job["word"], job["variant"]
-    accent = ACCENTS[int(rng.integers(len(ACCENTS)))]
+    accent = draw_accent(rng)
     voice = voice_name(accent, variant)
     p = OrderedDict(speed=int(rng.integers(120, 241)), pitch=int(rng.integers(15, 86)),
                     amplitude=int(rng.integers(60, 161)), gap=int(rng.integers(0, 21)))
@@ -522,7 +522,8 @@ def main(argv=None) -> int:
         for j in jobs:
             r = old.get(j["rel"])
             if (r is not None and r.get("variant") == j["variant"]
-                    and r.get("voice") == voice_name(clip_accent(j["seed"]), j["variant"])
+                    and r.get("voice") == voice_name(
+                        draw_accent(np.random.default_rng(j["seed"])), j["variant"])
                     and os.path.isfile(os.path.join(args.reuse, j["rel"]))):
                 j["reuse"] = os.path.join(args.reuse, j["rel"])
                 j["record"] = r
