@@ -4,12 +4,15 @@
 //   lmusim run NETWORK.h5 --duration 100ms [--threads T] [--record OUT.h5] [--json]
 //              [--checkpoint CK.h5 [--checkpoint-every 1s]] [--resume CK.h5]
 //   lmusim info NETWORK.h5
+//   (every command that writes takes --overwrite; without it an existing output is an error)
 #include <CLI/CLI.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include <algorithm>
 #include <atomic>
@@ -29,6 +32,7 @@
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/network_file.hpp"
 #include "lmusim/io/npy.hpp"
+#include "lmusim/io/output_file.hpp"
 #include "lmusim/io/run_clips.hpp"
 #include "lmusim/io/sha256.hpp"
 #include "lmusim/sim/simulation.hpp"
@@ -76,6 +80,11 @@ double parse_duration_ms(const std::string& text, const char* option = "--durati
     throw lmusim::error(cat(option, " '", text, "': unknown unit '", unit, "', expected s or ms"));
 }
 
+void add_overwrite_flag(CLI::App* app, bool& flag) {
+    app->add_flag("--overwrite", flag,
+                  "Replace output files that exist (never an input file); without it an existing output is an error");
+}
+
 struct run_settings {
     std::string duration = "1s";
     std::size_t threads = 0;
@@ -86,6 +95,7 @@ struct run_settings {
     std::string checkpoint;        // write the run's state here (docs/checkpoint.md)
     std::string checkpoint_every;  // ... also every this much biological time
     std::string resume;            // continue from this checkpoint
+    bool overwrite = false;        // replace existing output files (docs/hardening.md, "Outputs")
 };
 
 void add_run_options(CLI::App* app, run_settings& s) {
@@ -104,20 +114,43 @@ void add_run_options(CLI::App* app, run_settings& s) {
     app->add_option("--checkpoint-every", s.checkpoint_every, "With --checkpoint: also save every this much biological time, e.g. 1s");
     app->add_option("--resume", s.resume,
                     "Network runs: continue from this checkpoint (same network and options) up to --duration in all");
+    add_overwrite_flag(app, s.overwrite);
+}
+
+// Resuming from a checkpoint and saving into the same file is how a long run continues: that
+// checkpoint is lmusim's own file, replaced without --overwrite (docs/checkpoint.md).
+bool resumes_into_own_checkpoint(const run_settings& s) {
+    return !s.resume.empty() && !s.checkpoint.empty() && lmusim::same_file(s.resume, s.checkpoint);
+}
+
+// Before any work: no output is an input or another output, and none exists unless --overwrite.
+void guard_outputs(std::vector<std::string> outputs, std::vector<std::string> inputs, bool overwrite,
+                   const std::string& own_checkpoint = "") {
+    lmusim::check_outputs(outputs, inputs, lmusim::if_exists::replace);  // identity only
+    std::erase(outputs, own_checkpoint);
+    lmusim::check_outputs(outputs, {}, lmusim::overwrite_if(overwrite));
+}
+
+void guard_network_run(const run_settings& s, std::vector<std::string> inputs, std::vector<std::string> outputs) {
+    const bool own = resumes_into_own_checkpoint(s);
+    if (!own) inputs.push_back(s.resume);
+    outputs.push_back(s.record);
+    outputs.push_back(s.checkpoint);
+    guard_outputs(std::move(outputs), std::move(inputs), s.overwrite, own ? s.checkpoint : "");
 }
 
 // Forwards to the run's recorder (if any) and saves a checkpoint every `every` steps, at step
 // boundaries where the state is complete.
 class checkpointing_recorder final : public lmusim::recorder {
 public:
-    checkpointing_recorder(lmusim::recorder* inner, std::string path, std::uint64_t every, lmusim::checkpoint_options opt)
-        : inner_(inner), path_(std::move(path)), every_(every), opt_(std::move(opt)) {}
+    checkpointing_recorder(lmusim::recorder* inner, lmusim::output_file& out, std::uint64_t every, lmusim::checkpoint_options opt)
+        : inner_(inner), out_(out), every_(every), opt_(std::move(opt)) {}
     void begin(const lmusim::simulation& sim, std::uint64_t steps) override {
         if (inner_) inner_->begin(sim, steps);
     }
     void record_step(const lmusim::simulation& sim) override {
         if (inner_) inner_->record_step(sim);
-        if (every_ && sim.steps_done() % every_ == 0) lmusim::save_checkpoint(sim, path_, opt_);
+        if (every_ && sim.steps_done() % every_ == 0) lmusim::save_checkpoint(sim, out_, opt_);
     }
     void end(const lmusim::simulation& sim) override {
         if (inner_) inner_->end(sim);
@@ -125,7 +158,7 @@ public:
 
 private:
     lmusim::recorder* inner_;
-    std::string path_;
+    lmusim::output_file& out_;
     std::uint64_t every_;
     lmusim::checkpoint_options opt_;
 };
@@ -150,8 +183,13 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
         lmusim::h5_recorder_options opt;
         opt.chunk_steps = s.chunk_steps;
         opt.attributes = attrs;
-        rec.emplace(s.record, opt);  // fails now if the path is not writable
+        opt.existing = lmusim::overwrite_if(s.overwrite);
+        rec.emplace(s.record, opt);  // fails now if the path is not writable, exists, or is being written
     }
+    // The checkpoint is claimed for the whole run: every save of this run replaces its own file.
+    lmusim::output_file checkpoint_out;
+    if (!s.checkpoint.empty())
+        checkpoint_out = lmusim::output_file(s.checkpoint, lmusim::overwrite_if(s.overwrite || resumes_into_own_checkpoint(s)));
     const auto t0 = std::chrono::steady_clock::now();
     lmusim::simulation sim(std::move(net), ctx);
     if (!s.resume.empty()) {
@@ -167,7 +205,7 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     if (rec) ro.rec = &*rec;
     std::optional<checkpointing_recorder> periodic;
     if (checkpoint_steps) {
-        periodic.emplace(ro.rec, s.checkpoint, checkpoint_steps, ck_opt);
+        periodic.emplace(ro.rec, checkpoint_out, checkpoint_steps, ck_opt);
         ro.rec = &*periodic;
     }
     if (!s.quiet && !s.json && todo > 0) {
@@ -181,7 +219,7 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     ro.should_stop = should_stop;
     const std::uint64_t taken = sim.run(todo, ro);
     const auto t2 = std::chrono::steady_clock::now();
-    if (!s.checkpoint.empty()) lmusim::save_checkpoint(sim, s.checkpoint, ck_opt);  // at the end, or where it stopped
+    if (checkpoint_out) lmusim::save_checkpoint(sim, checkpoint_out, ck_opt);  // at the end, or where it stopped
     if (taken < todo) {
         std::fprintf(stderr, "lmusim: interrupted after %llu of %llu steps%s%s%s%s\n",
                      static_cast<unsigned long long>(start + taken), static_cast<unsigned long long>(steps),
@@ -302,6 +340,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     opt.threads = rs.threads;
     opt.stream = ms.stream;
     opt.output = ms.output;
+    opt.existing = lmusim::overwrite_if(rs.overwrite);
     opt.record_spikes = ms.record_spikes;
     opt.per_frame_counts = ms.per_frame_counts;
     opt.class_names = m.class_names;
@@ -363,7 +402,8 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     return 0;
 }
 
-int features(const std::string& in, const std::string& out) {
+int features(const std::string& in, const std::string& out, bool overwrite) {
+    guard_outputs({out}, {in}, overwrite);
     const lmusim::fbank fb;
     const lmusim::wav_audio w = lmusim::read_wav(in);
     if (w.sample_rate != fb.options().sample_rate)
@@ -376,7 +416,7 @@ int features(const std::string& in, const std::string& out) {
     std::printf("%s: %zu samples (%.3f s) -> %zu audio frames, padded/cut to %zu frames x %zu mel bins\n", in.c_str(),
                 w.samples.size(), static_cast<double>(w.samples.size()) / w.sample_rate, fb.frames_for(w.samples.size()), T, B);
     if (!out.empty()) {
-        lmusim::write_npy(out, {T, B}, f.data());
+        lmusim::write_npy(out, {T, B}, f.data(), lmusim::overwrite_if(overwrite));
         std::printf("features: %s\n", out.c_str());
     }
     return 0;
@@ -384,7 +424,9 @@ int features(const std::string& in, const std::string& out) {
 
 // `lmusim report`: energy and activity from a recording or clip output, as a table or JSON; the
 // plot is drawn by the Python helper lmusim.plot (matplotlib) from the JSON report.
-int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot) {
+int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot,
+           bool overwrite) {
+    if (!plot.empty()) guard_outputs({plot}, {path, model_name}, overwrite);
     const lmusim::energy_model model = lmusim::find_energy_model(model_name);
     const lmusim::energy_report r = lmusim::make_report(path, model, elementwise);
     const std::string text = lmusim::report_json(r);
@@ -393,12 +435,15 @@ int report(const std::string& path, const std::string& model_name, bool json, bo
     else
         std::printf("%s", lmusim::report_table(r).c_str());
     if (plot.empty()) return 0;
-    const std::string json_path = plot + ".report.json";
+    // The report for the helper goes to a private temporary file, never next to the user's files.
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::string json_path = cat(tmpdir && *tmpdir ? tmpdir : "/tmp", "/lmusim-report-XXXXXX.json");
     {
-        std::FILE* f = std::fopen(json_path.c_str(), "w");
-        if (!f) throw lmusim::file_error(cat("cannot write '", json_path, "'"));
-        std::fputs(text.c_str(), f);
-        std::fclose(f);
+        const int fd = mkstemps(json_path.data(), 5);
+        if (fd < 0) throw lmusim::file_error(cat("cannot create a temporary file '", json_path, "': ", std::strerror(errno)));
+        const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+        ::close(fd);
+        if (!ok) throw lmusim::file_error(cat("cannot write '", json_path, "'"));
     }
     // Find the package: next to this build (build/python), else wherever python finds it.
     std::string pythonpath = LMUSIM_BUILD_PYTHON_DIR;
@@ -407,14 +452,15 @@ int report(const std::string& path, const std::string& model_name, bool json, bo
     if (pid == 0) {
         setenv("PYTHONPATH", pythonpath.c_str(), 1);
         setenv("MPLBACKEND", "Agg", 0);
+        // The helper claims the PNG itself (lmusim/_outputs.py: the same lock and rename as here).
         execl("/usr/bin/python3", "python3", "-m", "lmusim.plot", json_path.c_str(), path.c_str(), plot.c_str(),
-              static_cast<char*>(nullptr));
+              overwrite ? "--overwrite" : "--no-overwrite", static_cast<char*>(nullptr));
         _exit(127);
     }
     int status = 0;
     if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw lmusim::error(cat("--plot: the Python helper (python3 -m lmusim.plot, needs matplotlib) failed; the report is in ",
-                                json_path));
+        throw lmusim::error(cat("--plot: the Python helper (python3 -m lmusim.plot, needs matplotlib) failed (its message "
+                                "is above); the report is in ", json_path));
     std::remove(json_path.c_str());
     if (!json) std::printf("plot: %s\n", plot.c_str());
     return 0;
@@ -478,6 +524,8 @@ int main(int argc, char** argv) {
     auto* feat = app.add_subcommand("features", "Log-mel features of a WAV file (the model's front-end), printed or saved as .npy");
     feat->add_option("wav", feat_in, "16 kHz mono WAV (PCM16 or float32)")->required();
     feat->add_option("npy", feat_out, "Write the features [128 frames, 128 mel] here");
+    bool feat_overwrite = false;
+    add_overwrite_flag(feat, feat_overwrite);
 
     std::string report_path, energy_name = "horowitz45-fp32", plot_path;
     bool report_json = false, report_elementwise = false, list_models = false;
@@ -488,6 +536,8 @@ int main(int argc, char** argv) {
     rep->add_flag("--include-elementwise", report_elementwise, "Count element-wise ops (affines, adds, neuron updates) in the energy");
     rep->add_option("--plot", plot_path, "Also draw firing rates, energy per layer and per-frame activity to this PNG");
     rep->add_flag("--list-energy-models", list_models, "List the energy presets and exit");
+    bool report_overwrite = false;
+    add_overwrite_flag(rep, report_overwrite);
 
     std::string info_path;
     auto* inf = app.add_subcommand("info", "Describe a network file");
@@ -497,8 +547,9 @@ int main(int argc, char** argv) {
     if (*cuba || *run) install_signal_handlers();  // other commands end at once on Ctrl-C
     try {
         if (*cuba) {
+            guard_network_run(cuba_run, {}, {save_path});
             lmusim::network net = lmusim::make_cuba(cp);
-            if (!save_path.empty()) lmusim::save_network(net, save_path);
+            if (!save_path.empty()) lmusim::save_network(net, save_path, lmusim::overwrite_if(cuba_run.overwrite));
             const std::string identity = lmusim::sha256(cat("cuba neurons ", cp.neurons, " fan_in ", cp.fan_in, " seed ", cp.seed));
             return run_network(std::move(net), cuba_run,
                                {{"command", "cuba"}, {"seed", std::to_string(cp.seed)}, {"neurons", std::to_string(cp.neurons)}},
@@ -508,9 +559,13 @@ int main(int argc, char** argv) {
             if (!file_run.checkpoint.empty() || !file_run.resume.empty())
                 throw lmusim::error("--checkpoint and --resume are for network runs; a model stream checkpoints from Python "
                                     "(Stream.save_state, docs/checkpoint.md)");
+            std::vector<std::string> inputs = model_run.inputs;
+            inputs.push_back(net_path);
+            guard_outputs({model_run.output}, inputs, file_run.overwrite);
             return run_model(net_path, file_run, model_run);
         }
-        if (*feat) return features(feat_in, feat_out);
+        if (*feat) return features(feat_in, feat_out, feat_overwrite);
+        if (*run) guard_network_run(file_run, {net_path}, {});
         if (*run)
             return run_network(lmusim::load_network(net_path), file_run, {{"command", "run"}, {"network_file", net_path}},
                                lmusim::sha256_file(net_path));
@@ -523,7 +578,7 @@ int main(int argc, char** argv) {
                 return 0;
             }
             if (report_path.empty()) throw lmusim::error("report: a recording or clip output file is required");
-            return report(report_path, energy_name, report_json, report_elementwise, plot_path);
+            return report(report_path, energy_name, report_json, report_elementwise, plot_path, report_overwrite);
         }
     } catch (const lmusim::error& e) {
         std::fprintf(stderr, "lmusim: error: %s\n", e.what());

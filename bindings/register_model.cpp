@@ -63,9 +63,9 @@ public:
         return pack(out);
     }
     void restart() { runner_.begin(); }
-    void save_state(const std::filesystem::path& path, const std::string& model_sha256) const {
+    void save_state(const std::filesystem::path& path, const std::string& model_sha256, bool overwrite) const {
         py::gil_scoped_release release;
-        save_checkpoint(runner_, path.string(), {.model_sha256 = model_sha256});
+        save_checkpoint(runner_, path.string(), {.model_sha256 = model_sha256, .existing = overwrite_if(overwrite)});
     }
     std::uint64_t load_state(const std::filesystem::path& path, const std::string& model_sha256) {
         py::gil_scoped_release release;
@@ -121,12 +121,14 @@ void register_model(py::module_& m) {
 
     m.def("run_clips",
           [](const model_file& mf, carray<float> features, std::size_t clips, std::size_t frames, std::size_t batch,
-             std::size_t threads, bool stream, const std::string& output, bool record_spikes, bool per_frame_counts) {
+             std::size_t threads, bool stream, const std::string& output, bool record_spikes, bool per_frame_counts,
+             bool overwrite) {
               run_clips_options opt;
               opt.batch = batch;
               opt.threads = threads;
               opt.stream = stream;
               opt.output = output;
+              opt.existing = overwrite_if(overwrite);
               opt.record_spikes = record_spikes;
               opt.per_frame_counts = per_frame_counts;
               opt.class_names = mf.class_names;
@@ -154,7 +156,7 @@ void register_model(py::module_& m) {
           },
           py::arg("model"), py::arg("features"), py::arg("clips"), py::arg("frames"), py::arg("batch") = 16,
           py::arg("threads") = 0, py::arg("stream") = false, py::arg("output") = "", py::arg("record_spikes") = false,
-          py::arg("per_frame_counts") = false);
+          py::arg("per_frame_counts") = false, py::arg("overwrite") = false);
 
     m.def("report_json",
           [](const std::string& path, const std::string& energy_model, bool include_elementwise) {
@@ -183,7 +185,7 @@ void register_model(py::module_& m) {
         .def("push", &py_stream::push, py::arg("frames"))
         .def("flush", &py_stream::flush)
         .def("restart", &py_stream::restart)
-        .def("save_state", &py_stream::save_state, py::arg("path"), py::arg("model_sha256") = "")
+        .def("save_state", &py_stream::save_state, py::arg("path"), py::arg("model_sha256") = "", py::arg("overwrite") = false)
         .def("load_state", &py_stream::load_state, py::arg("path"), py::arg("model_sha256") = "")
         .def("spike_counts", &py_stream::spike_counts)
         .def_property_readonly("streams", &py_stream::streams)

@@ -146,7 +146,9 @@ void register_network(py::module_& m) {
             for (std::size_t i = 0; i < n.nodes.size(); ++i) d[py::str(n.nodes[i].name)] = lat[i];
             return d;
         })
-        .def("save", [](const network& n, const std::string& path) { save_network(n, path); }, py::arg("path"))
+        .def("save", [](const network& n, const std::string& path, bool overwrite) { save_network(n, path, overwrite_if(overwrite)); },
+             py::arg("path"), py::arg("overwrite") = false,
+             "Write the network to an HDF5 file (atomically); an existing file only with overwrite=True.")
         .def_static("load", [](const std::string& path) { return load_network(path); }, py::arg("path"))
         .def("__repr__", [](const network& n) {
             return "<lmusim.Network '" + n.name + "': " + std::to_string(n.nodes.size()) + " nodes, " +

@@ -18,7 +18,8 @@ public:
     py_simulation(network net, std::size_t threads, std::size_t streams, std::size_t block_size)
         : sim_(std::move(net), context{threads, streams, block_size}) {}
 
-    void run(std::uint64_t steps, bool record, const std::optional<std::string>& record_file, std::uint64_t chunk_steps) {
+    void run(std::uint64_t steps, bool record, const std::optional<std::string>& record_file, std::uint64_t chunk_steps,
+             bool overwrite) {
         struct tee final : recorder {
             recorder* a = nullptr;
             recorder* b = nullptr;
@@ -36,7 +37,8 @@ public:
             }
         } both;
         std::optional<h5_recorder> file;
-        if (record_file) file.emplace(*record_file, h5_recorder_options{.chunk_steps = chunk_steps});
+        if (record_file)
+            file.emplace(*record_file, h5_recorder_options{.chunk_steps = chunk_steps, .existing = overwrite_if(overwrite)});
         if (record) {
             if (!mem_) mem_.emplace();
             both.a = &*mem_;
@@ -97,9 +99,9 @@ public:
 
     // Checkpoints (docs/checkpoint.md). The in-memory spike record is not part of the state:
     // loading clears it.
-    void save_state(const std::filesystem::path& path, const std::string& model_sha256) const {
+    void save_state(const std::filesystem::path& path, const std::string& model_sha256, bool overwrite) const {
         py::gil_scoped_release release;
-        save_checkpoint(sim_, path.string(), {.model_sha256 = model_sha256});
+        save_checkpoint(sim_, path.string(), {.model_sha256 = model_sha256, .existing = overwrite_if(overwrite)});
     }
     std::uint64_t load_state(const std::filesystem::path& path, const std::string& model_sha256) {
         mem_.reset();
@@ -121,13 +123,13 @@ void register_sim(py::module_& m) {
         .def(py::init<network, std::size_t, std::size_t, std::size_t>(), py::arg("network"), py::arg("threads") = 0,
              py::arg("streams") = 1, py::arg("block_size") = 4096)
         .def("run", &py_simulation::run, py::arg("steps"), py::arg("record") = false, py::arg("record_file") = py::none(),
-             py::arg("chunk_steps") = 1000)
+             py::arg("chunk_steps") = 1000, py::arg("overwrite") = false)
         .def("reset", &py_simulation::reset)
         .def("spikes", &py_simulation::spikes, py::arg("node"))
         .def("spike_counts", &py_simulation::spike_counts, py::arg("node"))
         .def("ops", &py_simulation::ops, py::arg("projection"))
         .def("push_frames", &py_simulation::push_frames, py::arg("node"), py::arg("frames"))
-        .def("save_state", &py_simulation::save_state, py::arg("path"), py::arg("model_sha256") = "",
+        .def("save_state", &py_simulation::save_state, py::arg("path"), py::arg("model_sha256") = "", py::arg("overwrite") = false,
              "Write the complete run-time state to an HDF5 checkpoint (docs/checkpoint.md).")
         .def("load_state", &py_simulation::load_state, py::arg("path"), py::arg("model_sha256") = "",
              "Restore a checkpoint of the same network and stream count; returns the step it continues from.")

@@ -74,15 +74,14 @@ wav_audio read_wav(const std::string& path) {
     throw file_error(cat(path, have_fmt ? ": no data chunk" : ": no fmt chunk"));
 }
 
-void write_wav(const std::string& path, const std::vector<float>& samples, std::uint32_t rate) {
-    std::ofstream out(path, std::ios::binary);
-    if (!out) throw file_error(cat("cannot create '", path, "': ", std::strerror(errno)));
-    auto put32 = [&](std::uint32_t v) { for (int i = 0; i < 4; ++i) out.put(static_cast<char>((v >> (8 * i)) & 0xff)); };
-    auto put16 = [&](std::uint16_t v) { out.put(static_cast<char>(v & 0xff)); out.put(static_cast<char>(v >> 8)); };
+void write_wav(const std::string& path, const std::vector<float>& samples, std::uint32_t rate, if_exists existing) {
+    std::string bytes;
+    auto put32 = [&](std::uint32_t v) { for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((v >> (8 * i)) & 0xff)); };
+    auto put16 = [&](std::uint16_t v) { bytes.push_back(static_cast<char>(v & 0xff)); bytes.push_back(static_cast<char>(v >> 8)); };
     const auto data = static_cast<std::uint32_t>(samples.size() * 2);
-    out.write("RIFF", 4);
+    bytes += "RIFF";
     put32(36 + data);
-    out.write("WAVEfmt ", 8);
+    bytes += "WAVEfmt ";
     put32(16);
     put16(1);
     put16(1);
@@ -90,10 +89,11 @@ void write_wav(const std::string& path, const std::vector<float>& samples, std::
     put32(rate * 2);
     put16(2);
     put16(16);
-    out.write("data", 4);
+    bytes += "data";
     put32(data);
     for (float s : samples) put16(static_cast<std::uint16_t>(static_cast<std::int16_t>(std::clamp(std::lround(s * 32768.0f), -32768L, 32767L))));
-    if (!out) throw file_error(cat("cannot write '", path, "'"));
+    output_file out(path, existing);
+    write_file_atomically(out, bytes, "WAV file");
 }
 
 fbank::fbank(fbank_options o) : opt_(o) {

@@ -51,10 +51,10 @@ bool variable_rows(const std::string& key) {
 // Upper bound on the first dimension of a variable-length array read from a file (2^28 values).
 constexpr hsize_t max_variable_values = hsize_t{1} << 28;
 
-void write_file(const std::string& path, const network& net, std::size_t streams, std::uint64_t steps, const char* kind,
+void write_file(output_file& out, const network& net, std::size_t streams, std::uint64_t steps, const char* kind,
                 const state_store& st, const checkpoint_options& opt) {
     h5::quiet q;
-    h5::write_atomically(path, "checkpoint", [&](const hid_t root) {
+    h5::write_atomically(out, "checkpoint", [&](const hid_t root) {
         h5::write_header(root, "lmusim-checkpoint", checkpoint_format_version);
         h5::write_attr(root, "kind", std::string(kind));
         h5::write_attr(root, "network", net.name);
@@ -191,17 +191,27 @@ checkpoint_info load_into(Target& target, const simulation& sim, const std::stri
 
 }  // namespace
 
-void save_checkpoint(const simulation& sim, const std::string& path, const checkpoint_options& options) {
+void save_checkpoint(const simulation& sim, output_file& out, const checkpoint_options& options) {
     state_store st;
     sim.save_state(st);
-    write_file(path, sim.net(), sim.ctx().streams, sim.steps_done(), "simulation", st, options);
+    write_file(out, sim.net(), sim.ctx().streams, sim.steps_done(), "simulation", st, options);
 }
 
-void save_checkpoint(const clip_runner& runner, const std::string& path, const checkpoint_options& options) {
+void save_checkpoint(const clip_runner& runner, output_file& out, const checkpoint_options& options) {
     state_store st;
     runner.save_state(st);
     const simulation& sim = runner.sim();
-    write_file(path, sim.net(), sim.ctx().streams, sim.steps_done(), "stream", st, options);
+    write_file(out, sim.net(), sim.ctx().streams, sim.steps_done(), "stream", st, options);
+}
+
+void save_checkpoint(const simulation& sim, const std::string& path, const checkpoint_options& options) {
+    output_file out(path, options.existing);
+    save_checkpoint(sim, out, options);
+}
+
+void save_checkpoint(const clip_runner& runner, const std::string& path, const checkpoint_options& options) {
+    output_file out(path, options.existing);
+    save_checkpoint(runner, out, options);
 }
 
 checkpoint_info load_checkpoint(simulation& sim, const std::string& path, const checkpoint_options& options) {

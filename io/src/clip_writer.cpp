@@ -9,6 +9,7 @@ namespace lmusim {
 
 struct clip_writer::impl {
     std::string path;
+    output_file out;  // the claim on `path`; the file is written at out.partial()
     h5::file file;
     clip_writer_options opt;
     std::size_t frames = 0, classes = 0;
@@ -35,7 +36,8 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
     m.opt = std::move(options);
     m.frames = frames;
     m.classes = classes;
-    m.file = h5::create_file(m.path);
+    m.out = output_file(m.path, m.opt.existing, output_file::leftover::data);
+    m.file = h5::create_file(m.out.partial());
     const hid_t root = m.file.h.id();
     const network& net = sim.net();
     h5::write_header(root, "lmusim-clips", 1);
@@ -232,7 +234,7 @@ void clip_writer::write_batch(const simulation& sim, const std::vector<frame_out
     for (h5::appender* a : growing)
         if (!a->flush()) {
             h5::seal(m.file);
-            throw file_error(cat("cannot write '", m.path, "': file too large or disk full; it keeps the ",
+            throw file_error(cat("cannot write '", m.file.path, "': file too large or disk full; it keeps the ",
                                  m.clips_done - clips, " clips written before"));
         }
     // Data first, then the status that declares it finished (docs/output_format.md).
@@ -243,8 +245,17 @@ void clip_writer::write_batch(const simulation& sim, const std::vector<frame_out
 
 void clip_writer::close(bool complete) {
     h5::quiet q;
-    h5::write_scalar_u64(impl_->status.id(), "complete", complete ? 1 : 0);
-    h5::flush(impl_->file);
+    impl& m = *impl_;
+    h5::write_scalar_u64(m.status.id(), "complete", complete ? 1 : 0);
+    h5::flush(m.file);
+    // Close every object, then the file, then move it into place.
+    for (auto* v : {&m.per_frame, &m.counts, &m.sp_t, &m.sp_id, &m.sp_clip}) v->clear();
+    for (h5::appender* a : {&m.logits, &m.frame_logits, &m.predictions, &m.events, &m.sops, &m.macs, &m.dense,
+                            &m.elementwise, &m.node_macs, &m.node_sops, &m.node_dense, &m.node_elementwise})
+        *a = h5::appender();
+    m.status.reset();
+    m.file.h.reset();
+    m.out.commit();
 }
 
 }  // namespace lmusim

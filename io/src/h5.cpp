@@ -231,47 +231,25 @@ void flush(const file& f) {
     }
 }
 
-namespace {
-
-void sync_path(const std::string& path, bool directory) noexcept {
-    const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-    if (fd < 0) return;
-    ::fsync(fd);
-    ::close(fd);
-}
-
-}  // namespace
-
 void write_header(hid_t root, const std::string& format, std::int64_t version) {
     write_attr(root, "format", format);
     write_attr(root, "format_version", version);
     write_attr(root, "lmusim_version", std::string(LMUSIM_VERSION));
 }
 
-void write_atomically(const std::string& path, const char* what, const std::function<void(hid_t root)>& body) {
-    const std::string tmp = path + ".partial";
+void write_atomically(output_file& out, const char* what, const std::function<void(hid_t root)>& body) {
     try {
-        {
-            file f = create_file(tmp);
-            body(f.h.id());
-            flush(f);
-        }
-        sync_path(tmp, false);
+        file f = create_file(out.partial());
+        body(f.h.id());
+        flush(f);
     } catch (const file_error& e) {
-        std::remove(tmp.c_str());
-        throw file_error(cat("cannot write ", what, " '", path, "': ", e.what()));
+        out.discard();
+        throw file_error(cat("cannot write ", what, " '", out.path(), "': ", e.what()));
     } catch (...) {
-        std::remove(tmp.c_str());
+        out.discard();
         throw;
     }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::remove(tmp.c_str());
-        throw file_error(cat("cannot rename '", tmp, "' to '", path, "': ", ec.message()));
-    }
-    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
-    sync_path(dir.empty() ? std::string(".") : dir.string(), true);
+    out.commit();
 }
 
 file open_file(const std::string& path, bool writable) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lmusim/graph/error.hpp"
+#include "lmusim/io/output_file.hpp"
 
 namespace lmusim::h5 {
 
@@ -93,13 +94,13 @@ struct file {
 file create_file(const std::string& path);             // truncates
 // Flushes the file; on failure seals it (below) and throws file_error naming the file and why.
 void flush(const file& f);
-// Writes a complete file so that `path` never holds a partial one: `body` fills a new file
-// at path + ".partial" (its root group's id is passed), which is then flushed, fsync'ed and renamed
-// over `path`, and the directory synced. On any failure the partial file is removed and the error
-// rethrown (an HDF5 failure as a file_error naming `what` and `path`).
 // The attributes every lmusim file starts with: format, format_version, lmusim_version.
 void write_header(hid_t root, const std::string& format, std::int64_t version);
-void write_atomically(const std::string& path, const char* what, const std::function<void(hid_t root)>& body);
+// Writes a complete file so that the claimed path never holds a partial one: `body` fills a new
+// file at out.partial() (its root group's id is passed), which is then flushed, closed and
+// committed (fsync'ed, renamed over the path, the directory synced). On any failure the partial
+// file is removed and the error rethrown (an HDF5 failure as a file_error naming `what` and the path).
+void write_atomically(output_file& out, const char* what, const std::function<void(hid_t root)>& body);
 // After a failed write: points the file's descriptor at /dev/null, so nothing HDF5 writes later
 // (closing flushes its caches) can touch the file on disk, which keeps its last flushed state.
 void seal(const file& f) noexcept;

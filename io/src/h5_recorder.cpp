@@ -28,6 +28,7 @@ void write_sorting_by_time(hid_t obj) {
 struct h5_recorder::impl {
     std::string path;
     h5_recorder_options opt;
+    output_file out;  // the claim on `path`; the file is written at out.partial()
     h5::file file;
     struct pop_rec {
         std::size_t node = 0;
@@ -59,7 +60,7 @@ struct h5_recorder::impl {
             for (h5::appender* a : {&p.times, &p.ids, &p.streams})
                 if (*a && !a->flush()) {
                     h5::seal(file);
-                    throw file_error(cat("cannot write '", path, "': file too large or disk full; it keeps the first ",
+                    throw file_error(cat("cannot write '", file.path, "': file too large or disk full; it keeps the first ",
                                          steps_flushed, " steps"));
                 }
         write_counts(sim);
@@ -131,7 +132,8 @@ h5_recorder::h5_recorder(std::string path, h5_recorder_options options) : impl_(
     h5::quiet q;
     impl_->path = std::move(path);
     impl_->opt = std::move(options);
-    impl_->file = h5::create_file(impl_->path);
+    impl_->out = output_file(impl_->path, impl_->opt.existing, output_file::leftover::data);
+    impl_->file = h5::create_file(impl_->out.partial());
 }
 
 h5_recorder::~h5_recorder() = default;  // closing the handles closes the file
@@ -233,8 +235,14 @@ void h5_recorder::record_step(const simulation& sim) {
 
 void h5_recorder::end(const simulation& sim) {
     h5::quiet q;
+    impl& m = *impl_;
     // Complete only if every requested step ran (a stopped run keeps complete = 0).
-    impl_->flush(sim, sim.steps_done() - impl_->start_step == impl_->steps_requested);
+    m.flush(sim, sim.steps_done() - m.start_step == m.steps_requested);
+    // Close every object, then the file, then move it into place.
+    m.pops.clear();
+    for (h5::handle* h : {&m.counts_group, &m.per_neuron_group, &m.ops_group, &m.status_group}) h->reset();
+    m.file.h.reset();
+    m.out.commit();
 }
 
 }  // namespace lmusim

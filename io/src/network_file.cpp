@@ -239,10 +239,16 @@ std::vector<std::string> ordered_children(const h5::file& f, hid_t g, const std:
 
 }  // namespace
 
-void save_network(const network& net, const std::string& path) {
+void save_network(const network& net, const std::string& path, if_exists existing) {
+    net.validate();
+    output_file out(path, existing);
+    save_network(net, out);
+}
+
+void save_network(const network& net, output_file& out) {
     net.validate();
     h5::quiet q;
-    h5::write_atomically(path, "network", [&](const hid_t root) {
+    h5::write_atomically(out, "network", [&](const hid_t root) {
         h5::write_header(root, "lmusim-network", network_format_version);
         h5::write_attr(root, "name", net.name);
         h5::write_attr(root, "dt_ms", net.dt);

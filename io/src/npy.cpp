@@ -109,7 +109,7 @@ npy_array read_npy(const std::string& path) {
     return a;
 }
 
-void write_npy(const std::string& path, const std::vector<std::size_t>& shape, const float* data) {
+void write_npy(const std::string& path, const std::vector<std::size_t>& shape, const float* data, if_exists existing) {
     // "(a, b, c)", "(a,)" or "()"
     std::string shape_text = "(";
     std::size_t count = 1;
@@ -125,14 +125,13 @@ void write_npy(const std::string& path, const std::vector<std::size_t>& shape, c
     header.append(", }");
     while ((10 + header.size() + 1) % 64 != 0) header += ' ';
     header += '\n';
-    std::ofstream out(path, std::ios::binary);
-    if (!out) throw file_error(cat("cannot create '", path, "': ", std::strerror(errno)));
-    out.write("\x93NUMPY\x01\x00", 8);
-    const unsigned char len[2] = {static_cast<unsigned char>(header.size() & 0xff), static_cast<unsigned char>(header.size() >> 8)};
-    out.write(reinterpret_cast<const char*>(len), 2);
-    out << header;
-    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(count * sizeof(float)));
-    if (!out) throw file_error(cat("cannot write '", path, "'"));
+    std::string bytes("\x93NUMPY\x01\x00", 8);
+    bytes.push_back(static_cast<char>(header.size() & 0xff));
+    bytes.push_back(static_cast<char>(header.size() >> 8));
+    bytes += header;
+    bytes.append(reinterpret_cast<const char*>(data), count * sizeof(float));
+    output_file out(path, existing);
+    write_file_atomically(out, bytes, ".npy file");
 }
 
 }  // namespace lmusim

@@ -52,6 +52,7 @@ clips_result run_batches(const network& net, std::size_t clips, std::size_t fram
         wo.per_frame_counts = opt.per_frame_counts;
         wo.class_names = opt.class_names;
         wo.attributes = opt.attributes;
+        wo.existing = opt.existing;
         wo.attributes.emplace_back("mode", opt.stream ? "stream" : "clip");
         writer.emplace(opt.output, runner.sim(), frames, C, wo);
         runner.set_observer([&](const simulation& sim) { writer->observe(sim); });

@@ -66,6 +66,14 @@ except ImportError as _e:  # the converter works without the compiled module
     class Error(ValueError):
         """lmusim's error (the compiled module is not available)."""
 
+    class FileError(Error):
+        """A file could not be read or written (the compiled module is not available)."""
+
+    class NetworkError(Error):
+        """The network description is invalid (the compiled module is not available)."""
+
+from ._outputs import check_outputs  # noqa: E402  (after Error and FileError)
+
 __all__ = [
     "Error", "FileError", "NetworkError", "Network", "Simulation", "fixed_probability", "cuba_network",
     "cuba_v_init", "derive_seed", "load_model", "Model", "RunResult", "Stream", "convert", "read_recording",
@@ -200,14 +208,16 @@ class Stream:
                 self._model_sha256 = h.hexdigest()
         return self._model_sha256
 
-    def save_state(self, path) -> None:
+    def save_state(self, path, overwrite: bool = False) -> None:
         """Write the session's complete state (every stream, mid-clip) to an HDF5 checkpoint that
         names the model by its file's SHA-256 (docs/checkpoint.md). The audio front-end's state is
-        not included: save between audio clips, or push feature frames."""
+        not included: save between audio clips, or push feature frames. An existing file is
+        replaced only with ``overwrite=True``, the model file never (docs/hardening.md)."""
         if self._audio is not None:
             raise Error("save_state: the audio front-end holds part of a clip, which checkpoints do not "
                         "include; save before push_audio or after finish_audio")
-        self._s.save_state(str(path), self._sha256())
+        check_outputs([path], [self._model_path], overwrite)
+        self._s.save_state(str(path), self._sha256(), overwrite)
 
     def load_state(self, path) -> int:
         """Continue from a checkpoint of :meth:`save_state` for the same model, stream count and
@@ -231,16 +241,21 @@ class Model:
         self.input_width = self.network.node_size("input")
 
     def run(self, features, batch: int = 16, threads: int = 0, stream: bool = False, output: Optional[str] = None,
-            record_spikes: bool = False, per_frame_counts: bool = False) -> RunResult:
+            record_spikes: bool = False, per_frame_counts: bool = False, overwrite: bool = False) -> RunResult:
         """Run clips: features [frames, width] (one clip) or [clips, frames, width], or a WAV
-        path or list of WAV paths (16 kHz mono; front-end of spec §1.2, 128 frames per clip).
+        path or list of WAV paths (16 kHz mono; the model's log-mel front-end, 128 frames per clip).
 
         ``stream=True`` feeds the frames one at a time (same results); ``output`` writes the same
-        HDF5 file as ``lmusim run --output``.
+        HDF5 file as ``lmusim run --output``: never the model or an input WAV, and an existing
+        file only with ``overwrite=True`` (docs/hardening.md).
         """
+        paths = []
         if isinstance(features, (str, os.PathLike)) or (
                 isinstance(features, (list, tuple)) and features and isinstance(features[0], (str, os.PathLike))):
             paths = [features] if isinstance(features, (str, os.PathLike)) else list(features)
+        if output:
+            check_outputs([output], [self.path, *paths], overwrite)
+        if paths:
             features = np.stack([globals()["features"](p) for p in paths])
         a = _as_float32(features, "features", (2, 3))
         if a.ndim == 2:
@@ -252,7 +267,7 @@ class Model:
             raise Error(f"features: empty input (shape {a.shape})")
         d = _core.run_clips(self._file, a, clips, frames, batch=batch, threads=threads, stream=stream,
                             output=str(output) if output else "", record_spikes=record_spikes,
-                            per_frame_counts=per_frame_counts)
+                            per_frame_counts=per_frame_counts, overwrite=overwrite)
         return RunResult(d["logits"], d["frame_logits"], dict(d["spike_counts"]), dict(d["ops"]), dict(d["node_ops"]),
                          int(d["latency"]), float(d["seconds"]), self.class_names)
 
@@ -285,10 +300,10 @@ def load_model(path, memory_mode: Optional[str] = None) -> Model:
     return Model(path, memory_mode)
 
 
-def convert(ckpt_path, out_path, memory_mode: str = "impulse"):
+def convert(ckpt_path, out_path, memory_mode: str = "impulse", overwrite: bool = False):
     """Convert an upstream PyTorch checkpoint into a model file (needs torch; see docs/converter.md)."""
     from .convert import convert as _convert
-    return _convert(ckpt_path, out_path, memory_mode=memory_mode)
+    return _convert(ckpt_path, out_path, memory_mode=memory_mode, overwrite=overwrite)
 
 
 def report(path, energy_model: str = "horowitz45-fp32", include_elementwise: bool = False) -> dict:
@@ -307,16 +322,18 @@ def energy_presets() -> list:
     return list(_core.energy_presets())
 
 
-def plot_report(path, out_png, energy_model: str = "horowitz45-fp32", include_elementwise: bool = False, clip: int = 0):
-    """Draw firing rates, energy per layer and per-frame activity of one clip to a PNG."""
+def plot_report(path, out_png, energy_model: str = "horowitz45-fp32", include_elementwise: bool = False, clip: int = 0,
+                overwrite: bool = False):
+    """Draw firing rates, energy per layer and per-frame activity of one clip to a PNG (never
+    over ``path``; an existing ``out_png`` only with ``overwrite=True``)."""
     import json
-    import os
     import tempfile
     from .plot import plot
+    check_outputs([out_png], [path, energy_model], overwrite)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(report(path, energy_model, include_elementwise), fh)
     try:
-        plot(fh.name, str(path), str(out_png), clip)
+        plot(fh.name, str(path), str(out_png), clip, overwrite=overwrite)
     finally:
         os.unlink(fh.name)
 

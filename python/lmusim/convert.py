@@ -31,7 +31,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import __version__
+from . import Error, __version__
+from ._outputs import check_outputs, claim
 
 __all__ = [
     "ConversionError", "ModelConfig", "CLASS_NAMES_35", "MEMORY_MODES", "convert",
@@ -567,12 +568,14 @@ def count_trainable(builder: _GraphBuilder) -> int:
                for k, a in o.data.items() if k in keep)
 
 
-def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse") -> Dict[str, Any]:
+def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwrite: bool = False) -> Dict[str, Any]:
     """Convert checkpoint ``ckpt_path`` into the model file ``out_path``.
 
-    The file is written to ``out_path + ".partial"`` and renamed when complete, so a failure
-    never leaves a half-written ``out_path`` (an existing ``out_path`` is replaced only on
-    success).  Returns a summary dict (``config``, ``nodes``, ``projections``,
+    ``out_path`` must not be the checkpoint, and must not exist unless ``overwrite`` (checked
+    before anything is read, :class:`lmusim.Error`). The file is written to
+    ``out_path + ".partial"`` under a lock and renamed when complete, so a failure never leaves
+    a half-written ``out_path`` (an existing ``out_path`` is replaced only on success), and a
+    second writer of the same path at the same time is refused (docs/hardening.md).  Returns a summary dict (``config``, ``nodes``, ``projections``,
     ``trainable_parameters``, ``sha256``, ``out_path``).  Raises :class:`ConversionError` for a
     checkpoint that cannot be converted.
     """
@@ -580,6 +583,7 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse") -> Dict
         raise ConversionError(f"memory_mode = {memory_mode!r}, expected one of "
                               f"{', '.join(MEMORY_MODES)}")
     ckpt_path, out_path = os.fspath(ckpt_path), os.fspath(out_path)
+    check_outputs([out_path], [ckpt_path], overwrite)
     sd, names = load_state_dict(ckpt_path)
     try:
         cfg = infer_config(sd, names)
@@ -590,16 +594,8 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse") -> Dict
     builder.build()
     sha = file_sha256(ckpt_path)
 
-    tmp = out_path + ".partial"
-    try:
+    with claim(out_path, overwrite, inputs=[ckpt_path]) as tmp:
         _write_file(tmp, builder, cfg, sha)
-        os.replace(tmp, out_path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
     return {
         "out_path": out_path,
         "config": cfg,
@@ -624,10 +620,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--memory-mode", choices=MEMORY_MODES, default="impulse",
                     help="how lmusim evaluates the LMU memory: 'impulse' (bit-exact with "
                          "upstream's FFT for the first H columns, default) or 'recurrence'")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace the output file if it exists (never the checkpoint itself)")
     args = ap.parse_args(None if argv is None else list(argv))
     try:
-        info = convert(args.checkpoint, args.output, args.memory_mode)
-    except ConversionError as e:
+        info = convert(args.checkpoint, args.output, args.memory_mode, overwrite=args.overwrite)
+    except (ConversionError, Error) as e:
         print("lmusim.convert: error: " + "; ".join(str(e).splitlines()).replace(":;", ":"), file=sys.stderr)
         return 2
     except OSError as e:

@@ -1,6 +1,6 @@
 """Plots of an lmusim report: firing rate per layer, energy per layer, activity over time.
 
-    python3 -m lmusim.plot REPORT.json FILE.h5 OUT.png [--clip K]
+    python3 -m lmusim.plot REPORT.json FILE.h5 OUT.png [--clip K] [--overwrite]
 
 REPORT.json is `lmusim report FILE.h5 --json` (the CLI's `--plot` runs this for you); FILE.h5 is
 the recording or clip output it describes, used for the activity panel: spikes per frame of one
@@ -9,9 +9,13 @@ clip (clip outputs written with --per-frame-counts or --record-spikes) or a spik
 """
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
+
+from . import Error
+from ._outputs import claim
 
 
 def _short(name, width=28):
@@ -58,7 +62,9 @@ def _activity(ax, path, clip, report):
     ax.set_axis_off()
 
 
-def plot(report_json, data_path, out_png, clip=0):
+def plot(report_json, data_path, out_png, clip=0, overwrite=False):
+    """Draw the report to ``out_png`` (written whole under a lock, lmusim._outputs.claim; never
+    over the report or the data file; an existing file only with ``overwrite``)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -105,7 +111,9 @@ def plot(report_json, data_path, out_png, clip=0):
     fig.suptitle(f"{r['network']}: {r['clips']} clip(s), {r['frames_per_clip']} frames each; "
                  f"{r['formula']['snn']}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
+    fmt = os.path.splitext(os.fspath(out_png))[1].lstrip(".").lower() or "png"
+    with claim(out_png, overwrite, inputs=[report_json, data_path]) as partial:
+        fig.savefig(partial, dpi=110, format=fmt)
     plt.close(fig)
 
 
@@ -115,8 +123,14 @@ def main(argv=None):
     ap.add_argument("data")
     ap.add_argument("out")
     ap.add_argument("--clip", type=int, default=0)
+    ap.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
+                    help="replace OUT if it exists")
     a = ap.parse_args(argv)
-    plot(a.report, a.data, a.out, a.clip)
+    try:
+        plot(a.report, a.data, a.out, a.clip, overwrite=a.overwrite)
+    except Error as e:
+        print(f"lmusim: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

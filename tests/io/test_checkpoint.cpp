@@ -9,6 +9,7 @@
 #include <string>
 
 #include "checkpoint_networks.hpp"
+#include "scratch.hpp"
 #include "lmusim/graph/error.hpp"
 #include "lmusim/io/checkpoint.hpp"
 #include "lmusim/sim/memory_recorder.hpp"
@@ -19,7 +20,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::string tmp(const std::string& name) { return std::string(LMUSIM_TEST_TMP) + "/" + name; }
 
 // Edits a checkpoint in place with the HDF5 C API (deleting or replacing one dataset).
 void edit(const std::string& path, const std::string& key, const std::vector<hsize_t>* new_shape) {
@@ -45,7 +45,7 @@ TEST_CASE("a checkpoint file continues a delayed CUBA run exactly, on any thread
     memory_recorder rs;
     straight.run(N, {.rec = &rs});
 
-    const std::string path = tmp("ck_cuba.h5");
+    const std::string path = fresh_tmp("ck_cuba.h5");
     std::vector<spike_event> joined;
     {
         simulation first(net, {.threads = 2, .block_size = 64});
@@ -83,7 +83,7 @@ TEST_CASE("a streaming checkpoint file continues an LMUFormer-like clip exactly"
         auto want = straight.push(x);
         for (auto& f : straight.finish()) want.push_back(std::move(f));
 
-        const std::string path = tmp("ck_stream.h5");
+        const std::string path = fresh_tmp("ck_stream.h5");
         std::vector<frame_output> got;
         {
             clip_runner first(net, {.threads = 1}, "input", "head");
@@ -103,7 +103,7 @@ TEST_CASE("a streaming checkpoint file continues an LMUFormer-like clip exactly"
 
 TEST_CASE("checkpoints that do not fit are file_errors naming the file, dataset and shapes", "[io][checkpoint]") {
     const network net = delayed_cuba(300);
-    const std::string path = tmp("ck_bad.h5");
+    const std::string path = fresh_tmp("ck_bad.h5");
     {
         simulation sim(net, {.threads = 1});
         sim.run(40);
@@ -170,10 +170,17 @@ TEST_CASE("a failed save leaves no file behind and keeps an older checkpoint", "
     sim.run(10);
     REQUIRE_THROWS_AS(save_checkpoint(sim, tmp("no_such_dir/ck.h5")), file_error);
     REQUIRE(!std::filesystem::exists(tmp("no_such_dir")));
-    const std::string path = tmp("ck_keep.h5");
+    const std::string path = fresh_tmp("ck_keep.h5");
     save_checkpoint(sim, path);
     sim.run(10);
-    save_checkpoint(sim, path);  // replaces it whole
+    REQUIRE_THROWS_WITH(save_checkpoint(sim, path), Contains(path) && Contains("exists") && Contains("--overwrite"));
+    {
+        simulation kept(delayed_cuba(200), {.threads = 1});
+        REQUIRE(load_checkpoint(kept, path).steps_done == 10);  // the refused save changed nothing
+    }
+    save_checkpoint(sim, path, {.existing = if_exists::replace});  // replaces it whole
+    REQUIRE(!std::filesystem::exists(path + ".partial"));
+    REQUIRE(!std::filesystem::exists(path + ".lock"));
     simulation again(delayed_cuba(200), {.threads = 1});
     REQUIRE(load_checkpoint(again, path).steps_done == 20);
 }

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "scratch.hpp"
 #include "lmusim/graph/error.hpp"
 #include "lmusim/io/energy.hpp"
 #include "lmusim/io/h5_recorder.hpp"
@@ -15,10 +16,9 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::string tmp(const std::string& name) { return std::string(LMUSIM_TEST_TMP) + "/" + name; }
 
 std::string write(const std::string& name, const std::string& text) {
-    const std::string path = tmp(name);
+    const std::string path = fresh_tmp(name);
     std::ofstream(path) << text;
     return path;
 }
@@ -61,7 +61,7 @@ TEST_CASE("a report equals hand-computed energy on a tiny network", "[io][energy
     projection p = proj("w", "in", "out", connectivity::dense, {1, 1, 1, 1, 1, 1});
     p.bias = {0.1f, 0.1f, 0.1f};
     net.connect(p);
-    const std::string path = tmp("tiny_rec.h5");
+    const std::string path = fresh_tmp("tiny_rec.h5");
     {
         simulation sim(net);
         h5_recorder rec(path);

@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "scratch.hpp"
 #include "lmusim/graph/cuba.hpp"
 #include "lmusim/graph/error.hpp"
 #include "lmusim/io/network_file.hpp"
@@ -18,7 +19,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::string tmp(const std::string& name) { return std::string(LMUSIM_TEST_TMP) + "/" + name; }
 
 network mixed() {
     network net = make_cuba({.neurons = 200});
@@ -49,7 +49,7 @@ network mixed() {
 
 TEST_CASE("save and load a network: every field round-trips", "[io][network]") {
     const network a = mixed();
-    const std::string path = tmp("mixed.h5");
+    const std::string path = fresh_tmp("mixed.h5");
     save_network(a, path);
     const network b = load_network(path);
     REQUIRE(b.name == a.name);
@@ -92,7 +92,7 @@ TEST_CASE("save and load a network: every field round-trips", "[io][network]") {
 }
 
 TEST_CASE("loading reports what is wrong, naming the file and the object", "[io][network]") {
-    const std::string path = tmp("broken.h5");
+    const std::string path = fresh_tmp("broken.h5");
     save_network(mixed(), path);
     auto edit = [&](auto&& f) {
         hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
@@ -163,7 +163,7 @@ TEST_CASE("missing, non-HDF5 and truncated files are clear errors", "[io][networ
     const std::string text = tmp("text.h5");
     std::ofstream(text) << "not hdf5";
     REQUIRE_THROWS_WITH(load_network(text), Contains("is not an HDF5 file"));
-    const std::string full = tmp("full.h5"), cut = tmp("cut.h5");
+    const std::string full = fresh_tmp("full.h5"), cut = fresh_tmp("cut.h5");
     save_network(make_cuba({.neurons = 300}), full);
     std::ifstream in(full, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), {});

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "lmusim/io/output_file.hpp"
+
 namespace lmusim {
 
 struct wav_audio {
@@ -19,8 +21,10 @@ struct wav_audio {
 // (other sample formats, several channels, truncated data, a malformed header) is an
 // lmusim::file_error naming the file and the problem.
 wav_audio read_wav(const std::string& path);
-// Writes a mono PCM16 WAV (samples clipped to [-1, 1)).
-void write_wav(const std::string& path, const std::vector<float>& samples, std::uint32_t sample_rate);
+// Writes a mono PCM16 WAV (samples clipped to [-1, 1)), whole or not at all (output_file); an
+// existing file is replaced only with if_exists::replace.
+void write_wav(const std::string& path, const std::vector<float>& samples, std::uint32_t sample_rate,
+               if_exists existing = if_exists::fail);
 
 struct fbank_options {
     std::uint32_t sample_rate = 16000;  // [Hz]; other rates are rejected (resample with sox first)

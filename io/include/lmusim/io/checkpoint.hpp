@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "lmusim/io/output_file.hpp"
 #include "lmusim/sim/clip_runner.hpp"
 #include "lmusim/sim/simulation.hpp"
 
@@ -18,6 +19,7 @@ struct checkpoint_options {
     // when saving; when loading, a checkpoint that names a different one is refused.
     std::string model_sha256{};
     std::map<std::string, std::string> attributes{};  // extra root attributes (saving only)
+    if_exists existing = if_exists::fail;               // saving to a path that exists (docs/hardening.md)
 };
 
 struct checkpoint_info {
@@ -28,9 +30,15 @@ struct checkpoint_info {
 };
 
 // Writes the state to `path` under a temporary name (`path`.partial), flushed and synced, then
-// renamed: an interrupted or failed save never leaves a half-written checkpoint at `path`.
+// renamed: an interrupted or failed save never leaves a half-written checkpoint at `path`. An
+// existing file is replaced only with options.existing = if_exists::replace; another writer of
+// the same path at the same time is refused (output_file).
 void save_checkpoint(const simulation& sim, const std::string& path, const checkpoint_options& options = {});
 void save_checkpoint(const clip_runner& runner, const std::string& path, const checkpoint_options& options = {});
+// The same through a claim held by the caller, e.g. for the whole of a run that saves every
+// so often into its own checkpoint (options.existing is then not consulted).
+void save_checkpoint(const simulation& sim, output_file& out, const checkpoint_options& options = {});
+void save_checkpoint(const clip_runner& runner, output_file& out, const checkpoint_options& options = {});
 
 // Restores the state saved in `path`. The simulation (runner) must be built from the same network
 // with the same stream count; the thread count may differ. A checkpoint of another network

@@ -1,12 +1,15 @@
 #pragma once
 // Writes the results of clip runs (lmusim run MODEL --input ... --output OUT.h5): logits,
 // per-frame logits, spike counts per population and op counts per projection for every clip,
-// appended batch by batch and flushed, so a run that stops early keeps every finished batch.
+// appended batch by batch to PATH.partial and flushed, so a run that stops early keeps every
+// finished batch; close() renames it to PATH (a killed run leaves PATH.partial, and whatever was
+// at PATH before stays untouched).
 // Layout: docs/output_format.md.
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "lmusim/io/output_file.hpp"
 #include "lmusim/sim/clip_runner.hpp"
 
 namespace lmusim {
@@ -16,11 +19,13 @@ struct clip_writer_options {
     bool per_frame_counts = false;  // also write spikes per population per frame [clips, frames]
     std::vector<std::string> class_names{};
     std::vector<std::pair<std::string, std::string>> attributes{};
+    if_exists existing = if_exists::fail;  // when PATH (or a killed run's PATH.partial) exists
 };
 
 class clip_writer {
 public:
-    // Creates the file now, so an unwritable path fails before the run.
+    // Claims the path and creates PATH.partial now, so an unwritable path, an existing file (unless
+    // options.existing is replace) or another writer of the path fails before the run.
     clip_writer(std::string path, const simulation& sim, std::size_t frames, std::size_t classes,
                 clip_writer_options options = {});
     ~clip_writer();
@@ -32,7 +37,8 @@ public:
     // Appends one finished batch: `outputs` as returned by clip_runner (all frames), the counts
     // read from the simulation. `clips` may be fewer than the streams (a short last batch).
     void write_batch(const simulation& sim, const std::vector<frame_output>& outputs, std::size_t clips);
-    void close(bool complete = true);  // flushes; marks the file complete unless the run was cut short
+    // Marks the file complete (unless the run was cut short), closes it and renames it to PATH.
+    void close(bool complete = true);
 
 private:
     struct impl;

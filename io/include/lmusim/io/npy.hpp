@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "lmusim/io/output_file.hpp"
+
 namespace lmusim {
 
 struct npy_array {
@@ -16,7 +18,9 @@ struct npy_array {
 // file and the problem.
 npy_array read_npy(const std::string& path);
 
-// Writes a float32 array in C order (format version 1.0).
-void write_npy(const std::string& path, const std::vector<std::size_t>& shape, const float* data);
+// Writes a float32 array in C order (format version 1.0), whole or not at all (output_file); an
+// existing file is replaced only with if_exists::replace.
+void write_npy(const std::string& path, const std::vector<std::size_t>& shape, const float* data,
+               if_exists existing = if_exists::fail);
 
 }  // namespace lmusim

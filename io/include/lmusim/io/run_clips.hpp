@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lmusim/graph/network.hpp"
+#include "lmusim/io/output_file.hpp"
 #include "lmusim/sim/simulation.hpp"
 
 namespace lmusim {
@@ -19,6 +20,7 @@ struct run_clips_options {
     std::size_t threads = 0;   // 0 = what oneTBB allows
     bool stream = false;       // push frames one at a time instead of whole clips
     std::string output;        // clip output file (docs/output_format.md), "" = none
+    if_exists existing = if_exists::fail;  // when `output` exists (docs/hardening.md, "Outputs")
     bool record_spikes = false;
     bool per_frame_counts = false;
     bool collect = true;  // keep every clip's results in memory (false: memory stays flat; use on_batch)
