@@ -458,7 +458,11 @@ int report(const std::string& path, const std::string& model_name, bool json, bo
         _exit(127);
     }
     int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+        std::remove(json_path.c_str());  // the helper refused the output and said why, in one line
+        return 2;
+    }
+    if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         throw lmusim::error(cat("--plot: the Python helper (python3 -m lmusim.plot, needs matplotlib) failed (its message "
                                 "is above); the report is in ", json_path));
     std::remove(json_path.c_str());

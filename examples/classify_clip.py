@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Convert an upstream Spiking LMUFormer checkpoint and classify clips of features.
 
-    PYTHONPATH=build/python python3 examples/classify_clip.py CKPT.pth FEATURES.npy [--model model.h5]
+    PYTHONPATH=build/python python3 examples/classify_clip.py CKPT.pth FEATURES.npy [--model model.h5] [--overwrite]
 
 FEATURES.npy: normalised log-mel features [frames, 128] or [clips, frames, 128] (spec §1.2).
 """
@@ -15,9 +15,10 @@ ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDe
 ap.add_argument("checkpoint")
 ap.add_argument("features")
 ap.add_argument("--model", default="model.h5", help="where to write the converted model file")
+ap.add_argument("--overwrite", action="store_true", help="replace the --model file if it exists")
 a = ap.parse_args()
 
-lmusim.convert(a.checkpoint, a.model)
+lmusim.convert(a.checkpoint, a.model, overwrite=a.overwrite)
 model = lmusim.load_model(a.model)
 result = model.run(np.load(a.features))
 rates = result.firing_rates()

@@ -2,7 +2,7 @@
 """Keyword spotting on audio, streamed: the main demo of lmusim.
 
     PYTHONPATH=build/python python3 examples/spot_keywords.py [WAV ...] [--model models/slmu_kws.h5]
-        [--clips N] [--chunk-ms 10] [--output out.h5]
+        [--clips N] [--chunk-ms 10] [--output out.h5 [--overwrite]]
 
 Each 16 kHz mono WAV is pushed into the model in chunks of ``--chunk-ms`` of audio (true
 streaming: every 25 ms analysis frame enters the model as soon as its last sample arrives; the
@@ -13,7 +13,7 @@ padding). Without WAV arguments it takes ``--clips`` of the shipped test clips i
 ``data/demo/`` (speakers never heard in training), whose true words it also checks.
 
 ``--output`` also writes the same clips' logits, spike and op counts (docs/output_format.md) for
-``lmusim report``.
+``lmusim report``; an existing file is replaced only with ``--overwrite``.
 """
 import argparse
 import json
@@ -33,6 +33,7 @@ ap.add_argument("--model", default=os.path.join(ROOT, "models", "slmu_kws.h5"))
 ap.add_argument("--clips", type=int, default=12, help="how many shipped clips (0: all 70)")
 ap.add_argument("--chunk-ms", type=float, default=10.0, help="audio per push [ms]")
 ap.add_argument("--output", help="also write the clips' output file (for lmusim report)")
+ap.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
 a = ap.parse_args()
 
 model = lmusim.load_model(a.model)
@@ -82,5 +83,5 @@ for w in wavs:
 if truth:
     print(f"{right}/{len(wavs)} keywords right")
 if a.output:
-    model.run(wavs, stream=True, output=a.output)
+    model.run(wavs, stream=True, output=a.output, overwrite=a.overwrite)
     print(f"output: {a.output}")

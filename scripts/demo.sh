@@ -18,13 +18,14 @@ mkdir -p "$out"
 
 if [[ "${1:-}" == "cuba" ]]; then
   shift
-  "$bin" cuba --neurons 4000 --duration 1s --record "$out/cuba.h5" "$@"
+  # The demo rewrites its own outputs under $out on every run: --overwrite.
+  "$bin" cuba --neurons 4000 --duration 1s --record "$out/cuba.h5" --overwrite "$@"
   echo
   "$bin" report "$out/cuba.h5"
   exit 0
 fi
 
 PYTHONPATH="$LMUSIM_BUILD_DIR/python" /usr/bin/python3 "$root/examples/spot_keywords.py" \
-  --model "$root/models/slmu_kws.h5" --output "$out/keywords.h5" "$@"
+  --model "$root/models/slmu_kws.h5" --output "$out/keywords.h5" --overwrite "$@"
 echo
 "$bin" report "$out/keywords.h5"

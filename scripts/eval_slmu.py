@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     out_h5 = os.path.join(args.out, f"lmusim_{args.split}.h5")
     t0 = time.time()
     subprocess.run([args.lmusim, "run", args.model, "--input", *wavs, "--stream", "--chunk-ms", "10",
-                    "--output", out_h5, "--threads", str(args.threads), "--quiet"], check=True,
+                    "--output", out_h5, "--overwrite", "--threads", str(args.threads), "--quiet"], check=True,
                    stdout=subprocess.DEVNULL)
     t_lmusim = time.time() - t0
     with h5py.File(out_h5, "r") as f:

@@ -43,6 +43,20 @@ void sync_path(const std::string& path, bool directory) noexcept {
     ::close(fd);
 }
 
+// A symbolic link as the last component is followed (as cp does), so that a write through a link
+// replaces the file it points to and shares that file's lock.
+std::string follow_links(std::string path) {
+    for (int depth = 0; depth < 40; ++depth) {
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
+        std::error_code ec;
+        const std::filesystem::path target = std::filesystem::read_symlink(path, ec);
+        if (ec) return path;
+        path = target.is_absolute() ? target.string() : (std::filesystem::path(path).parent_path() / target).string();
+    }
+    throw file_error(cat("output '", path, "': too many levels of symbolic links"));
+}
+
 std::string parent_dir(const std::string& path) {
     const std::filesystem::path dir = std::filesystem::path(path).parent_path();
     return dir.empty() ? std::string(".") : dir.string();
@@ -79,9 +93,11 @@ void check_outputs(const std::vector<std::string>& outputs, const std::vector<st
     }
 }
 
-output_file::output_file(std::string path, if_exists existing, leftover kind)
-    : path_(std::move(path)), partial_(path_ + ".partial"), lock_path_(path_ + ".lock") {
-    if (path_.empty()) throw error("output file: empty path");
+output_file::output_file(std::string path, if_exists existing, leftover kind) {
+    if (path.empty()) throw error("output file: empty path");
+    path_ = follow_links(std::move(path));
+    partial_ = path_ + ".partial";
+    lock_path_ = path_ + ".lock";
     if (is_directory(path_)) throw file_error(cat("output '", path_, "' is a directory, expected a file path"));
     // Lock PATH.lock. The lock file is unlinked by the holder before it lets go, so a writer that
     // locked an inode no longer at PATH.lock lost a race with that unlink and tries again.

@@ -99,6 +99,17 @@ def _fsync(path: str, directory: bool = False) -> None:
             os.close(fd)
 
 
+def _follow_links(path: str) -> str:
+    """A symbolic link as the last component is followed (as cp does): the write replaces the
+    file it points to, not the link."""
+    for _ in range(40):
+        if not os.path.islink(path):
+            return path
+        target = os.readlink(path)
+        path = target if os.path.isabs(target) else os.path.join(os.path.dirname(path), target)
+    raise FileError(f"output '{path}': too many levels of symbolic links")
+
+
 @contextlib.contextmanager
 def claim(path, overwrite: bool = False, inputs: Iterable = ()) -> Iterator[str]:
     """Claim ``path`` for one whole-file write: yields the partial path to write to; on success
@@ -107,6 +118,7 @@ def claim(path, overwrite: bool = False, inputs: Iterable = ()) -> Iterator[str]
     one of ``inputs``, exists without ``overwrite``, or is being written by another writer."""
     path = os.fspath(path)
     check_outputs([path], inputs, overwrite=True)  # identity and directory: before the lock
+    path = _follow_links(path)
     lock = _Lock(path)
     try:
         if not overwrite and os.path.lexists(path):

@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import slmu_reference as R  # noqa: E402
+import lmusim  # noqa: E402
 from lmusim import __version__  # noqa: E402
 from lmusim.convert import ConversionError, convert  # noqa: E402
 
@@ -344,7 +345,7 @@ def test_without_prefix_same_content(paper, sd256, work):
 @pytest.mark.parametrize("entry", ["state_dict", "model"])
 def test_wrapped_state_dict(sd256, work, entry):
     info = save_and_convert({entry: sd256, "epoch": 199, "arch": "slmu_rnn_ms_conv1d"}, work,
-                            "wrapped")
+                            f"wrapped_{entry}")
     check_values(info["out_path"], sd256)
 
 
@@ -466,8 +467,10 @@ def test_failure_keeps_existing_output(sd256, work, paper):
     del sd["module.head.bias"]
     bad = work / "keep.pth"
     torch.save(sd, bad)
+    with pytest.raises(lmusim.Error, match="exists"):  # refused before anything is read
+        convert(str(ckpt), str(target))
     with pytest.raises(ConversionError):
-        convert(str(bad), str(target))
+        convert(str(bad), str(target), overwrite=True)
     assert target.read_bytes() == b"previous"
     assert not (work / "keep.h5.partial").exists()
 

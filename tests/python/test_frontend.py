@@ -128,14 +128,14 @@ def test_audio_streaming_in_chunks_equals_whole_clips(tmp_path, small_model):
         whole = f["frame_logits"][:]
     for chunk_ms in (1, 10, 37.5, 250):
         cli("run", model, "--input", *wavs, "--stream", "--chunk-ms", chunk_ms, "--output",
-            tmp_path / "s.h5", "--quiet")
+            tmp_path / "s.h5", "--quiet", "--overwrite")
         with h5py.File(tmp_path / "s.h5", "r") as f:
             np.testing.assert_array_equal(f["frame_logits"][:], whole)
     # And the audio path equals running the model on the front-end's features.
     feats = []
     for w in wavs:
-        cli("features", w, tmp_path / "f.npy")
-        feats.append(np.load(tmp_path / "f.npy"))
+        cli("features", w, tmp_path / f"{w.stem}.npy")
+        feats.append(np.load(tmp_path / f"{w.stem}.npy"))
     np.save(tmp_path / "feats.npy", np.stack(feats))
     cli("run", model, "--input", tmp_path / "feats.npy", "--output", tmp_path / "npy.h5", "--quiet")
     with h5py.File(tmp_path / "npy.h5", "r") as f:

@@ -147,7 +147,7 @@ def test_short_clips_and_deeper_smaller_models(tmp_path):
     with torch.no_grad():
         ref = R.SpikingLMUFormerRef(sd).forward(torch.from_numpy(x), memory_mode="direct")
     for extra in ([], ["--stream"]):
-        res = run_model(tmp_path / "small.h5", tmp_path / "x.npy", tmp_path / "o.h5", *extra)
+        res = run_model(tmp_path / "small.h5", tmp_path / "x.npy", tmp_path / f"o{len(extra)}.h5", *extra)
         dlogit, dframe, report = compare(res, ref, x)
         assert dlogit <= 1e-4 and dframe <= 1e-4
         assert all(m <= 1e-4 for _, m in report.values())

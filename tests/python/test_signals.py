@@ -73,7 +73,10 @@ def test_disk_full_is_a_clear_error_and_keeps_earlier_batches(model, tmp_path):
     assert r.returncode == 2, r.stderr
     assert "o.h5" in r.stderr and "disk full" in r.stderr
     assert r.stderr.strip().count("\n") == 0
-    with h5py.File(tmp_path / "o.h5", "r") as f:  # still readable, with every finished batch
+    # The failed run's data stays in OUT.partial (OUT appears only when a run ends), readable,
+    # with every finished batch.
+    assert not (tmp_path / "o.h5").exists()
+    with h5py.File(tmp_path / "o.h5.partial", "r") as f:
         done = int(f["status/clips_done"][()])
         assert 0 < done < 400
         assert f["logits"].shape[0] >= done

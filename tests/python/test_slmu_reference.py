@@ -208,7 +208,10 @@ def test_lmu_methods_agree():
     assert (a1 - a2).abs().max() < 1e-10 and (b1 - b2).abs().max() < 1e-10
     f1, g1 = R.lmu_matrices(512, 128, method="scipy")
     f2, g2 = R.lmu_matrices(512, 128, method="torch")
-    assert (f1 - f2).abs().max() <= 1e-9 and (g1 - g2).abs().max() <= 1e-9  # <= 1 ulp
+    # float32 rounding of float64 values that agree to 1e-10 may still differ by one ulp of float32
+    for x, y in ((f1, f2), (g1, g2)):
+        ulp = np.spacing(np.abs(x.numpy()).astype(np.float32))
+        assert np.all((x - y).abs().numpy() <= ulp)
 
 
 def test_lmu_H_appendix_a_and_recurrence():

@@ -42,7 +42,8 @@ public:
     };
 
     output_file() = default;
-    // Claims `path`: takes the lock (refused with file_error if another writer holds it), then
+    // Claims `path` (a symbolic link as its last component is followed: the write replaces the
+    // file it points to, as cp does, not the link): takes the lock (refused with file_error if another writer holds it), then
     // refuses a directory, an existing `path` unless `existing` is replace, and a leftover
     // PATH.partial of kind leftover::data unless replace. Nothing on disk is changed except the
     // lock file; the partial file is created by the writer.
