@@ -45,27 +45,27 @@ def env(tmp_path_factory):
     return d
 
 
+def _refusal(r, prefix):
+    """None for success; for a refusal (exit 2, exactly one line on stderr) that line."""
+    if r.returncode == 0:
+        return None
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(prefix), r.stderr
+    return lines[0]
+
+
 def _cli_writer(*args):
     def write(env, out, overwrite):
         r = cli(*[a(env) if callable(a) else a for a in args], out, *(["--overwrite"] if overwrite else []), check=False)
-        if r.returncode == 0:
-            return None
-        assert r.returncode == 2, r.stderr
-        lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("lmusim: error: "), r.stderr
-        return lines[0]
+        return _refusal(r, "lmusim: error: ")
     return write
 
 
 def _convert_cli(env, out, overwrite):
     r = subprocess.run([sys.executable, "-m", "lmusim.convert", str(env / "model.pth"), str(out),
                         *(["--overwrite"] if overwrite else [])], capture_output=True, text=True)
-    if r.returncode == 0:
-        return None
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lmusim.convert: error: "), r.stderr
-    return lines[0]
+    return _refusal(r, "lmusim.convert: error: ")
 
 
 def _py(fn):
