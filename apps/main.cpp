@@ -23,8 +23,8 @@
 #include <string>
 
 #include "lmusim/graph/cuba.hpp"
-#include "lmusim/graph/error.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/strings.hpp"
 #include "lmusim/io/audio.hpp"
 #include "lmusim/io/checkpoint.hpp"
 #include "lmusim/io/energy.hpp"
@@ -34,7 +34,7 @@
 #include "lmusim/io/npy.hpp"
 #include "lmusim/io/output_file.hpp"
 #include "lmusim/io/run_clips.hpp"
-#include "lmusim/io/sha256.hpp"
+#include "lmusim/core/sha256.hpp"
 #include "lmusim/sim/simulation.hpp"
 
 namespace {
@@ -234,7 +234,7 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     const lmusim::network& nw = sim.net();
     std::uint64_t spikes = 0, neurons = 0, sops = 0, macs = 0, events = 0;
     for (std::size_t i = 0; i < nw.nodes.size(); ++i)
-        if (nw.nodes[i].spiking() && nw.nodes[i].kind() != lmusim::node_kind::spike_source) {
+        if (nw.nodes[i].spiking() && nw.nodes[i].input_ports() > 0) {  // neurons, not spike sources
             spikes += sim.total_spikes(i);
             neurons += nw.nodes[i].size;
         }
@@ -291,12 +291,11 @@ struct model_settings {
 int run_model(const std::string& path, const run_settings& rs, const model_settings& ms) {
     lmusim::model_file m = lmusim::load_model(path);
     if (!ms.memory_mode.empty()) {
-        if (ms.memory_mode != "impulse" && ms.memory_mode != "recurrence")
-            throw lmusim::error(cat("--memory-mode '", ms.memory_mode, "', expected impulse or recurrence"));
-        for (auto& nd : m.net.nodes)
-            if (auto* p = std::get_if<lmusim::lmu_memory_params>(&nd.params))
-                p->kind = ms.memory_mode == "impulse" ? lmusim::lmu_memory_params::mode::impulse
-                                                      : lmusim::lmu_memory_params::mode::recurrence;
+        try {
+            lmusim::set_memory_mode(m.net, lmusim::memory_mode_from_string(ms.memory_mode));
+        } catch (const lmusim::error& e) {
+            throw lmusim::error(cat("--memory-mode: ", e.what()));
+        }
     }
     const bool audio = ms.inputs.front().size() > 4 && ms.inputs.front().substr(ms.inputs.front().size() - 4) == ".wav";
     lmusim::npy_array x;
@@ -476,7 +475,7 @@ int info(const std::string& path) {
     std::size_t synapses = 0;
     std::printf("%zu nodes:\n", net.nodes.size());
     for (const auto& n : net.nodes)
-        std::printf("  %-32s %-16s %zu\n", n.name.c_str(), std::string(lmusim::to_string(n.kind())).c_str(), n.size);
+        std::printf("  %-32s %-16s %zu\n", n.name.c_str(), std::string(n.kind()).c_str(), n.size);
     std::printf("%zu projections:\n", net.projections.size());
     for (const auto& p : net.projections) {
         const std::size_t syn = p.synapse_count(net.find_node(p.source).size, net.find_node(p.target).size);

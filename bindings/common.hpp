@@ -6,7 +6,7 @@
 
 #include <span>
 
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 #include <vector>
 
 namespace lmusim::py_bindings {

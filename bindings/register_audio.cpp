@@ -3,7 +3,7 @@
 #include <string>
 
 #include "common.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/strings.hpp"
 #include "lmusim/io/audio.hpp"
 
 namespace lmusim::py_bindings {

@@ -2,7 +2,7 @@
 // (a ValueError), its leaves -> lmusim.NetworkError / lmusim.FileError, internal_error ->
 // RuntimeError.
 #include "common.hpp"
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 
 namespace lmusim::py_bindings {
 

@@ -110,13 +110,8 @@ void register_model(py::module_& m) {
         .def_readonly("network", &model_file::net)
         .def_readonly("model", &model_file::model)
         .def_readonly("class_names", &model_file::class_names)
-        .def("set_memory_mode", [](model_file& mf, const std::string& mode) {
-            if (mode != "impulse" && mode != "recurrence")
-                throw error("memory mode '" + mode + "', expected impulse or recurrence");
-            for (auto& nd : mf.net.nodes)
-                if (auto* p = std::get_if<lmu_memory_params>(&nd.params))
-                    p->kind = mode == "impulse" ? lmu_memory_params::mode::impulse : lmu_memory_params::mode::recurrence;
-        });
+        .def("set_memory_mode",
+             [](model_file& mf, const std::string& mode) { set_memory_mode(mf.net, memory_mode_from_string(mode)); });
     m.def("load_model", &load_model, py::arg("path"));
 
     m.def("run_clips",

@@ -2,7 +2,7 @@
 #include "common.hpp"
 #include "lmusim/graph/connectivity.hpp"
 #include "lmusim/graph/cuba.hpp"
-#include "lmusim/graph/random.hpp"
+#include "lmusim/core/random.hpp"
 #include "lmusim/io/network_file.hpp"
 
 namespace lmusim::py_bindings {
@@ -58,7 +58,7 @@ void register_network(py::module_& m) {
             return out;
         })
         .def("node_size", [](const network& n, const std::string& name) { return n.find_node(name).size; })
-        .def("node_kind", [](const network& n, const std::string& name) { return std::string(to_string(n.find_node(name).kind())); })
+        .def("node_kind", [](const network& n, const std::string& name) { return std::string(n.find_node(name).kind()); })
         .def("add_discrete_lif",
              [](network& n, std::string name, std::size_t size, float tau, float v_threshold, float v_reset,
                 std::optional<carray<float>> scale, std::optional<carray<float>> shift) {

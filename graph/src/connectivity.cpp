@@ -4,9 +4,9 @@
 #include <cmath>
 #include <numeric>
 
-#include "lmusim/graph/error.hpp"
-#include "lmusim/graph/random.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/random.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "h5.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 namespace {
@@ -19,7 +19,7 @@ using h5::handle;
 // What must match between the network that wrote a checkpoint and the one restoring it.
 std::vector<std::string> node_fingerprint(const network& net) {
     std::vector<std::string> out;
-    for (const node& nd : net.nodes) out.push_back(cat(nd.name, " ", to_string(nd.kind()), " ", nd.size));
+    for (const node& nd : net.nodes) out.push_back(cat(nd.name, " ", nd.kind(), " ", nd.size));
     return out;
 }
 

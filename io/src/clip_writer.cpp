@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "h5.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 
@@ -68,7 +68,7 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
         proj_src.push_back(p.source);
         proj_tgt.push_back(p.target);
     }
-    for (const node& nd : net.nodes) node_kinds.push_back(std::string(to_string(nd.kind())));
+    for (const node& nd : net.nodes) node_kinds.push_back(std::string(nd.kind()));
     h5::handle counts = h5::create_group(root, "spike_counts");
     h5::write_strings(counts.id(), "populations", pop_names);
     h5::write<std::uint64_t>(counts.id(), "sizes", pop_sizes);

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "h5.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 

@@ -15,7 +15,7 @@
 #include <memory>
 #include <thread>
 
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/strings.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define LMUSIM_HAS_SANITIZER 1

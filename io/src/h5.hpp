@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 #include "lmusim/io/output_file.hpp"
 
 namespace lmusim::h5 {

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "h5.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 namespace {
@@ -187,7 +187,7 @@ void h5_recorder::begin(const simulation& sim, std::uint64_t steps) {
     std::vector<std::string> node_names, node_kinds;
     for (const node& nd : net.nodes) {
         node_names.push_back(nd.name);
-        node_kinds.push_back(std::string(to_string(nd.kind())));
+        node_kinds.push_back(std::string(nd.kind()));
     }
     h5::write_strings(m.ops_group.id(), "nodes", node_names);
     h5::write_strings(m.ops_group.id(), "node_kinds", node_kinds);

@@ -1,7 +1,7 @@
 #include "lmusim/io/model_file.hpp"
 
 #include "h5.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/strings.hpp"
 #include "lmusim/io/network_file.hpp"
 
 namespace lmusim {

@@ -6,7 +6,9 @@
 #include <filesystem>
 
 #include "h5.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/fields.hpp"
+#include "lmusim/synapses/kind.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 namespace {
@@ -34,51 +36,35 @@ void write_affine(hid_t g, const std::string& prefix, const input_affine& a) {
     }
 }
 
-struct node_writer {
+// Writes a kind's fields (core/fields.hpp) into its group.
+struct field_writer {
     hid_t g;
     std::size_t n;
-    void operator()(const discrete_lif_params& p) const {
-        h5::write_attr(g, "tau", p.tau);
-        h5::write_attr(g, "v_threshold", p.v_threshold);
-        h5::write_attr(g, "v_reset", p.v_reset);
-        write_affine(g, "", p.affine);
+    std::size_t size() const { return n; }
+    template <class T> void attr(const char* name, const T& value) { h5::write_attr(g, name, value); }
+    void count(const char* name, std::size_t value) { h5::write_attr(g, name, std::uint64_t{value}); }
+    template <class E> void choice(const char* name, const E& value, choices<E> names) {
+        for (const auto& [text, v] : names)
+            if (v == value) return h5::write_attr(g, name, std::string(text));
+        throw internal_error(cat("field '", name, "': a value without a name"));
     }
-    void operator()(const analog_params& p) const { write_affine(g, "", p.affine); }
-    void operator()(const lmu_memory_params& p) const {
-        h5::write_attr(g, "input_size", std::uint64_t{p.input_size});
-        h5::write_attr(g, "mode", std::string(p.kind == lmu_memory_params::mode::impulse ? "impulse" : "recurrence"));
-        put(g, "A", p.a, {n, n});
-        put(g, "B", p.b, {n, p.input_size});
-        if (!p.h.empty()) put(g, "H", p.h, {n, p.h_columns()});
+    template <class T>
+    void array(const char* name, const std::vector<T>& data, const std::vector<std::size_t>& shape,
+               presence p = presence::required) {
+        if (p == presence::optional && data.empty()) return;
+        put(g, name, data, dims_of(shape, data.size()));
     }
-    void operator()(const readout_params& p) const {
-        h5::write_attr(g, "input_size", std::uint64_t{p.input_size});
-        put(g, "weight", p.weight, {n, p.input_size});
-        put(g, "bias", p.bias);
+    void affine(const char* prefix, const input_affine& a) { write_affine(g, prefix, a); }
+
+    // The shape with its one free extent (any_extent) filled in from the element count.
+    static std::vector<hsize_t> dims_of(const std::vector<std::size_t>& shape, std::size_t count) {
+        std::size_t known = 1;
+        for (std::size_t d : shape)
+            if (d != any_extent) known *= d;
+        std::vector<hsize_t> dims;
+        for (std::size_t d : shape) dims.push_back(d == any_extent ? (known ? count / known : 0) : d);
+        return dims;
     }
-    void operator()(const continuous_lif_params& p) const {
-        h5::write_attr(g, "tau_m", p.tau_m);
-        h5::write_attr(g, "tau_exc", p.tau_exc);
-        h5::write_attr(g, "tau_inh", p.tau_inh);
-        h5::write_attr(g, "v_rest", p.v_rest);
-        h5::write_attr(g, "i_offset", p.i_offset);
-        h5::write_attr(g, "v_threshold", p.v_threshold);
-        h5::write_attr(g, "v_reset", p.v_reset);
-        h5::write_attr(g, "t_ref", p.t_ref);
-        if (!p.v_init.empty()) put(g, "v_init", p.v_init);
-    }
-    void operator()(const spike_source_params& p) const {
-        if (p.kind == spike_source_params::mode::arrays) {
-            h5::write_attr(g, "mode", std::string("arrays"));
-            put(g, "steps", p.steps);
-            put(g, "neurons", p.neurons);
-        } else {
-            h5::write_attr(g, "mode", std::string("poisson"));
-            put(g, "rate_hz", p.rate_hz);
-            h5::write_attr(g, "seed", p.seed);
-        }
-    }
-    void operator()(const input_params&) const {}
 };
 
 // Reading context: the file and the object path for messages.
@@ -136,78 +122,60 @@ input_affine read_affine(const reader& r, const std::string& prefix, std::size_t
     return a;
 }
 
-node_params read_params(const reader& r, node_kind kind, std::size_t n) {
-    switch (kind) {
-        case node_kind::discrete_lif: {
-            discrete_lif_params p;
-            p.tau = r.attr<float>("tau");
-            p.v_threshold = r.attr<float>("v_threshold");
-            p.v_reset = r.attr<float>("v_reset");
-            p.affine = read_affine(r, "", n);
-            return p;
-        }
-        case node_kind::analog: return analog_params{read_affine(r, "", n)};
-        case node_kind::lmu_memory: {
-            lmu_memory_params p;
-            p.input_size = r.attr<std::uint64_t>("input_size");
-            if (p.input_size == 0 || p.input_size > max_population_size)
-                throw file_error(cat(r.f.path, ": '", r.where, "' input_size ", p.input_size, " is out of range"));
-            const std::string mode = r.str("mode");
-            if (mode == "impulse") p.kind = lmu_memory_params::mode::impulse;
-            else if (mode == "recurrence") p.kind = lmu_memory_params::mode::recurrence;
-            else throw file_error(cat(r.f.path, ": '", r.where, "' mode = '", mode, "', expected impulse or recurrence"));
-            p.a = r.data<float>("A", {n, n});
-            p.b = r.data<float>("B", {n, p.input_size});
-            if (h5::exists(r.g, "H")) {
-                const auto dims = h5::shape(r.f, r.g, "H", r.where + "/H");
-                if (dims.size() != 2 || dims[0] != n)
-                    throw file_error(cat(r.f.path, ": dataset '", r.where, "/H' should have shape [", n, ", L]"));
-                p.h = r.data<float>("H", dims);
-            }
-            return p;
-        }
-        case node_kind::readout: {
-            readout_params p;
-            p.input_size = r.attr<std::uint64_t>("input_size");
-            if (p.input_size == 0 || p.input_size > max_population_size)
-                throw file_error(cat(r.f.path, ": '", r.where, "' input_size ", p.input_size, " is out of range"));
-            p.weight = r.data<float>("weight", {n, p.input_size});
-            p.bias = r.data<float>("bias", {n});
-            return p;
-        }
-        case node_kind::continuous_lif: {
-            continuous_lif_params p;
-            p.tau_m = r.attr<double>("tau_m");
-            p.tau_exc = r.attr<double>("tau_exc");
-            p.tau_inh = r.attr<double>("tau_inh");
-            p.v_rest = r.attr<double>("v_rest");
-            p.i_offset = r.attr<double>("i_offset");
-            p.v_threshold = r.attr<double>("v_threshold");
-            p.v_reset = r.attr<double>("v_reset");
-            p.t_ref = r.attr<double>("t_ref");
-            if (h5::exists(r.g, "v_init")) p.v_init = r.data<float>("v_init", {n});
-            return p;
-        }
-        case node_kind::spike_source: {
-            spike_source_params p;
-            const std::string mode = r.str("mode");
-            if (mode == "arrays") {
-                p.kind = spike_source_params::mode::arrays;
-                p.steps = r.data1<std::uint64_t>("steps");
-                p.neurons = r.data1<index_t>("neurons");
-            } else if (mode == "poisson") {
-                p.kind = spike_source_params::mode::poisson;
-                p.rate_hz = r.data1<double>("rate_hz");
-                p.seed = r.attr<std::uint64_t>("seed");
-            } else {
-                throw file_error(cat(r.f.path, ": '", r.where, "' attribute mode = '", mode, "', expected arrays or poisson"));
-            }
-            return p;
-        }
-        case node_kind::input: return input_params{};
+// Reads a kind's fields (core/fields.hpp) from its group: every error names the file, the
+// object and what was expected.
+struct field_reader {
+    const reader& r;
+    std::size_t n;
+    std::size_t size() const { return n; }
+    template <class T> void attr(const char* name, T& value) { value = r.attr<T>(name); }
+    void count(const char* name, std::size_t& value) {
+        const auto v = r.attr<std::uint64_t>(name);
+        if (v == 0 || v > max_population_size)
+            throw file_error(cat(r.f.path, ": '", r.where, "' ", name, " ", v, " is out of range"));
+        value = static_cast<std::size_t>(v);
     }
-    throw internal_error("read_params: unhandled kind");
-}
+    template <class E> void choice(const char* name, E& value, choices<E> names) {
+        const std::string text = r.str(name);
+        std::string known;
+        for (const auto& [t, v] : names) {
+            if (text == t) {
+                value = v;
+                return;
+            }
+            known += cat(known.empty() ? "" : " or ", t);
+        }
+        throw file_error(cat(r.f.path, ": '", r.where, "' attribute ", name, " = '", text, "', expected ", known));
+    }
+    template <class T>
+    void array(const char* name, std::vector<T>& data, const std::vector<std::size_t>& shape,
+               presence p = presence::required) {
+        if (p == presence::optional && !h5::exists(r.g, name)) {
+            data.clear();
+            return;
+        }
+        const std::string where = r.where + "/" + name;
+        const auto found = h5::shape(r.f, r.g, name, where);
+        bool ok = found.size() == shape.size();
+        std::string expected;
+        std::size_t k = 0;
+        for (std::size_t d : shape) {
+            expected += cat(k ? ", " : "", d == any_extent ? std::string("any") : std::to_string(d));
+            if (ok && d != any_extent && found[k] != d) ok = false;
+            ++k;
+        }
+        if (!ok)
+            throw file_error(cat(r.f.path, ": dataset '", where, "' has shape ", shape_text(found), ", expected [", expected, "]"));
+        data = h5::read<T>(r.f, r.g, name, where, &found);
+    }
+    void affine(const char* prefix, input_affine& a) { a = read_affine(r, prefix, n); }
+
+    static std::string shape_text(const std::vector<hsize_t>& d) {
+        std::string t = "[";
+        for (std::size_t i = 0; i < d.size(); ++i) t += cat(i ? ", " : "", d[i]);
+        return t + "]";
+    }
+};
 
 std::vector<std::string> children(hid_t g) {
     std::vector<std::string> names;
@@ -257,9 +225,11 @@ void save_network(const network& net, output_file& out) {
             const node& nd = net.nodes[i];
             handle g = h5::create_group(nodes.id(), nd.name);
             h5::write_attr(g.id(), "index", std::uint64_t{i});
-            h5::write_attr(g.id(), "kind", std::string(to_string(nd.kind())));
+            h5::write_attr(g.id(), "kind", std::string(nd.kind()));
             h5::write_attr(g.id(), "size", std::uint64_t{nd.size});
-            std::visit(node_writer{g.id(), nd.size}, nd.params);
+            field_writer w{g.id(), nd.size};
+            // fields() serves reading and writing, so it is not const; the writer only reads.
+            std::visit([&](const auto& p) { const_cast<std::decay_t<decltype(p)>&>(p).fields(w); }, nd.params);
         }
         handle projs = h5::create_group(root, "projections");
         for (std::size_t i = 0; i < net.projections.size(); ++i) {
@@ -272,17 +242,10 @@ void save_network(const network& net, output_file& out) {
             h5::write_attr(g.id(), "delay", p.delay);
             h5::write_attr(g.id(), "port", p.port);
             const std::size_t ns = net.find_node(p.source).size, nt = net.find_node(p.target).port_size(p.port);
-            switch (p.kind) {
-                case connectivity::dense: put(g.id(), "weights", p.weights, {nt, ns}); break;
-                case connectivity::one_to_one: put(g.id(), "weights", p.weights); break;
-                case connectivity::conv1d: put(g.id(), "weights", p.weights, {nt, ns, p.kernel}); break;
-                case connectivity::identity: break;
-                case connectivity::sparse:
-                    put(g.id(), "indptr", p.sparse.indptr);
-                    put(g.id(), "indices", p.sparse.indices);
-                    put(g.id(), "weights", p.sparse.weights);
-                    break;
-            }
+            field_writer w{g.id(), nt};
+            // arrays() serves reading and writing, so it takes a mutable projection; the writer only reads.
+            for (const projection_array& a : kind_of(p.kind).arrays(const_cast<projection&>(p), ns, nt))
+                std::visit([&](auto* data) { w.array(a.name, *data, a.shape); }, a.data);
             if (!p.bias.empty()) put(g.id(), "bias", p.bias);
             if (!p.post_affine.empty()) write_affine(g.id(), "post_", p.post_affine);
         }
@@ -312,9 +275,9 @@ network load_network(const std::string& path) {
         const reader r{f, g.id(), where};
         node nd;
         nd.name = name;
-        const node_kind kind = [&] {
+        nd.params = [&] {
             try {
-                return node_kind_from_string(r.str("kind"));
+                return default_node_params(r.str("kind"));
             } catch (const file_error&) {
                 throw;
             } catch (const error& e) {
@@ -324,7 +287,8 @@ network load_network(const std::string& path) {
         nd.size = r.attr<std::uint64_t>("size");
         if (nd.size == 0 || nd.size > max_population_size)
             throw file_error(cat(path, ": '", where, "' size ", nd.size, ", expected 1 .. ", max_population_size));
-        nd.params = read_params(r, kind, nd.size);
+        field_reader fr{r, nd.size};
+        std::visit([&](auto& p) { p.fields(fr); }, nd.params);
         net.add(std::move(nd));
     }
     handle projs = h5::open_group(f, root, "projections", "/projections");
@@ -355,28 +319,11 @@ network load_network(const std::string& path) {
             throw file_error(cat(path, ": '", where, "' port ", p.port, " on target '", tgt.name, "', which has ",
                                  tgt.input_ports(), " input port(s)"));
         const std::size_t ns = node_of(p.source, "source").size, nt = tgt.port_size(p.port);
-        switch (p.kind) {
-            case connectivity::dense: p.weights = r.data<float>("weights", {nt, ns}); break;
-            case connectivity::one_to_one: p.weights = r.data<float>("weights", {nt}); break;
-            case connectivity::identity: break;
-            case connectivity::conv1d: {
-                const auto dims = h5::shape(f, g.id(), "weights", where + "/weights");
-                if (dims.size() != 3 || dims[0] != nt || dims[1] != ns || dims[2] % 2 == 0)
-                    throw file_error(cat(path, ": dataset '", where, "/weights' should have shape [", nt, ", ", ns,
-                                         ", k] with k odd"));
-                p.kernel = static_cast<std::uint32_t>(dims[2]);
-                p.weights = r.data<float>("weights", dims);
-                break;
-            }
-            case connectivity::sparse: {
-                p.sparse.indptr = r.data<std::uint64_t>("indptr", {ns + 1});
-                const auto nnz = h5::shape(f, g.id(), "indices", where + "/indices");
-                if (nnz.size() != 1) throw file_error(cat(path, ": '", where, "/indices' should be one-dimensional"));
-                p.sparse.indices = r.data<index_t>("indices", nnz);
-                p.sparse.weights = r.data<float>("weights", nnz);
-                break;
-            }
-        }
+        const projection_kind& kind = kind_of(p.kind);
+        field_reader fr{r, nt};
+        for (const projection_array& a : kind.arrays(p, ns, nt))
+            std::visit([&](auto* data) { fr.array(a.name, *data, a.shape); }, a.data);
+        kind.after_read(p, ns, nt);
         if (h5::exists(g.id(), "bias")) p.bias = r.data<float>("bias", {nt});
         p.post_affine = read_affine(r, "post_", nt);
         net.connect(std::move(p));

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "lmusim/graph/error.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 namespace {

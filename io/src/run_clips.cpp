@@ -5,8 +5,8 @@
 #include <cmath>
 #include <optional>
 
-#include "lmusim/graph/error.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/strings.hpp"
 #include "lmusim/io/clip_writer.hpp"
 #include "lmusim/sim/clip_runner.hpp"
 #include "lmusim/io/audio.hpp"

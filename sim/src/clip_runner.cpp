@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "lmusim/graph/error.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 
@@ -11,8 +11,8 @@ clip_runner::clip_runner(network net, context ctx, std::string input, std::strin
     : sim_(std::move(net), ctx), input_(std::move(input)) {
     const network& nw = sim_.net();
     const std::size_t in = nw.node_index(input_);
-    if (nw.nodes[in].kind() != node_kind::input)
-        throw error(cat("node '", input_, "' is a ", to_string(nw.nodes[in].kind()), " node; the clip input must be an input node"));
+    if (!nw.nodes[in].frame_input())
+        throw error(cat("node '", input_, "' is a ", nw.nodes[in].kind(), " node; the clip input must be an input node"));
     out_ = nw.node_index(output);
     if (nw.nodes[out_].spiking())
         throw error(cat("node '", output, "' is spiking; the clip output must be a real-valued node (readout or analog)"));

@@ -5,13 +5,12 @@
 
 #include <unistd.h>
 
-#include <Eigen/Core>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
-#include "lmusim/graph/error.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 
@@ -47,39 +46,24 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
     for (std::size_t p = 0; p < net_.projections.size(); ++p) {
         const projection& pr = net_.projections[p];
         proj_state& ps = projs_[p];
+        ps.kind = &kind_of(pr.kind);
         ps.source = net_.node_index(pr.source);
         ps.target = net_.node_index(pr.target);
+        ps.n_source = net_.nodes[ps.source].size;
+        ps.n_target = net_.nodes[ps.target].port_size(pr.port);
         ps.counts.assign(S, op_counts{});
-        ps.taps = pr.kind == connectivity::conv1d ? pr.kernel : 1;
+        ps.taps = ps.kind->taps(pr);
         // Lag of tap k is lag + (taps - 1 - k): alignment to the target's latency plus any delay.
         ps.lag = pr.delay + (pr.delay == 0 ? latency_[ps.target] - latency_[ps.source] - pr.latency() : 0);
         node_state& src = nodes_[ps.source];
         src.depth = std::max<std::size_t>(src.depth, std::size_t{ps.lag} + ps.taps);
         nodes_[ps.target].incoming.push_back(p);
-        const bool spiking = net_.nodes[ps.source].spiking();
-        const std::size_t ns = net_.nodes[ps.source].size, nt = net_.nodes[ps.target].port_size(pr.port);
-        if (pr.kind == connectivity::dense && spiking) {
-            ps.wt.resize(ns * nt);
-            for (std::size_t t = 0; t < nt; ++t)
-                for (std::size_t j = 0; j < ns; ++j) ps.wt[j * nt + t] = pr.weights[t * ns + j];
-        } else if (pr.kind == connectivity::conv1d) {
-            const std::size_t K = pr.kernel;
-            ps.wt.resize(K * ns * nt);
-            for (std::size_t t = 0; t < nt; ++t)
-                for (std::size_t j = 0; j < ns; ++j)
-                    for (std::size_t k = 0; k < K; ++k) {
-                        const float w = pr.weights[(t * ns + j) * K + k];
-                        if (spiking)
-                            ps.wt[(k * ns + j) * nt + t] = w;
-                        else
-                            ps.wt[(k * nt + t) * ns + j] = w;
-                    }
-        }
+        ps.kind->prepare(pr, projection_context{"", ps.n_source, ps.n_target, net_.nodes[ps.source].spiking()}, ps.wt);
     }
     for (std::size_t i = 0; i < net_.nodes.size(); ++i) {
         const node& nd = net_.nodes[i];
         node_state& ns = nodes_[i];
-        ns.pop = make_population(nd, net_.dt, S);
+        ns.pop = std::visit([&](const auto& p) { return make_population(p, population_args{nd.size, S, net_.dt}); }, nd.params);
         ns.spiking = nd.spiking();
         if (ns.spiking)
             ns.spike_history.assign(ns.depth * S, {});
@@ -87,21 +71,7 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
             ns.value_history.assign(ns.depth * S * nd.size, 0.0f);
         ns.counts.assign(S * nd.size, 0);
         ns.elementwise.assign(S, 0);
-        {
-            const std::size_t n = nd.size;
-            const input_affine* affine = nullptr;
-            if (const auto* d = std::get_if<discrete_lif_params>(&nd.params)) affine = &d->affine;
-            if (const auto* a = std::get_if<analog_params>(&nd.params)) affine = &a->affine;
-            const std::size_t affine_ops = affine && !affine->empty() ? n : 0;
-            switch (nd.kind()) {
-                case node_kind::discrete_lif:
-                case node_kind::continuous_lif: ns.elementwise_per_step = n + affine_ops; break;
-                case node_kind::analog:
-                    ns.elementwise_per_step = n * (ns.incoming.size() > 1 ? ns.incoming.size() - 1 : 0) + affine_ops;
-                    break;
-                default: ns.elementwise_per_step = 0; break;
-            }
-        }
+        ns.elementwise_per_step = nd.elementwise_per_step(ns.incoming.size());
         // With one thread a stream is one block (splitting would only add work); results never
         // depend on the split.
         // At most 4 blocks per thread: every block scans all incoming spikes, so more blocks only
@@ -168,17 +138,13 @@ void simulation::save_state(state_store& out) const {
         out.put<std::uint64_t>(prefix + "spike_counts", std::span<const std::uint64_t>(ns.counts), {S, nd.size});
         out.put_u64(prefix + "neuron_updates", ns.updates);
         out.put<std::uint64_t>(prefix + "elementwise", std::span<const std::uint64_t>(ns.elementwise), {S});
-        if (nd.kind() == node_kind::input) {
+        if (nd.frame_input()) {
             std::vector<float> queued;
             for (const auto& f : ns.queued) queued.insert(queued.end(), f.begin(), f.end());
             out.put<float>(prefix + "queued", std::move(queued), {ns.queued.size(), S, nd.size});
         }
     }
-    for (std::size_t p = 0; p < projs_.size(); ++p) {
-        std::vector<std::uint64_t> ops;
-        for (const op_counts& c : projs_[p].counts) ops.insert(ops.end(), {c.events, c.sops, c.macs, c.dense, c.elementwise});
-        out.put<std::uint64_t>("projections/" + net_.projections[p].name + "/ops", std::move(ops), {S, 5});
-    }
+    for (std::size_t p = 0; p < projs_.size(); ++p) out.put_ops("projections/" + net_.projections[p].name + "/ops", projs_[p].counts);
 }
 
 void simulation::restore_state(const state_store& in) {
@@ -217,7 +183,7 @@ void simulation::restore_state(const state_store& in) {
             ns.counts = in.get<std::uint64_t>(prefix + "spike_counts", {S, nd.size});
             ns.updates = in.get_u64(prefix + "neuron_updates");
             ns.elementwise = in.get<std::uint64_t>(prefix + "elementwise", {S});
-            if (nd.kind() == node_kind::input) {
+            if (nd.frame_input()) {
                 std::size_t frames = 0;
                 const auto& queued = in.get_rows<float>(prefix + "queued", {S, nd.size}, frames);
                 const std::size_t frame = S * nd.size;
@@ -226,13 +192,8 @@ void simulation::restore_state(const state_store& in) {
                                            queued.begin() + static_cast<std::ptrdiff_t>((f + 1) * frame));
             }
         }
-        for (std::size_t p = 0; p < projs_.size(); ++p) {
-            const auto& ops = in.get<std::uint64_t>("projections/" + net_.projections[p].name + "/ops", {S, 5});
-            for (std::size_t s = 0; s < S; ++s) {
-                const std::uint64_t* o = ops.data() + s * 5;
-                projs_[p].counts[s] = op_counts{o[0], o[1], o[2], o[3], o[4]};
-            }
-        }
+        for (std::size_t p = 0; p < projs_.size(); ++p)
+            projs_[p].counts = in.get_ops("projections/" + net_.projections[p].name + "/ops", S);
     } catch (...) {
         reset();
         throw;
@@ -242,8 +203,8 @@ void simulation::restore_state(const state_store& in) {
 void simulation::push_frames(std::string_view input_node, std::span<const float> frames) {
     const std::size_t i = net_.node_index(input_node);
     const node& nd = net_.nodes[i];
-    if (nd.kind() != node_kind::input)
-        throw error(cat("push_frames: node '", nd.name, "' is a ", to_string(nd.kind()), " node, not an input node"));
+    if (!nd.frame_input())
+        throw error(cat("push_frames: node '", nd.name, "' is a ", nd.kind(), " node, not an input node"));
     const std::size_t frame = nd.size * ctx_.streams;
     if (frames.size() % frame != 0)
         throw error(cat("push_frames: node '", nd.name, "': ", frames.size(), " values is not a whole number of frames of ",
@@ -370,7 +331,7 @@ void simulation::step_node(std::size_t i) {
     }
     const std::uint64_t frame = step_ - latency_[i];
 
-    if (net_.nodes[i].kind() == node_kind::input && !ns.queued.empty()) {
+    if (net_.nodes[i].frame_input() && !ns.queued.empty()) {
         const std::vector<float>& f = ns.queued.front();
         for (std::size_t s = 0; s < S; ++s) std::copy_n(f.data() + s * n, n, ns.pop->input(0, s));
         ns.queued.pop_front();
@@ -446,81 +407,20 @@ void simulation::deliver(std::size_t p, std::size_t s, std::size_t b, std::size_
     for (std::size_t t = b; t < e; ++t) in[t] += out[t];
 }
 
-void simulation::add_projection(std::size_t p, std::size_t s, std::size_t b, std::size_t e, float* __restrict in) {
+void simulation::add_projection(std::size_t p, std::size_t s, std::size_t b, std::size_t e, float* in) {
     const projection& pr = net_.projections[p];
     const proj_state& ps = projs_[p];
     const node_state& src = nodes_[ps.source];
-    const std::size_t nt = nodes_[ps.target].pop->port_size(pr.port), ns = net_.nodes[ps.source].size;
     const std::size_t S = ctx_.streams;
-    using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
     for (std::uint32_t k = 0; k < ps.taps; ++k) {
         const std::uint64_t lag = ps.lag + (ps.taps - 1 - k);
         if (step_ < lag) continue;  // before the source started
         const std::size_t slot = (step_ - lag) % src.depth;
-        if (src.spiking) {
-            const std::vector<index_t>& spk = src.spike_history[slot * S + s];
-            switch (pr.kind) {
-                case connectivity::dense:
-                case connectivity::conv1d: {
-                    const float* wt = ps.wt.data() + std::size_t{k} * ns * nt;
-                    for (index_t j : spk) {
-                        const float* __restrict col = wt + std::size_t{j} * nt;
-                        for (std::size_t t = b; t < e; ++t) in[t] += col[t];
-                    }
-                    break;
-                }
-                case connectivity::sparse: {
-                    const csr& c = pr.sparse;
-                    const bool whole = b == 0 && e == nt;
-                    for (index_t j : spk) {
-                        const index_t* first = c.indices.data() + c.indptr[j];
-                        const index_t* last = c.indices.data() + c.indptr[j + 1];
-                        if (!whole) {
-                            first = std::lower_bound(first, last, static_cast<index_t>(b));
-                            last = std::lower_bound(first, last, static_cast<index_t>(e));
-                        }
-                        const float* w = c.weights.data() + (first - c.indices.data());
-                        for (const index_t* q = first; q != last; ++q, ++w) in[*q] += *w;
-                    }
-                    break;
-                }
-                case connectivity::one_to_one:
-                case connectivity::identity: {
-                    const auto first = std::lower_bound(spk.begin(), spk.end(), static_cast<index_t>(b));
-                    const bool unit = pr.kind == connectivity::identity;
-                    for (auto it = first; it != spk.end() && *it < e; ++it) in[*it] += unit ? 1.0f : pr.weights[*it];
-                    break;
-                }
-            }
-        } else {
-            const float* x = src.value_history.data() + (slot * S + s) * ns;
-            const auto rows = static_cast<Eigen::Index>(e - b), cols = static_cast<Eigen::Index>(ns);
-            switch (pr.kind) {
-                case connectivity::dense:
-                case connectivity::conv1d: {
-                    const float* w = pr.kind == connectivity::dense ? pr.weights.data() : ps.wt.data() + std::size_t{k} * nt * ns;
-                    Eigen::Map<const row_major> wm(w + b * ns, rows, cols);
-                    Eigen::Map<const Eigen::VectorXf> xv(x, cols);
-                    Eigen::Map<Eigen::VectorXf> out(in + b, rows);
-                    out.noalias() += wm * xv;
-                    break;
-                }
-                case connectivity::sparse: {
-                    const csr& c = pr.sparse;
-                    for (std::size_t j = 0; j < ns; ++j)
-                        for (std::uint64_t q = c.indptr[j]; q < c.indptr[j + 1]; ++q)
-                            if (c.indices[q] >= b && c.indices[q] < e) in[c.indices[q]] += c.weights[q] * x[j];
-                    break;
-                }
-                case connectivity::one_to_one:
-                    for (std::size_t t = b; t < e; ++t) in[t] += pr.weights[t] * x[t];
-                    break;
-                case connectivity::identity:
-                    for (std::size_t t = b; t < e; ++t) in[t] += x[t];
-                    break;
-            }
-        }
+        if (src.spiking)
+            ps.kind->deliver_spikes(pr, ps.wt, k, src.spike_history[slot * S + s], ps.n_source, b, e, ps.n_target, in);
+        else
+            ps.kind->deliver_values(pr, ps.wt, k, src.value_history.data() + (slot * S + s) * ps.n_source, ps.n_source, b, e,
+                                    ps.n_target, in);
     }
 }
 
@@ -528,41 +428,21 @@ void simulation::count_ops(std::size_t p, std::size_t s) {
     const projection& pr = net_.projections[p];
     proj_state& ps = projs_[p];
     const node_state& src = nodes_[ps.source];
-    const std::size_t nt = nodes_[ps.target].pop->port_size(pr.port), ns = net_.nodes[ps.source].size;
+    const std::size_t nt = ps.n_target, ns = ps.n_source;
     op_counts& c = ps.counts[s];
     // Per frame of the (active) target: its bias and post-affine.
-    c.elementwise += (pr.bias.empty() ? 0 : nt) + (pr.post_affine.empty() ? 0 : nt);
+    c.elementwise += (pr.bias.empty() ? 0 : nt) + pr.post_affine.ops(nt);
     for (std::uint32_t k = 0; k < ps.taps; ++k) {
         const std::uint64_t lag = ps.lag + (ps.taps - 1 - k);
         if (step_ < lag || !active_at(ps.source, step_ - lag)) continue;  // taps outside the clip do nothing
         // The same layer in a dense (ANN) network: every weight of this tap, spikes or not.
-        switch (pr.kind) {
-            case connectivity::dense:
-            case connectivity::conv1d: c.dense += nt * ns; break;
-            case connectivity::sparse: c.dense += pr.sparse.nnz(); break;
-            case connectivity::one_to_one: c.dense += ns; break;
-            case connectivity::identity: break;  // routing
-        }
+        c.dense += ps.kind->dense(pr, ns, nt);
         if (src.spiking) {
             const std::vector<index_t>& spk = src.spike_history[((step_ - lag) % src.depth) * ctx_.streams + s];
             c.events += spk.size();
-            switch (pr.kind) {
-                case connectivity::dense:
-                case connectivity::conv1d: c.sops += spk.size() * nt; break;
-                case connectivity::one_to_one:
-                case connectivity::identity: c.sops += spk.size(); break;
-                case connectivity::sparse:
-                    for (index_t j : spk) c.sops += pr.sparse.indptr[j + 1] - pr.sparse.indptr[j];
-                    break;
-            }
+            c.sops += ps.kind->sops(pr, spk, nt);
         } else {
-            switch (pr.kind) {
-                case connectivity::dense:
-                case connectivity::conv1d: c.macs += nt * ns; break;
-                case connectivity::sparse: c.macs += pr.sparse.nnz(); break;
-                case connectivity::one_to_one: c.macs += ns; break;
-                case connectivity::identity: break;  // routing; the add is counted at the target node
-            }
+            c.macs += ps.kind->macs(pr, ns, nt);
         }
     }
 }

@@ -4,7 +4,7 @@
 #include <iostream>
 #include <string>
 
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 #include "lmusim/io/audio.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/npy.hpp"

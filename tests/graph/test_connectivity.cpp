@@ -4,7 +4,7 @@
 
 #include "lmusim/graph/connectivity.hpp"
 #include "lmusim/graph/cuba.hpp"
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 
 using namespace lmusim;
 using Catch::Matchers::Contains;

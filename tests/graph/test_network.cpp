@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 #include "lmusim/graph/network.hpp"
 #include "networks.hpp"
 

@@ -10,7 +10,7 @@
 
 #include "checkpoint_networks.hpp"
 #include "scratch.hpp"
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 #include "lmusim/io/checkpoint.hpp"
 #include "lmusim/sim/memory_recorder.hpp"
 

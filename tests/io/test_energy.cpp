@@ -4,10 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "scratch.hpp"
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 #include "lmusim/io/energy.hpp"
 #include "lmusim/io/h5_recorder.hpp"
-#include "lmusim/io/sha256.hpp"
+#include "lmusim/core/sha256.hpp"
 #include "networks.hpp"
 
 using namespace lmusim;

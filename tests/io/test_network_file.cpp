@@ -9,7 +9,7 @@
 
 #include "scratch.hpp"
 #include "lmusim/graph/cuba.hpp"
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 #include "lmusim/io/network_file.hpp"
 #include "networks.hpp"
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "lmusim/graph/cuba.hpp"
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 #include "lmusim/io/network_file.hpp"
 #include "lmusim/io/npy.hpp"
 #include "lmusim/io/output_file.hpp"

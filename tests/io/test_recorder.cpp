@@ -12,7 +12,7 @@
 
 #include "scratch.hpp"
 #include "lmusim/graph/cuba.hpp"
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 #include "lmusim/io/h5_recorder.hpp"
 #include "lmusim/sim/memory_recorder.hpp"
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "lmusim/neurons/lif.hpp"
+#include "lmusim/neurons/node_kinds.hpp"
 
 using namespace lmusim;
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "lmusim/neurons/sources.hpp"
+#include "lmusim/neurons/node_kinds.hpp"
 
 using namespace lmusim;
 

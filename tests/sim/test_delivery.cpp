@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 #include "lmusim/graph/connectivity.hpp"
-#include "lmusim/neurons/lif.hpp"
+#include "lmusim/neurons/node_kinds.hpp"
 #include "lmusim/sim/memory_recorder.hpp"
 #include "lmusim/sim/simulation.hpp"
 #include "networks.hpp"

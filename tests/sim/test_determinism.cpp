@@ -2,7 +2,7 @@
 
 #include "lmusim/graph/cuba.hpp"
 #include "lmusim/graph/connectivity.hpp"
-#include "lmusim/neurons/lif.hpp"
+#include "lmusim/neurons/node_kinds.hpp"
 #include "lmusim/sim/memory_recorder.hpp"
 #include "lmusim/sim/simulation.hpp"
 #include "networks.hpp"

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <random>
 
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
 #include "lmusim/sim/clip_runner.hpp"
 #include "networks.hpp"
 

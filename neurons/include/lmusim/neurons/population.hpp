@@ -1,6 +1,6 @@
 #pragma once
-// One population interface for every node kind, and one factory from kind to implementation
-// (ARCHITECTURE.md §4.2: a new neuron kind is one case and one file).
+// The population interface: what every node kind's implementation provides to the simulation.
+// Kinds live in neurons/include/lmusim/neurons/kinds/ (neurons/kind.hpp says what a kind is).
 //
 // State is structure-of-arrays, neurons x streams: stream s of a size-n population occupies
 // [s*n, (s+1)*n) of every state array, so independent streams (clips) run side by side.
@@ -11,29 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "lmusim/graph/network.hpp"
-#include "lmusim/neurons/state.hpp"
+#include "lmusim/core/affine.hpp"
+#include "lmusim/core/op_counts.hpp"
+#include "lmusim/core/state.hpp"
+#include "lmusim/core/types.hpp"
 
 namespace lmusim {
-
-// Operations counted per projection or node (mechanism only: energy is computed from these
-// elsewhere; docs/semantics.md defines each).
-struct op_counts {
-    std::uint64_t events = 0;       // spikes delivered (projections)
-    std::uint64_t sops = 0;         // accumulates triggered by events (spikes x fan-out)
-    std::uint64_t macs = 0;         // multiply-accumulates on real values
-    std::uint64_t dense = 0;        // what a dense (ANN) layer of the same shape would do, in MACs
-    std::uint64_t elementwise = 0;  // element-wise work: affines, residual adds, biases, neuron updates
-    op_counts& operator+=(const op_counts& o) noexcept {
-        events += o.events;
-        sops += o.sops;
-        macs += o.macs;
-        dense += o.dense;
-        elementwise += o.elementwise;
-        return *this;
-    }
-    friend bool operator==(const op_counts&, const op_counts&) = default;
-};
 
 class population {
 public:
@@ -99,10 +82,8 @@ private:
     std::vector<std::uint8_t> bound_;  // per port: 1 if bound to a state array (saved by the owner)
 };
 
-// Applies a per-neuron input affine in place to x[begin, end) (docs/semantics.md).
-void apply_affine(const input_affine& a, float* x, std::size_t begin, std::size_t end) noexcept;
-
-// Builds the implementation of a validated node for a step of dt milliseconds.
-std::unique_ptr<population> make_population(const node& n, double dt, std::size_t streams);
+// Appends b + k for every k < n with fired[k] != 0 to `spikes` (ascending), skipping eight
+// silent neurons at a time.
+void collect_spikes(const std::uint8_t* fired, std::size_t n, std::size_t b, std::vector<index_t>& spikes);
 
 }  // namespace lmusim

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lmusim/graph/network.hpp"
+#include "lmusim/synapses/kind.hpp"
 #include "lmusim/neurons/population.hpp"
 
 namespace lmusim {
@@ -114,7 +115,7 @@ private:
     struct node_state {
         std::unique_ptr<population> pop;
         bool spiking = true;
-        std::size_t depth = 1;                            // history slots: 1 + largest outgoing delay
+        std::size_t depth = 1;                            // history slots: max over outgoing projections of lag + taps
         std::vector<std::vector<index_t>> spike_history;  // [slot * streams + stream]
         std::vector<float> value_history;                 // [slot][stream][neuron]
         std::vector<std::uint64_t> counts;                // [stream][neuron]
@@ -127,12 +128,12 @@ private:
         std::deque<std::vector<float>> queued;            // input nodes: frames waiting
     };
     struct proj_state {
+        const projection_kind* kind = nullptr;
         std::size_t source = 0, target = 0;
+        std::size_t n_source = 0, n_target = 0;  // source size, target port size
         std::uint32_t lag = 0;               // history lag of the last tap (alignment + delay)
         std::uint32_t taps = 1;              // conv1d kernel, else 1
-        // Spiking source, dense/conv1d: weights transposed to [tap][source][target] (a spike adds a
-        // contiguous column). Real source, conv1d: [tap][target][source] (one GEMV per tap).
-        std::vector<float> wt;
+        std::vector<float> wt;               // the kind's lowered weights (projection_kind::prepare)
         std::vector<op_counts> counts;       // per stream
     };
 

@@ -1,21 +1,38 @@
-#include "lmusim/neurons/real_nodes.hpp"
+#include "lmusim/neurons/kinds/lmu_memory.hpp"
 
 #include <algorithm>
 
 #include <Eigen/Core>
 
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/check.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 
 using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-void analog::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t,
-                          std::vector<index_t>&, float* values) {
-    float* x = input(0, stream);
-    apply_affine(p_.affine, x, begin, end);
-    std::copy(x + begin, x + end, values + begin);
-    std::fill(x + begin, x + end, 0.0f);
+void lmu_memory_params::validate(const node_context& c) const {
+    const std::size_t m = c.size;
+    if (input_size == 0) check::fail(cat(c.label, ": input_size 0, expected >= 1"));
+    if (a.size() != m * m) check::fail(cat(c.label, ": A has ", a.size(), " values, expected ", m, " x ", m));
+    if (b.size() != m * input_size) check::fail(cat(c.label, ": B has ", b.size(), " values, expected ", m, " x ", input_size));
+    if (!h.empty() && (input_size != 1 || h.size() % m != 0))
+        check::fail(cat(c.label, ": H has ", h.size(), " values, expected ", m, " x L columns (input_size 1)"));
+    if (kind == mode::impulse && h.empty() && input_size != 1) check::fail(cat(c.label, ": impulse mode needs input_size 1"));
+    check::finite(c.label, "A", a);
+    check::finite(c.label, "B", b);
+    check::finite(c.label, "H", h);
+}
+
+lmu_memory_params::mode memory_mode_from_string(std::string_view name) {
+    if (name == "impulse") return lmu_memory_params::mode::impulse;
+    if (name == "recurrence") return lmu_memory_params::mode::recurrence;
+    throw error(cat("memory mode '", name, "', expected impulse or recurrence"));
+}
+
+std::unique_ptr<population> make_population(const lmu_memory_params& p, const population_args& a) {
+    return std::make_unique<lmu_memory>(p, a.size, a.streams);
 }
 
 lmu_memory::lmu_memory(const lmu_memory_params& p, std::size_t size, std::size_t streams)
@@ -70,38 +87,6 @@ void lmu_memory::update_range(std::size_t stream, std::size_t, std::size_t, std:
     std::fill(u, u + D, 0.0f);
 }
 
-readout::readout(const readout_params& p, std::size_t size, std::size_t streams)
-    : population(size, streams, {p.input_size}), p_(p), sum_(p.input_size * streams, 0.0), mean_(p.input_size * streams) {}
-
-void readout::reset() {
-    std::fill(sum_.begin(), sum_.end(), 0.0);
-    clear_inputs();
-    clear_own_ops();
-}
-
-void readout::update_range(std::size_t stream, std::size_t, std::size_t, std::uint64_t frame,
-                           std::vector<index_t>&, float* values) {
-    const std::size_t n = p_.input_size;
-    float* x = input(0, stream);
-    double* sum = sum_.data() + stream * n;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (x[i] != 0.0f) ++own_[stream].sops;
-        sum[i] += x[i];
-    }
-    // y = W (sum / (t+1)) + b: the running mean is rounded to float32 as PyTorch's cumsum / n is.
-    const float count = static_cast<float>(frame + 1);
-    float* mean = mean_.data() + stream * n;
-    for (std::size_t i = 0; i < n; ++i) mean[i] = static_cast<float>(sum[i]) / count;
-    Eigen::Map<const row_major> W(p_.weight.data(), static_cast<Eigen::Index>(size()), static_cast<Eigen::Index>(n));
-    Eigen::Map<const Eigen::VectorXf> mv(mean, static_cast<Eigen::Index>(n));
-    Eigen::Map<const Eigen::VectorXf> b(p_.bias.data(), static_cast<Eigen::Index>(size()));
-    Eigen::Map<Eigen::VectorXf> y(values, static_cast<Eigen::Index>(size()));
-    y = W * mv + b;
-    own_[stream].macs += size() * n;
-    own_[stream].dense += size() * n;
-    std::fill(x, x + n, 0.0f);
-}
-
 // State: m [streams, M]; in impulse mode also the nonzero inputs so far, per stream, as CSR
 // (events_offsets [streams + 1], events_frame and events_value [total]).
 void lmu_memory::save_state(state_store& out, const std::string& prefix) const {
@@ -147,17 +132,6 @@ void lmu_memory::load_state(const state_store& in, const std::string& prefix) {
     }
     std::copy(m.begin(), m.end(), m_.begin());
     events_ = std::move(events);
-}
-
-void readout::save_state(state_store& out, const std::string& prefix) const {
-    population::save_state(out, prefix);
-    out.put<double>(prefix + "sum", std::span<const double>(sum_), {streams(), p_.input_size});
-}
-
-void readout::load_state(const state_store& in, const std::string& prefix) {
-    population::load_state(in, prefix);
-    const auto& sum = in.get<double>(prefix + "sum", {streams(), p_.input_size});
-    std::copy(sum.begin(), sum.end(), sum_.begin());
 }
 
 }  // namespace lmusim

@@ -1,10 +1,30 @@
+#include "lmusim/neurons/kinds/continuous_lif.hpp"
+
 #include <algorithm>
 #include <cmath>
 
-#include "lmusim/graph/strings.hpp"
-#include "lmusim/neurons/lif.hpp"
+#include "lmusim/core/check.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
+
+void continuous_lif_params::validate(const node_context& c) const {
+    check::positive(c.label, "tau_m [ms]", tau_m);
+    check::positive(c.label, "tau_exc [ms]", tau_exc);
+    check::positive(c.label, "tau_inh [ms]", tau_inh);
+    for (auto [what, v] : {std::pair{"v_rest", v_rest}, {"i_offset", i_offset}, {"v_threshold", v_threshold}, {"v_reset", v_reset}})
+        check::finite(c.label, what, v);
+    if (!(t_ref >= 0) || !std::isfinite(t_ref))
+        check::fail(cat(c.label, ": t_ref = ", t_ref, " ms, expected a finite value >= 0"));
+    if (!v_init.empty() && v_init.size() != c.size)
+        check::fail(cat(c.label, ": v_init has ", v_init.size(), " values, expected ", c.size, " (one per neuron) or none"));
+    check::finite(c.label, "v_init", v_init);
+}
+
+std::unique_ptr<population> make_population(const continuous_lif_params& p, const population_args& a) {
+    return std::make_unique<continuous_lif>(p, a.dt, a.size, a.streams);
+}
+
 namespace {
 
 // Response of v at time dt to a unit synaptic current of time constant tau_s decaying from 0,

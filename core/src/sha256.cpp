@@ -1,4 +1,4 @@
-#include "lmusim/io/sha256.hpp"
+#include "lmusim/core/sha256.hpp"
 
 #include <array>
 #include <cerrno>
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "lmusim/graph/error.hpp"
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 namespace {

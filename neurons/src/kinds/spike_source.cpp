@@ -1,10 +1,40 @@
-#include <algorithm>
-#include <numeric>
+#include "lmusim/neurons/kinds/spike_source.hpp"
 
-#include "lmusim/graph/random.hpp"
-#include "lmusim/neurons/sources.hpp"
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <set>
+
+#include "lmusim/core/check.hpp"
+#include "lmusim/core/random.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
+
+void spike_source_params::validate(const node_context& c) const {
+    if (kind == mode::arrays) {
+        if (steps.size() != neurons.size())
+            check::fail(cat(c.label, ": ", steps.size(), " spike steps but ", neurons.size(), " spike neurons; expected equal lengths"));
+        std::set<std::pair<std::uint64_t, index_t>> seen;
+        for (std::size_t i = 0; i < neurons.size(); ++i) {
+            if (neurons[i] >= c.size) check::fail(cat(c.label, ": spike ", i, " names neuron ", neurons[i], ", expected < ", c.size));
+            if (!seen.emplace(steps[i], neurons[i]).second)
+                check::fail(cat(c.label, ": spike ", i, " (neuron ", neurons[i], ", step ", steps[i], ") is a duplicate"));
+        }
+    } else {
+        if (rate_hz.size() != 1 && rate_hz.size() != c.size)
+            check::fail(cat(c.label, ": rate_hz has ", rate_hz.size(), " values, expected 1 or ", c.size));
+        for (std::size_t i = 0; i < rate_hz.size(); ++i) {
+            const double prob = rate_hz[i] * c.dt * 1e-3;
+            if (!(rate_hz[i] >= 0) || !std::isfinite(rate_hz[i]) || prob > 1.0)
+                check::fail(cat(c.label, ": rate_hz[", i, "] = ", rate_hz[i], ", expected 0 <= rate <= 1/dt = ", 1e3 / c.dt, " Hz"));
+        }
+    }
+}
+
+std::unique_ptr<population> make_population(const spike_source_params& p, const population_args& a) {
+    return std::make_unique<spike_source>(p, a.dt, a.size, a.streams);
+}
 
 spike_source::spike_source(const spike_source_params& p, double dt, std::size_t size, std::size_t streams)
     : population(size, streams, {}), kind_(p.kind), seed_(p.seed) {
@@ -44,13 +74,6 @@ void spike_source::update_range(std::size_t stream, std::size_t begin, std::size
         for (std::size_t i = begin; i < end; ++i)
             if (random::uniform(seed_, stream, i, step) < prob_[i]) spikes.push_back(static_cast<index_t>(i));
     }
-}
-
-void input_frames::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t,
-                                std::vector<index_t>&, float* values) {
-    float* x = input(0, stream);
-    std::copy(x + begin, x + end, values + begin);
-    std::fill(x + begin, x + end, 0.0f);
 }
 
 }  // namespace lmusim

@@ -1,11 +1,25 @@
+#include "lmusim/neurons/kinds/discrete_lif.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
-#include "lmusim/neurons/lif.hpp"
+#include "lmusim/core/check.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
+
+void discrete_lif_params::validate(const node_context& c) const {
+    check::positive(c.label, "tau", tau);
+    if (tau < 1.0f) check::fail(cat(c.label, ": tau = ", tau, " steps, expected >= 1"));
+    check::finite(c.label, "v_threshold", v_threshold);
+    check::finite(c.label, "v_reset", v_reset);
+    check::affine(c.label, affine, c.size);
+}
+
+std::unique_ptr<population> make_population(const discrete_lif_params& p, const population_args& a) {
+    return std::make_unique<discrete_lif>(p, a.size, a.streams);
+}
 
 discrete_lif::discrete_lif(const discrete_lif_params& p, std::size_t size, std::size_t streams)
     : population(size, streams, {size}), p_(p), v_(size * streams, p.v_reset) {
@@ -55,17 +69,7 @@ void discrete_lif::update_range(std::size_t stream, std::size_t begin, std::size
             charge_fire<true>(n, x + b, v + b, fired, vr, th, tau, inv_tau);
         else
             charge_fire<false>(n, x + b, v + b, fired, vr, th, tau, inv_tau);
-        // Collect the spikes in ascending order, skipping 8 silent neurons at a time.
-        std::size_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            std::uint64_t word;
-            std::memcpy(&word, fired + i, 8);
-            if (word == 0) continue;
-            for (std::size_t k = i; k < i + 8; ++k)
-                if (fired[k]) spikes.push_back(static_cast<index_t>(b + k));
-        }
-        for (; i < n; ++i)
-            if (fired[i]) spikes.push_back(static_cast<index_t>(b + i));
+        collect_spikes(fired, n, b, spikes);
     }
 }
 

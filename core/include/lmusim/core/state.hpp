@@ -11,7 +11,8 @@
 #include <variant>
 #include <vector>
 
-#include "lmusim/graph/error.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/op_counts.hpp"
 
 namespace lmusim {
 
@@ -67,6 +68,9 @@ public:
         return *v;
     }
     std::uint64_t get_u64(const std::string& key) const { return get<std::uint64_t>(key, {1})[0]; }
+    // Per-stream op counts as a uint64 array [streams, fields] in op_count_fields' order.
+    void put_ops(const std::string& key, const std::vector<op_counts>& counts);
+    std::vector<op_counts> get_ops(const std::string& key, std::size_t streams) const;
 
     bool contains(const std::string& key) const { return entries_.count(key) != 0; }
     const std::map<std::string, entry>& entries() const noexcept { return entries_; }

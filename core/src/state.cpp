@@ -1,6 +1,6 @@
-#include "lmusim/neurons/state.hpp"
+#include "lmusim/core/state.hpp"
 
-#include "lmusim/graph/strings.hpp"
+#include "lmusim/core/strings.hpp"
 
 namespace lmusim {
 
@@ -39,6 +39,22 @@ std::string state_store::mismatch(const std::string& key, const char* dtype, con
                                   bool free_first) {
     return cat("dataset '", key, "': expected ", dtype, " ", shape_text(shape, free_first), ", found ", dtype_name(found.data),
                " ", shape_text(found.shape));
+}
+
+void state_store::put_ops(const std::string& key, const std::vector<op_counts>& counts) {
+    std::vector<std::uint64_t> flat;
+    flat.reserve(counts.size() * op_count_fields.size());
+    for (const op_counts& c : counts)
+        for (const op_count_field& f : op_count_fields) flat.push_back(c.*f.member);
+    put<std::uint64_t>(key, std::move(flat), {counts.size(), op_count_fields.size()});
+}
+
+std::vector<op_counts> state_store::get_ops(const std::string& key, std::size_t streams) const {
+    const auto& flat = get<std::uint64_t>(key, {streams, op_count_fields.size()});
+    std::vector<op_counts> counts(streams);
+    for (std::size_t s = 0; s < streams; ++s)
+        for (std::size_t k = 0; k < op_count_fields.size(); ++k) counts[s].*op_count_fields[k].member = flat[s * op_count_fields.size() + k];
+    return counts;
 }
 
 }  // namespace lmusim

@@ -1,0 +1,41 @@
+#pragma once
+// What lmusim counts per projection and per node (mechanism only: energy is computed from these
+// by energy/). One table, op_count_fields, names the fields in their stored order: every file
+// writer and reader, checkpoint, binding and report iterates it, so a new field is added here
+// once. docs/semantics.md ("What is counted") defines each field.
+#include <array>
+#include <cstdint>
+
+namespace lmusim {
+
+struct op_counts {
+    std::uint64_t events = 0;       // spikes delivered (projections)
+    std::uint64_t sops = 0;         // accumulates triggered by events (spikes x fan-out)
+    std::uint64_t macs = 0;         // multiply-accumulates on real values
+    std::uint64_t dense = 0;        // what a dense (ANN) layer of the same shape would do, in MACs
+    std::uint64_t elementwise = 0;  // element-wise work: affines, residual adds, biases, neuron updates
+
+    op_counts& operator+=(const op_counts& o) noexcept;
+    friend bool operator==(const op_counts&, const op_counts&) = default;
+};
+
+struct op_count_field {
+    const char* name;                 // dataset / key name
+    std::uint64_t op_counts::*member;
+};
+
+// The fields in their stored order (checkpoints store [streams, 5] in this order).
+inline constexpr std::array<op_count_field, 5> op_count_fields{{
+    {"events", &op_counts::events},
+    {"sops", &op_counts::sops},
+    {"macs", &op_counts::macs},
+    {"dense", &op_counts::dense},
+    {"elementwise", &op_counts::elementwise},
+}};
+
+inline op_counts& op_counts::operator+=(const op_counts& o) noexcept {
+    for (const op_count_field& f : op_count_fields) this->*f.member += o.*f.member;
+    return *this;
+}
+
+}  // namespace lmusim

@@ -1,0 +1,36 @@
+#pragma once
+// The registered node kinds (neurons/kind.hpp). To add a kind: write its two files under
+// neurons/include/lmusim/neurons/kinds/ and neurons/src/kinds/, then add it here (the include and
+// one entry of the list). Everything else (validation, network files, populations, counting,
+// names in messages and Python) follows from the list. The order is the variant's order only;
+// files name kinds by their name, never by position.
+#include "lmusim/neurons/kind.hpp"
+#include "lmusim/neurons/kinds/analog.hpp"
+#include "lmusim/neurons/kinds/continuous_lif.hpp"
+#include "lmusim/neurons/kinds/discrete_lif.hpp"
+#include "lmusim/neurons/kinds/input.hpp"
+#include "lmusim/neurons/kinds/lmu_memory.hpp"
+#include "lmusim/neurons/kinds/readout.hpp"
+#include "lmusim/neurons/kinds/spike_source.hpp"
+
+namespace lmusim {
+
+using node_kinds = node_kind_list<
+    discrete_lif_params,
+    continuous_lif_params,
+    spike_source_params,
+    input_params,
+    analog_params,
+    lmu_memory_params,
+    readout_params>;
+
+using node_params = node_kinds::variant;
+
+// Default parameters of the kind named `name`; an unknown name is an lmusim::error that lists
+// the registered kinds.
+node_params default_node_params(std::string_view name);
+
+// The name of the kind held.
+std::string_view kind_name(const node_params& p) noexcept;
+
+}  // namespace lmusim

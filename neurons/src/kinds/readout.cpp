@@ -1,0 +1,70 @@
+#include "lmusim/neurons/kinds/readout.hpp"
+
+#include <algorithm>
+
+#include <Eigen/Core>
+
+#include "lmusim/core/check.hpp"
+#include "lmusim/core/strings.hpp"
+
+namespace lmusim {
+
+using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+void readout_params::validate(const node_context& c) const {
+    if (input_size == 0) check::fail(cat(c.label, ": input_size 0, expected >= 1"));
+    if (weight.size() != c.size * input_size)
+        check::fail(cat(c.label, ": weight has ", weight.size(), " values, expected ", c.size, " x ", input_size));
+    if (bias.size() != c.size) check::fail(cat(c.label, ": bias has ", bias.size(), " values, expected ", c.size));
+    check::finite(c.label, "weight", weight);
+    check::finite(c.label, "bias", bias);
+}
+
+std::unique_ptr<population> make_population(const readout_params& p, const population_args& a) {
+    return std::make_unique<readout>(p, a.size, a.streams);
+}
+
+readout::readout(const readout_params& p, std::size_t size, std::size_t streams)
+    : population(size, streams, {p.input_size}), p_(p), sum_(p.input_size * streams, 0.0), mean_(p.input_size * streams) {}
+
+void readout::reset() {
+    std::fill(sum_.begin(), sum_.end(), 0.0);
+    clear_inputs();
+    clear_own_ops();
+}
+
+void readout::update_range(std::size_t stream, std::size_t, std::size_t, std::uint64_t frame,
+                           std::vector<index_t>&, float* values) {
+    const std::size_t n = p_.input_size;
+    float* x = input(0, stream);
+    double* sum = sum_.data() + stream * n;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (x[i] != 0.0f) ++own_[stream].sops;
+        sum[i] += x[i];
+    }
+    // y = W (sum / (t+1)) + b: the running mean is rounded to float32 as PyTorch's cumsum / n is.
+    const float count = static_cast<float>(frame + 1);
+    float* mean = mean_.data() + stream * n;
+    for (std::size_t i = 0; i < n; ++i) mean[i] = static_cast<float>(sum[i]) / count;
+    Eigen::Map<const row_major> W(p_.weight.data(), static_cast<Eigen::Index>(size()), static_cast<Eigen::Index>(n));
+    Eigen::Map<const Eigen::VectorXf> mv(mean, static_cast<Eigen::Index>(n));
+    Eigen::Map<const Eigen::VectorXf> b(p_.bias.data(), static_cast<Eigen::Index>(size()));
+    Eigen::Map<Eigen::VectorXf> y(values, static_cast<Eigen::Index>(size()));
+    y = W * mv + b;
+    own_[stream].macs += size() * n;
+    own_[stream].dense += size() * n;
+    std::fill(x, x + n, 0.0f);
+}
+
+void readout::save_state(state_store& out, const std::string& prefix) const {
+    population::save_state(out, prefix);
+    out.put<double>(prefix + "sum", std::span<const double>(sum_), {streams(), p_.input_size});
+}
+
+void readout::load_state(const state_store& in, const std::string& prefix) {
+    population::load_state(in, prefix);
+    const auto& sum = in.get<double>(prefix + "sum", {streams(), p_.input_size});
+    std::copy(sum.begin(), sum.end(), sum_.begin());
+}
+
+}  // namespace lmusim

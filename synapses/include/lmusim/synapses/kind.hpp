@@ -1,0 +1,70 @@
+#pragma once
+// What a projection (connectivity) kind is. A kind lives in one file, synapses/src/kinds/<kind>.cpp,
+// which defines its `projection_kind` entry: validation, sizes, the file layout of its weights,
+// lowering, delivery of spikes and of real values, and what it counts, side by side. The kind is
+// registered by one line in synapses/src/kinds.cpp (and its enum value in projection.hpp);
+// docs/architecture.md, "Adding a kind".
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "lmusim/core/fields.hpp"
+#include "lmusim/synapses/projection.hpp"
+
+namespace lmusim {
+
+// What validation and lowering know about a projection's ends.
+struct projection_context {
+    std::string label;        // "projection '<name>'", for messages
+    std::size_t n_source;     // source neurons
+    std::size_t n_target;     // values in the target's input port
+    bool spiking_source;      // the source emits spikes (else real values)
+};
+
+// One stored array of a kind (io/ reads and writes them; shape entries may be any_extent).
+struct projection_array {
+    const char* name;
+    std::variant<std::vector<float>*, std::vector<std::uint64_t>*, std::vector<index_t>*> data;
+    std::vector<std::size_t> shape;
+};
+
+struct projection_kind {
+    connectivity id;
+    const char* name;
+    // Throws network_error naming the projection and the bad value.
+    void (*validate)(const projection&, const projection_context&);
+    // Synapses stored (the trainable weights, for `lmusim info` and parameter counts).
+    std::size_t (*synapses)(const projection&, std::size_t n_source, std::size_t n_target);
+    // Trainable parameters of the weights, as PyTorch counts them (routing has none).
+    std::size_t (*parameters)(const projection&, std::size_t n_source, std::size_t n_target);
+    std::uint32_t (*taps)(const projection&);     // 1, or the conv1d kernel
+    std::uint32_t (*latency)(const projection&);  // frames of look-ahead
+    // The arrays a network file stores for this kind, pointing into `p`.
+    std::vector<projection_array> (*arrays)(projection& p, std::size_t n_source, std::size_t n_target);
+    // After reading the arrays: derive what the file does not store (e.g. the kernel from the shape).
+    void (*after_read)(projection& p, std::size_t n_source, std::size_t n_target);
+    // Lowered weights for delivery (e.g. transposed columns for spikes); may stay empty.
+    void (*prepare)(const projection&, const projection_context&, std::vector<float>& lowered);
+    // Adds tap `tap`'s contribution of the spikes (ascending source indices) to in[b, e).
+    void (*deliver_spikes)(const projection&, const std::vector<float>& lowered, std::uint32_t tap,
+                           std::span<const index_t> spikes, std::size_t n_source, std::size_t b, std::size_t e,
+                           std::size_t n_target, float* in);
+    // Adds tap `tap`'s contribution of the real values x[0, n_source) to in[b, e).
+    void (*deliver_values)(const projection&, const std::vector<float>& lowered, std::uint32_t tap, const float* x,
+                           std::size_t n_source, std::size_t b, std::size_t e, std::size_t n_target, float* in);
+    // Counts of one active tap: accumulates triggered by these spikes (SOPs), MACs on real input,
+    // and what a dense (ANN) layer of the same shape would do (MACs).
+    std::uint64_t (*sops)(const projection&, std::span<const index_t> spikes, std::size_t n_target);
+    std::uint64_t (*macs)(const projection&, std::size_t n_source, std::size_t n_target);
+    std::uint64_t (*dense)(const projection&, std::size_t n_source, std::size_t n_target);
+};
+
+// The registered kind of a connectivity value (synapses/src/kinds.cpp).
+const projection_kind& kind_of(connectivity c);
+// Every registered kind, in enum order.
+std::span<const projection_kind* const> projection_kinds();
+
+}  // namespace lmusim

@@ -1,0 +1,59 @@
+#pragma once
+// A projection: the edge from a source node to a target node's input port, with its weights. The
+// description is plain data (this header); what each connectivity kind does with it, from
+// validation to delivery and counting, lives in the kind's own file (synapses/kind.hpp).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lmusim/core/affine.hpp"
+#include "lmusim/core/types.hpp"
+
+namespace lmusim {
+
+// Connectivity kinds (GeNN synapseMatrixType style: when to use each).
+enum class connectivity : std::uint8_t {
+    dense,       // weights[target * n_source + source]: every pair connected. Use when most pairs
+                 // carry a weight (the LMUFormer's linear layers).
+    sparse,      // CSR by source row (indptr, indices = targets, weights). Use for random or
+                 // structured sparse networks (CUBA); a spike costs its row length.
+    one_to_one,  // weights[i]: source i -> target i (sizes must match).
+    conv1d,      // weights[target][source][k]: cross-correlation along time (frames), zero padding
+                 // (k-1)/2, k odd; adds (k-1)/2 frames of latency. The LMUFormer's convolutions.
+    identity,    // source i -> target i with weight 1: routing of real values or spikes.
+};
+
+std::string_view to_string(connectivity) noexcept;
+connectivity connectivity_from_string(std::string_view);  // throws lmusim::error
+
+// Compressed sparse rows, one row per source neuron.
+struct csr {
+    std::vector<std::uint64_t> indptr;  // n_source + 1 offsets, indptr[0] = 0
+    std::vector<index_t> indices;       // target neuron of each synapse, ascending within a row
+    std::vector<float> weights;         // one per synapse
+
+    std::size_t rows() const noexcept { return indptr.empty() ? 0 : indptr.size() - 1; }
+    std::size_t nnz() const noexcept { return indices.size(); }
+};
+
+struct projection {
+    std::string name;
+    std::string source;  // node name
+    std::string target;  // node name
+    connectivity kind = connectivity::dense;
+    std::uint32_t delay = 0;  // [steps]; 0 = same step (source updated first); cycles need >= 1
+    std::uint32_t port = 0;   // the target's input port
+    std::vector<float> weights;  // dense: [n_target x n_source] row-major; one_to_one: [n];
+                                 // conv1d: [n_target x n_source x kernel] row-major
+    csr sparse;                  // sparse only
+    std::uint32_t kernel = 0;    // conv1d only: taps (odd)
+    std::vector<float> bias;     // optional [target port size], added once per active frame
+    input_affine post_affine;    // optional, applied to (W x + bias) before it reaches the target
+
+    std::uint32_t latency() const noexcept;  // frames of look-ahead (conv1d: (kernel - 1) / 2)
+    std::size_t synapse_count(std::size_t n_source, std::size_t n_target) const noexcept;
+};
+
+}  // namespace lmusim

@@ -1,0 +1,56 @@
+// The registered projection kinds, in the order of the connectivity enum (checked at start-up of
+// every lookup). To add a kind: its file under synapses/src/kinds/, its enum value in
+// projection.hpp, and one line in each list below.
+#include <array>
+
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/strings.hpp"
+#include "lmusim/synapses/kind.hpp"
+
+namespace lmusim {
+
+extern const projection_kind dense_projection_kind, sparse_projection_kind, one_to_one_projection_kind,
+    conv1d_projection_kind, identity_projection_kind;
+
+namespace {
+
+const std::array<const projection_kind*, 5> registered{
+    &dense_projection_kind,
+    &sparse_projection_kind,
+    &one_to_one_projection_kind,
+    &conv1d_projection_kind,
+    &identity_projection_kind,
+};
+
+}  // namespace
+
+std::span<const projection_kind* const> projection_kinds() { return registered; }
+
+const projection_kind& kind_of(connectivity c) {
+    const auto i = static_cast<std::size_t>(c);
+    if (i >= registered.size() || registered[i]->id != c)
+        throw internal_error(cat("projection kind ", i, " is not registered in enum order (synapses/src/kinds.cpp)"));
+    return *registered[i];
+}
+
+std::string_view to_string(connectivity c) noexcept {
+    const auto i = static_cast<std::size_t>(c);
+    return i < registered.size() ? registered[i]->name : "?";
+}
+
+connectivity connectivity_from_string(std::string_view s) {
+    std::string known;
+    for (const projection_kind* k : registered) {
+        if (k->name == s) return k->id;
+        known += cat(known.empty() ? "" : ", ", k->name);
+    }
+    throw error(cat("unknown connectivity '", s, "', expected one of ", known));
+}
+
+std::uint32_t projection::latency() const noexcept { return kind_of(kind).latency(*this); }
+
+std::size_t projection::synapse_count(std::size_t n_source, std::size_t n_target) const noexcept {
+    return kind_of(kind).synapses(*this, n_source, n_target);
+}
+
+}  // namespace lmusim

@@ -1,0 +1,69 @@
+// dense: weights[target * n_source + source], every pair connected. A spike adds its source's
+// weight column (lowered: columns stored contiguously); real input is one GEMV (Eigen).
+// Counted per active frame: spikes x n_target SOPs, or n_target x n_source MACs; dense-equivalent
+// n_target x n_source.
+#include <Eigen/Core>
+
+#include "lmusim/core/check.hpp"
+#include "lmusim/core/strings.hpp"
+#include "lmusim/synapses/kind.hpp"
+#include "kinds_common.hpp"
+
+namespace lmusim {
+namespace {
+
+void validate(const projection& p, const projection_context& c) {
+    const std::size_t ns = c.n_source, nt = c.n_target;
+    if (p.weights.size() != ns * nt)
+        check::fail(cat(c.label, ": ", p.weights.size(), " dense weights, expected ", nt, " x ", ns, " = ", nt * ns,
+                        " (target x source)"));
+    check::finite(c.label, "weight", p.weights);
+}
+
+std::size_t synapses(const projection&, std::size_t ns, std::size_t nt) { return ns * nt; }
+
+std::vector<projection_array> arrays(projection& p, std::size_t ns, std::size_t nt) {
+    return {{"weights", &p.weights, {nt, ns}}};
+}
+
+void prepare(const projection& p, const projection_context& c, std::vector<float>& wt) {
+    if (!c.spiking_source) return;  // real input reads the weights as stored
+    const std::size_t ns = c.n_source, nt = c.n_target;
+    wt.resize(ns * nt);
+    for (std::size_t t = 0; t < nt; ++t)
+        for (std::size_t j = 0; j < ns; ++j) wt[j * nt + t] = p.weights[t * ns + j];
+}
+
+void deliver_values(const projection& p, const std::vector<float>&, std::uint32_t, const float* x, std::size_t ns,
+                    std::size_t b, std::size_t e, std::size_t, float* in) {
+    using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    const auto rows = static_cast<Eigen::Index>(e - b), cols = static_cast<Eigen::Index>(ns);
+    Eigen::Map<const row_major> wm(p.weights.data() + b * ns, rows, cols);
+    Eigen::Map<const Eigen::VectorXf> xv(x, cols);
+    Eigen::Map<Eigen::VectorXf> out(in + b, rows);
+    out.noalias() += wm * xv;
+}
+
+std::uint64_t macs(const projection&, std::size_t ns, std::size_t nt) { return nt * ns; }
+
+}  // namespace
+
+extern const projection_kind dense_projection_kind{
+    .id = connectivity::dense,
+    .name = "dense",
+    .validate = validate,
+    .synapses = synapses,
+    .parameters = synapses,
+    .taps = kinds_common::one_tap,
+    .latency = kinds_common::no_latency,
+    .arrays = arrays,
+    .after_read = kinds_common::nothing_to_derive,
+    .prepare = prepare,
+    .deliver_spikes = kinds_common::add_columns,
+    .deliver_values = deliver_values,
+    .sops = kinds_common::spikes_times_targets,
+    .macs = macs,
+    .dense = macs,
+};
+
+}  // namespace lmusim

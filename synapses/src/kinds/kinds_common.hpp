@@ -1,0 +1,37 @@
+#pragma once
+// Pieces that several projection kinds share (private to synapses/).
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "lmusim/synapses/kind.hpp"
+
+namespace lmusim::kinds_common {
+
+inline std::uint32_t one_tap(const projection&) { return 1; }
+inline std::uint32_t no_latency(const projection&) { return 0; }
+inline void nothing_to_derive(projection&, std::size_t, std::size_t) {}
+inline void nothing_to_prepare(const projection&, const projection_context&, std::vector<float>&) {}
+
+// Spike delivery through lowered weight columns: lowered holds, per tap, one contiguous column of
+// n_target weights per source neuron; every spike adds its column to in[b, e).
+inline void add_columns(const projection&, const std::vector<float>& lowered, std::uint32_t tap,
+                        std::span<const index_t> spikes, std::size_t ns, std::size_t b, std::size_t e, std::size_t nt,
+                        float* __restrict in) {
+    const float* wt = lowered.data() + std::size_t{tap} * ns * nt;
+    for (index_t j : spikes) {
+        const float* __restrict col = wt + std::size_t{j} * nt;
+        for (std::size_t t = b; t < e; ++t) in[t] += col[t];
+    }
+}
+
+inline std::uint64_t spikes_times_targets(const projection&, std::span<const index_t> spikes, std::size_t nt) {
+    return spikes.size() * nt;
+}
+
+inline std::uint64_t one_per_spike(const projection&, std::span<const index_t> spikes, std::size_t) {
+    return spikes.size();
+}
+
+}  // namespace lmusim::kinds_common

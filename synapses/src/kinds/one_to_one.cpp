@@ -1,0 +1,57 @@
+// one_to_one: weights[i] from source i to target i (sizes must match). Counted: one SOP per spike,
+// or n MACs on real input; dense-equivalent n.
+#include <algorithm>
+
+#include "lmusim/core/check.hpp"
+#include "lmusim/core/strings.hpp"
+#include "lmusim/synapses/kind.hpp"
+#include "kinds_common.hpp"
+
+namespace lmusim {
+namespace {
+
+void validate(const projection& p, const projection_context& c) {
+    const std::size_t ns = c.n_source, nt = c.n_target;
+    if (ns != nt) check::fail(cat(c.label, ": one_to_one needs equal sizes, source has ", ns, " and target ", nt));
+    if (p.weights.size() != ns) check::fail(cat(c.label, ": ", p.weights.size(), " one_to_one weights, expected ", ns));
+    check::finite(c.label, "weight", p.weights);
+}
+
+std::size_t synapses(const projection&, std::size_t ns, std::size_t) { return ns; }
+
+std::vector<projection_array> arrays(projection& p, std::size_t, std::size_t nt) { return {{"weights", &p.weights, {nt}}}; }
+
+void deliver_spikes(const projection& p, const std::vector<float>&, std::uint32_t, std::span<const index_t> spikes,
+                    std::size_t, std::size_t b, std::size_t e, std::size_t, float* in) {
+    const auto first = std::lower_bound(spikes.begin(), spikes.end(), static_cast<index_t>(b));
+    for (auto it = first; it != spikes.end() && *it < e; ++it) in[*it] += p.weights[*it];
+}
+
+void deliver_values(const projection& p, const std::vector<float>&, std::uint32_t, const float* x, std::size_t,
+                    std::size_t b, std::size_t e, std::size_t, float* in) {
+    for (std::size_t t = b; t < e; ++t) in[t] += p.weights[t] * x[t];
+}
+
+std::uint64_t per_source(const projection&, std::size_t ns, std::size_t) { return ns; }
+
+}  // namespace
+
+extern const projection_kind one_to_one_projection_kind{
+    .id = connectivity::one_to_one,
+    .name = "one_to_one",
+    .validate = validate,
+    .synapses = synapses,
+    .parameters = synapses,
+    .taps = kinds_common::one_tap,
+    .latency = kinds_common::no_latency,
+    .arrays = arrays,
+    .after_read = kinds_common::nothing_to_derive,
+    .prepare = kinds_common::nothing_to_prepare,
+    .deliver_spikes = deliver_spikes,
+    .deliver_values = deliver_values,
+    .sops = kinds_common::one_per_spike,
+    .macs = per_source,
+    .dense = per_source,
+};
+
+}  // namespace lmusim
