@@ -6,8 +6,10 @@
 
 #include <span>
 
-#include "lmusim/core/error.hpp"
 #include <vector>
+
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/op_counts.hpp"
 
 namespace lmusim::py_bindings {
 
@@ -34,6 +36,18 @@ py::array_t<T> to_numpy(const T* data, std::vector<py::ssize_t> shape) {
     py::array_t<T> out(shape);
     std::copy(data, data + out.size(), out.mutable_data());
     return out;
+}
+
+// Op counts as {field: uint64 array} for every field of op_count_fields; entry k of each array is
+// counts(k) for k < n.
+template <class F> py::dict ops_to_dict(std::size_t n, F&& counts) {
+    py::dict d;
+    for (const op_count_field& f : op_count_fields) {
+        py::array_t<std::uint64_t> a(static_cast<py::ssize_t>(n));
+        for (std::size_t k = 0; k < n; ++k) a.mutable_at(static_cast<py::ssize_t>(k)) = counts(k).*f.member;
+        d[f.name] = a;
+    }
+    return d;
 }
 
 void register_errors(py::module_& m);

@@ -16,25 +16,8 @@ namespace {
 py::dict ops_dict(const std::vector<std::string>& names, const std::vector<op_counts>& ops, std::size_t clips) {
     py::dict d;
     const std::size_t P = names.size();
-    for (std::size_t p = 0; p < P; ++p) {
-        const auto n = static_cast<py::ssize_t>(clips);
-        py::array_t<std::uint64_t> ev(n), so(n), ma(n), de(n), el(n);
-        for (std::size_t c = 0; c < clips; ++c) {
-            const op_counts& o = ops[c * P + p];
-            ev.mutable_at(c) = o.events;
-            so.mutable_at(c) = o.sops;
-            ma.mutable_at(c) = o.macs;
-            de.mutable_at(c) = o.dense;
-            el.mutable_at(c) = o.elementwise;
-        }
-        py::dict e;
-        e["events"] = ev;
-        e["sops"] = so;
-        e["macs"] = ma;
-        e["dense"] = de;
-        e["elementwise"] = el;
-        d[py::str(names[p])] = e;
-    }
+    for (std::size_t p = 0; p < P; ++p)
+        d[py::str(names[p])] = ops_to_dict(clips, [&](std::size_t c) -> const op_counts& { return ops[c * P + p]; });
     return d;
 }
 

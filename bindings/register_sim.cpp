@@ -81,18 +81,7 @@ public:
 
     py::dict ops(const std::string& name) const {
         const std::size_t p = sim_.net().projection_index(name);
-        const std::size_t S = sim_.ctx().streams;
-        py::array_t<std::uint64_t> ev(static_cast<py::ssize_t>(S)), so(static_cast<py::ssize_t>(S)), ma(static_cast<py::ssize_t>(S));
-        for (std::size_t s = 0; s < S; ++s) {
-            ev.mutable_at(s) = sim_.ops(p, s).events;
-            so.mutable_at(s) = sim_.ops(p, s).sops;
-            ma.mutable_at(s) = sim_.ops(p, s).macs;
-        }
-        py::dict d;
-        d["events"] = ev;
-        d["sops"] = so;
-        d["macs"] = ma;
-        return d;
+        return ops_to_dict(sim_.ctx().streams, [&](std::size_t s) -> const op_counts& { return sim_.ops(p, s); });
     }
 
     void push_frames(const std::string& node, carray<float> frames) { sim_.push_frames(node, as_span(frames)); }
