@@ -2,7 +2,7 @@
 """CUBA benchmark: lmusim vs Brian2 C++ standalone (no OpenMP), run side by side.
 
 Question: how does lmusim's run phase compare with Brian2's on the Vogels-Abbott CUBA network
-(peers_and_benchmarks §6 W1/W2)? Method: for each workload, alternate lmusim and Brian2 runs
+(docs/cuba.md)? Method: for each workload, alternate lmusim and Brian2 runs
 (`--repeats` each, after one warm-up of lmusim) on the same machine, and report the median run
 phase (Brian2: `device._last_run_time`; lmusim: `run_s` from `lmusim cuba --json`, which excludes
 building the network), total wall time including Brian2's code generation and compilation,

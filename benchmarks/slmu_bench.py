@@ -72,7 +72,7 @@ def machine() -> dict:
 
 def torch_blas() -> dict:
     """The BLAS library PyTorch has mapped after a matmul, and its GEMV speed (a check that it is
-    not Debian's reference BLAS, which is ~20x slower: peers_and_benchmarks §3)."""
+    not Debian's reference BLAS, which is ~20x slower: benchmarks/README.md, Machine)."""
     import torch
     a = torch.randn(1024, 1024)
     v = torch.randn(1024)

@@ -70,7 +70,7 @@ void register_audio(py::module_& m) {
             return rows(out, fb.options().mel_bins);
         },
         py::arg("samples"), py::arg("sample_rate") = 16000, py::arg("target_frames") = 128,
-        "Normalised log-mel features [frames, 128] of one clip (spec §1.2).");
+        "Normalised log-mel features [frames, 128] of one clip (docs/lmuformer.md §1.2).");
     py::class_<py_fbank_stream>(m, "FbankStream", "Streaming log-mel front-end: audio chunks in, feature rows out.")
         .def(py::init<std::uint32_t, std::size_t>(), py::arg("sample_rate") = 16000, py::arg("target_frames") = 128)
         .def("push", &py_fbank_stream::push, py::arg("samples"))

@@ -3,7 +3,7 @@
 
     PYTHONPATH=build/python python3 examples/classify_clip.py CKPT.pth FEATURES.npy [--model model.h5] [--overwrite]
 
-FEATURES.npy: normalised log-mel features [frames, 128] or [clips, frames, 128] (spec §1.2).
+FEATURES.npy: normalised log-mel features [frames, 128] or [clips, frames, 128] (docs/lmuformer.md §1.2).
 """
 import argparse
 

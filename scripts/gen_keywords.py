@@ -2,7 +2,7 @@
 """Generate a synthetic Speech-Commands-style keyword dataset with espeak-ng and sox.
 
 The 35 keywords are those of Google Speech Commands V2 in the class order of the Spiking
-LMUFormer (spec §1.1, the model spec ``spiking_lmuformer.md``); label k is row k of
+LMUFormer (docs/lmuformer.md §1.1); label k is row k of
 upstream ``speechcommands_class_labels_indices.csv``.
 
 Voices
@@ -66,7 +66,7 @@ from collections import Counter, OrderedDict
 
 import numpy as np
 
-#: Class order of spec §1.1 (label index = position).
+#: Class order of docs/lmuformer.md §1.1 (label index = position).
 WORDS = ["backward", "follow", "five", "bed", "zero", "on", "learn", "two", "house", "tree",
          "dog", "stop", "seven", "eight", "down", "six", "forward", "cat", "right", "visual",
          "four", "wow", "no", "nine", "off", "three", "left", "marvin", "yes", "up", "sheila",

@@ -2,17 +2,18 @@
 """Train the Spiking LMUFormer (``slmu_rnn_ms_conv1d``) on the keyword data of
 ``scripts/gen_keywords.py``.
 
-* Features (spec §1.2, :mod:`lmusim.training.features`) are computed once per split and cached
-  under ``--cache`` (``feats_<split>.npy`` float32 [clips, 128, 128] + ``labels_<split>.npy``
-  + ``paths_<split>.json``).
+* Features (docs/lmuformer.md §1.2, :mod:`lmusim.training.features`) are computed once per
+  split and cached under ``--cache`` (``feats_<split>.npy`` float32 [clips, 128, 128]
+  + ``labels_<split>.npy`` + ``paths_<split>.json``).
 * Model: :class:`lmusim.training.slmu.SpikingLMUFormer` (``--dim``, ``--depth``,
   ``--memory-size``), CPU float32, ``torch.set_num_threads(--threads)``.
 * Loss: cross-entropy on the clip logits (``--loss ce``, default; mean over frames of the
   per-frame head outputs, as upstream) or upstream's BCEWithLogits on one-hot targets
   (``--loss bce``).
-* Optimiser: Adam(lr 2.5e-3, betas (0.95, 0.999), weight_decay 0) as spec §6; MultiStepLR
-  stepped once per epoch (``--milestones``, ``--gamma``); no warm-up, no clipping.
-* Training augmentation on the cached features (upstream's, spec §1.3, minus mixup): one
+* Optimiser: Adam(lr 2.5e-3, betas (0.95, 0.999), weight_decay 0) as upstream
+  (docs/lmuformer.md §7); MultiStepLR stepped once per epoch (``--milestones``, ``--gamma``);
+  no warm-up, no clipping.
+* Training augmentation on the cached features (upstream's, docs/lmuformer.md §1.3, minus mixup): one
   frequency and one time mask (SpecAugment; masked cells take the normalised value of a zero
   log-mel cell, 0.6150423, as upstream masks before normalising), additive U[0,1)*r/10 noise
   (r ~ U[0,1) per clip), and a circular time roll by randint(-10, 10) frames; optionally
@@ -98,7 +99,7 @@ def load_split(data_dir: str, cache: str, split: str, log, workers: int = 2):
 def _warp_index(alpha: torch.Tensor, n_mels: int) -> torch.Tensor:
     """Fractional source mel-bin index per (clip, target bin) for formant scaling by ``alpha``:
     the warped spectrum is S'(f) = S(f / alpha) (vocal tract length perturbation), evaluated at
-    the centre frequencies of the 128 HTK-mel filters of spec §1.2 (20 Hz .. 8 kHz)."""
+    the centre frequencies of the 128 HTK-mel filters of docs/lmuformer.md §1.2 (20 Hz .. 8 kHz)."""
     lo, hi = 1127.0 * np.log1p(20.0 / 700.0), 1127.0 * np.log1p(8000.0 / 700.0)
     step = (hi - lo) / (n_mels + 1)
     centre_mel = lo + step * torch.arange(1, n_mels + 1, dtype=torch.float64)
@@ -112,7 +113,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, freqm: int, timem: int, noise
             roll: int, warp: float = 0.0) -> torch.Tensor:
     """Training augmentation on normalised features x [B, N, F] (may work in place): optional
     formant scaling (``warp``: factor uniform in [1-warp, 1+warp], linear interpolation across
-    mel bins), then upstream's SpecAugment, noise and roll (spec §1.3)."""
+    mel bins), then upstream's SpecAugment, noise and roll (docs/lmuformer.md §1.3)."""
     b, n, f = x.shape
     if warp > 0:
         alpha = 1.0 + (torch.rand(b, generator=gen) * 2 - 1) * warp

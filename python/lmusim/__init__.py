@@ -21,7 +21,7 @@ Models (the Spiking LMUFormer)::
     ready = stream.push(frames)                         # outputs that became ready
     ready = stream.flush()
 
-Audio (16 kHz mono WAV, the Kaldi-compatible log-mel front-end of spec §1.2)::
+Audio (16 kHz mono WAV, the Kaldi-compatible log-mel front-end of docs/lmuformer.md §1.2)::
 
     result = model.run(["yes.wav", "no.wav"])            # WAV paths: features computed in C++
     x = lmusim.features("yes.wav")                       # [128, 128] normalised log-mel
@@ -286,7 +286,7 @@ def read_wav(path):
 
 
 def features(audio, sample_rate: int = 16000, frames: int = 128) -> np.ndarray:
-    """Normalised log-mel features [frames, 128] of one clip (spec §1.2, Kaldi-compatible, as
+    """Normalised log-mel features [frames, 128] of one clip (docs/lmuformer.md §1.2, Kaldi-compatible, as
     ``lmusim features``): ``audio`` is a WAV path or 1-D samples at ``sample_rate`` (16 kHz only).
     ``frames``: pad or cut to this many (0: as many as the audio gives)."""
     _require_core()

@@ -48,7 +48,7 @@ BN_EPS = 1e-5
 #: spikingjelly LIF of the model: tau = 2, v_reset = 0, threshold 1 (0.5 for ``prev_lif``).
 LIF_TAU = 2.0
 LIF_V_RESET = 0.0
-#: Feature normalisation x = (fbank - mean) / std2 (spec §1.2 step 4; std2 = 2 * 5.5654526).
+#: Feature normalisation x = (fbank - mean) / std2 (docs/lmuformer.md §1.2 step 4; std2 = 2 * 5.5654526).
 FEATURE_MEAN = -6.845978
 FEATURE_STD2 = 11.1309052
 #: Network file format written (docs/network_format.md).
@@ -59,7 +59,7 @@ COMPRESS_ABOVE = 4096
 #: Accepted values of ``memory_mode`` (the ``mode`` attribute of each ``lmu_memory`` node).
 MEMORY_MODES = ("impulse", "recurrence")
 
-#: Speech Commands V2 label of each output index (spec §1.1), used when n_class == 35.
+#: Speech Commands V2 label of each output index (docs/lmuformer.md §1.1), used when n_class == 35.
 CLASS_NAMES_35 = (
     "backward", "follow", "five", "bed", "zero", "on", "learn", "two", "house", "tree", "dog",
     "stop", "seven", "eight", "down", "six", "forward", "cat", "right", "visual", "four", "wow",
@@ -561,7 +561,8 @@ def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str
 
 
 def count_trainable(builder: _GraphBuilder) -> int:
-    """Trainable parameters in the converted graph (weights, biases, BN gamma/beta; spec §2.7)."""
+    """Trainable parameters in the converted graph (weights, biases, BN gamma/beta;
+    docs/lmuformer.md §2.7)."""
     keep = {"weights", "weight", "bias", "bn_weight", "bn_bias", "post_bn_weight",
             "post_bn_bias"}
     return sum(int(a.size) for o in builder.nodes + builder.projections

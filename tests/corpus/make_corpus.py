@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates the corpus of broken inputs (issue #9) into a directory, deterministically.
+"""Generates the corpus of broken inputs (docs/hardening.md) into a directory, deterministically.
 
     python3 tests/corpus/make_corpus.py OUT_DIR
 

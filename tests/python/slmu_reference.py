@@ -2,16 +2,16 @@
 """Independent plain-PyTorch reference of the Spiking LMUFormer ``slmu_rnn_ms_conv1d``.
 
 Float32, eval mode, no spikingjelly, no timm.  Section numbers ("§") refer to
-the model spec ``spiking_lmuformer.md`` (the "spec"); "numerics" refers to
-the numerics notes ``numerics.md``.
+``docs/lmuformer.md`` (the model's facts); "numerics" refers to
+``docs/numerics.md``.
 
 What is in here
 ---------------
-* :func:`lmu_matrices`, :func:`lmu_H`, :func:`lmu_fft_H`: the LMU buffers of §2.3 / Appendix A.
+* :func:`lmu_matrices`, :func:`lmu_H`, :func:`lmu_fft_H`: the LMU buffers of §4.2 / §4.4.
 * :func:`make_state_dict`: a random, *calibrated* checkpoint with exactly the upstream keys and
-  shapes of Appendix B (``module.`` prefix by default), whose LIF layers fire at realistic rates.
+  shapes of §6 (``module.`` prefix by default), whose LIF layers fire at realistic rates.
 * :func:`random_features`: plausible normalised log-mel clips (§1.2) incl. the 0.6150423 pad frames.
-* :class:`SpikingLMUFormerRef`: the eval-mode forward (§2.1-§2.5, §3, §5.1, §7) returning logits,
+* :class:`SpikingLMUFormerRef`: the eval-mode forward (§2.2-§2.6, §3) returning logits,
   all_seq frame logits, every LIF's spikes and the block-0 LMU memory.
 * :func:`firing_rates`.
 * A small CLI (``make-checkpoint``, ``rates``); see ``python3 slmu_reference.py -h``.
@@ -24,20 +24,20 @@ memory layouts* (``src/blocks/*.py`` at 5debadd), so that PyTorch dispatches to 
 * convolutions / linears: ``F.conv1d`` / ``F.linear`` on the same contiguous tensors as
   ``nn.Conv1d`` / ``nn.Linear`` upstream;
 * BatchNorm (eval): ``F.batch_norm(training=False, eps=1e-5)`` -- the function ``nn.BatchNorm1d``
-  calls -- on tensors with upstream's layout.  On the CPU this means (numerics "Where bits come
-  from") contiguous inputs take ``y = fma(x, a, b')`` with ``a = gamma*invstd``,
+  calls -- on tensors with upstream's layout.  On the CPU this means (numerics, "Where rounding
+  happens") contiguous inputs take ``y = fma(x, a, b')`` with ``a = gamma*invstd``,
   ``b' = fma(-mean, a, beta)``, while ``bn_m`` (input: a slice of the irfft output) and ``bn_h``
   (input: a transposed Linear output) are non-contiguous and take
   ``y = ((x - mean)*invstd)*gamma + beta``.  We do not re-derive these formulas; we make torch take
   the same path.  :func:`bn_eval_explicit` spells both formulas out (FMA emulated in float64) for
   comparison with other implementations;
-* LIF (§3, §7.3): ``h = v + (x - v)/2``; ``s = h >= theta``; ``v = s ? 0 : h``, v0 = 0 per clip;
+* LIF (§3.1): ``h = v + (x - v)/2``; ``s = h >= theta``; ``v = s ? 0 : h``, v0 = 0 per clip;
   identical in float32 to spikingjelly's torch and cupy backends for tau = 2, v_reset = 0;
-* LMU memory (§2.3): ``rfft(u, n=2N) * fft_H`` -> ``irfft(n=2N)`` -> first N samples, exactly as
+* LMU memory (§4.3): ``rfft(u, n=2N) * fft_H`` -> ``irfft(n=2N)`` -> first N samples, exactly as
   upstream (``memory_mode="fft"``, default).  ``memory_mode="direct"`` computes the causal sum
-  ``m[:, t] = sum_{j<=t, u_j=1} H[:, t-j]`` in float64 and rounds to float32 (§7.5, the form that
+  ``m[:, t] = sum_{j<=t, u_j=1} H[:, t-j]`` in float64 and rounds to float32 (§4.3, the form that
   numerics found spike-exact against the FFT); ``memory_mode="recurrent"`` is the float32
-  recurrence ``m[t] = A m[t-1] + B u[t]`` (§2.3; not spike-exact, numerics).
+  recurrence ``m[t] = A m[t-1] + B u[t]`` (§4.3; not spike-exact, numerics).
 
 Validation: on the development machine (torch 1.13.1 CPU, AVX2, OpenBLAS) this reference was run
 side by side with the upstream source at 5debadd (``slmu_rnn_ms_conv1d`` under DataParallel,
@@ -73,16 +73,16 @@ __all__ = [
 
 #: Normalised value of a zero log-mel row, i.e. of every pad frame (§1.2 step 4), as float32.
 PAD_VALUE = float(np.float32(0.6150423))
-#: BatchNorm epsilon (§7.2).
+#: BatchNorm epsilon (§3.2).
 BN_EPS = 1e-5
-#: LIF membrane time constant (§3).
+#: LIF membrane time constant (§3.1).
 LIF_TAU = 2.0
 #: Real frames of a full 1 s clip (§1.2 step 2); the remaining frames up to 128 are padding.
 CLIP_FRAMES = 98
-#: The number of trained steps (200 epochs x 663 batches, §1.1/§6) used for num_batches_tracked.
+#: The number of trained steps (200 epochs x 663 batches, §7) used for num_batches_tracked.
 NUM_BATCHES_TRACKED = 200 * 663
 
-#: Target fraction of neuron-steps that spike, per LIF (numerics "Reference figures").  Keys are
+#: Target fraction of neuron-steps that spike, per LIF (numerics, "Random test checkpoints").  Keys are
 #: upstream module paths with the block index replaced by ``{i}``.
 TARGET_RATES = OrderedDict([
     ("patch_embed.proj_lif", 0.15),
@@ -101,7 +101,7 @@ TARGET_RATES = OrderedDict([
 #: lmusim LIF name suffix -> upstream module attribute in ``SpikingLMUFFTCell``.
 UPSTREAM_LIF_MODULE = {"lmu.u_lif": "lmu.f_u", "lmu.m_lif": "lmu.f_m", "lmu.h_lif": "lmu.f_h"}
 
-# The LMU constructor hard-codes theta = seq_len = 128 (§2.3).
+# The LMU constructor hard-codes theta = seq_len = 128 (§2.1, §4.1).
 LMU_THETA = 128.0
 LMU_SEQ_LEN = 128
 
@@ -110,11 +110,11 @@ _BN_FIELDS = ("weight", "bias", "running_mean", "running_var", "num_batches_trac
 
 
 # ---------------------------------------------------------------------------------------------
-# LMU matrices (§2.3, Appendix A)
+# LMU matrices (§4.1, §4.2, §4.4)
 # ---------------------------------------------------------------------------------------------
 
 def _lmu_continuous(memory_size: int, theta: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Continuous-time LMU (A, B) of §2.3 (Voelker 2019 with 1/theta folded in), float64."""
+    """Continuous-time LMU (A, B) of §4.1 (Voelker 2019 with 1/theta folded in), float64."""
     q = np.arange(memory_size, dtype=np.float64).reshape(-1, 1)
     r = (2 * q + 1) / theta
     i, j = np.meshgrid(q, q, indexing="ij")
@@ -125,7 +125,7 @@ def _lmu_continuous(memory_size: int, theta: float) -> Tuple[np.ndarray, np.ndar
 
 def lmu_matrices(memory_size: int, theta: float = LMU_THETA, method: str = "auto",
                  dtype: torch.dtype = torch.float32) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Discretised LMU matrices (Abar [d, d], Bbar [d, 1]) as float32, §2.3.
+    """Discretised LMU matrices (Abar [d, d], Bbar [d, 1]) as float32, §4.2.
 
     Zero-order hold with dt = 1: the blocks of ``expm([[A, B], [0, 0]])`` computed in float64,
     then cast to float32 (upstream ``LMUFFTCell.stateSpaceMatrices``).
@@ -134,7 +134,7 @@ def lmu_matrices(memory_size: int, theta: float = LMU_THETA, method: str = "auto
     upstream; ``"torch"`` uses ``torch.linalg.matrix_exp`` on the float64 augmented matrix (the
     same algorithm family; here the float32 results agree to <= 1 ulp); ``"auto"`` prefers scipy
     when importable.  ``dtype=torch.float64`` returns the un-rounded matrices (e.g. for the
-    spectral radius check of Appendix A, which is ill-conditioned in float32, numerics "Traps").
+    spectral radius check of §4.4, which is ill-conditioned in float32, numerics "Traps").
     """
     a, b = _lmu_continuous(memory_size, theta)
     if method not in ("auto", "scipy", "torch"):
@@ -162,10 +162,10 @@ def lmu_matrices(memory_size: int, theta: float = LMU_THETA, method: str = "auto
 
 
 def lmu_H(Abar: torch.Tensor, Bbar: torch.Tensor, n: int = LMU_SEQ_LEN) -> torch.Tensor:
-    """Impulse response H [d, n] (H[:, k] = Abar^k Bbar), float32, by upstream's loop (§2.3).
+    """Impulse response H [d, n] (H[:, k] = Abar^k Bbar), float32, by upstream's loop (§4.2).
 
     ``A_i <- I; for t: H_t = A_i @ Bbar; A_i <- Abar @ A_i`` -- float32 matmuls, as in
-    ``LMUFFTCell.impulse``.  (BLAS-dependent in the last ulps, §7.1.)
+    ``LMUFFTCell.impulse``.  (BLAS-dependent in the last ulps, §4.2.)
     """
     Abar = Abar.float()
     Bbar = Bbar.float()
@@ -178,7 +178,7 @@ def lmu_H(Abar: torch.Tensor, Bbar: torch.Tensor, n: int = LMU_SEQ_LEN) -> torch
 
 
 def lmu_fft_H(H: torch.Tensor) -> torch.Tensor:
-    """``fft_H = rfft(H, n=2*seq_len)`` -> complex64 [d, seq_len+1] (§2.3)."""
+    """``fft_H = rfft(H, n=2*seq_len)`` -> complex64 [d, seq_len+1] (§4.2)."""
     return torch.fft.rfft(H, n=2 * H.shape[-1], dim=-1)
 
 
@@ -188,7 +188,7 @@ def lmu_fft_H(H: torch.Tensor) -> torch.Tensor:
 
 def lif_multistep(x_seq: torch.Tensor, v_threshold: float = 1.0, tau: float = LIF_TAU,
                   return_h: bool = False):
-    """Multi-step LIF of §3 over a time-first tensor ``x_seq`` [T, ...] (float32).
+    """Multi-step LIF of §3.1 over a time-first tensor ``x_seq`` [T, ...] (float32).
 
     ``h[t] = v[t-1] + (x[t] - v[t-1]) / tau``; ``s[t] = h[t] >= v_threshold``;
     ``v[t] = 0 if s[t] else h[t]``; ``v[-1] = 0``.  Returns float32 spikes {0., 1.} shaped like
@@ -210,7 +210,7 @@ def lif_multistep(x_seq: torch.Tensor, v_threshold: float = 1.0, tau: float = LI
 
 def bn_eval_explicit(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, gamma: torch.Tensor,
                      beta: torch.Tensor, path: str = "contiguous", fma: bool = True) -> torch.Tensor:
-    """Eval BatchNorm written out in float32 (numerics "Where bits come from"), channel dim 1.
+    """Eval BatchNorm written out in float32 (numerics, "Where rounding happens"), channel dim 1.
 
     ``path="contiguous"``: ``a = invstd*gamma``, ``b' = fma(-mean, a, beta)``,
     ``y = fma(x, a, b')`` (``fma=False``: separately rounded products/sums).
@@ -249,7 +249,7 @@ def lif_layer_names(depth: int = 1) -> List[str]:
 
 
 def _lif_threshold(name: str) -> float:
-    """v_threshold of a LIF by module path: 0.5 for prev_lif, else 1.0 (§3)."""
+    """v_threshold of a LIF by module path: 0.5 for prev_lif, else 1.0 (§3.1)."""
     return 0.5 if name.endswith("attn.prev_lif") else 1.0
 
 
@@ -264,12 +264,12 @@ class _Stop(Exception):
 class SpikingLMUFormerRef:
     """Eval-mode float32 reference of ``slmu_rnn_ms_conv1d`` (§2), built from a state dict.
 
-    The state dict may carry the DataParallel ``module.`` prefix or not (§7.1, Appendix B).
+    The state dict may carry the DataParallel ``module.`` prefix or not (§6).
     Dimensions are inferred from tensor shapes: ``dim`` and ``in_channels`` from
     ``patch_embed.proj_conv.weight``, ``depth`` from the ``block.{i}`` keys, the memory size and
     ``seq_len`` from ``block.0.attn.lmu.H``, the MLP hidden size from ``fc1_conv`` and ``n_class``
     from ``head.weight``.  The LMU buffers (A, B, H, fft_H) are taken from the state dict, never
-    recomputed (§7.1).
+    recomputed (§4.2).
     """
 
     def __init__(self, state_dict: Dict[str, torch.Tensor]):
@@ -314,7 +314,7 @@ class SpikingLMUFormerRef:
     def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.sd[name + ".weight"], self.sd.get(name + ".bias"))
 
-    # -- LMU memory (§2.3) --------------------------------------------------------------------
+    # -- LMU memory (§4.3) --------------------------------------------------------------------
     def _memory(self, p: str, u: torch.Tensor, mode: str) -> torch.Tensor:
         """Memory for u [B, N, 1] (binary); returns the upstream-layout slice [B, M, N] of a
         [B, M, 2N] tensor (so ``bn_m`` sees the same non-contiguous input as upstream)."""
@@ -322,7 +322,7 @@ class SpikingLMUFormerRef:
         if mode == "fft":
             fft_H = self.sd[p + "fft_H"]
             if fft_H.shape[-1] != n + 1:
-                raise ValueError(f"FFT memory needs N = {fft_H.shape[-1] - 1} frames, got {n} (§8)")
+                raise ValueError(f"FFT memory needs N = {fft_H.shape[-1] - 1} frames, got {n} (§5.3)")
             fft_input = u.permute(0, 2, 1)
             fft_u = torch.fft.rfft(fft_input, n=2 * n, dim=-1)
             temp = fft_u * fft_H.unsqueeze(0)
@@ -358,9 +358,9 @@ class SpikingLMUFormerRef:
 
         Returns a dict with
           ``logits`` [B, n_class]: Linear per frame, then mean over frames (upstream normal mode,
-          §2.5/§7.7);
+          §2.6);
           ``frame_logits`` [B, N, n_class]: cumulative mean of head spikes, then Linear (all_seq,
-          §5.1); ``frame_logits[:, -1]`` equals ``logits`` up to rounding;
+          §2.6); ``frame_logits[:, -1]`` equals ``logits`` up to rounding;
           ``spikes``: LIF module path -> uint8 [B, N, C];
           ``memory`` [B, N, M]: block 0's LMU memory m before ``bn_m``; ``memories``: per block.
 
@@ -383,7 +383,7 @@ class SpikingLMUFormerRef:
                 s_o = s_o.permute(2, 1, 0).contiguous()  # B, C, N
                 # normal mode: Linear per frame, then mean over frames
                 logits = self._linear("head", s_o.permute(0, 2, 1).contiguous()).mean(dim=1)
-                # all_seq mode (§5.1): cumulative mean of spikes, then Linear
+                # all_seq mode (§2.6): cumulative mean of spikes, then Linear
                 c = torch.cumsum(s_o.permute(2, 0, 1).contiguous(), dim=0)
                 n = c.shape[0]
                 c = c / torch.arange(1, n + 1).view(n, 1, 1).float()
@@ -416,7 +416,7 @@ class SpikingLMUFormerRef:
         return perm
 
     def _features(self, x, memory_mode, sp, memories, capture, stop_at):
-        """Patch embedding (§2.2) and the blocks (§2.3-§2.5) -> residual stream [B, C, N]."""
+        """Patch embedding (§2.3) and the blocks (§2.4-§2.6) -> residual stream [B, C, N]."""
         bn, lif = (lambda n, t: self._bn(n, t, capture, stop_at)), \
                   (lambda n, t: self._lif(n, t, sp, capture))
         pe = "patch_embed."
@@ -445,7 +445,7 @@ class SpikingLMUFormerRef:
         return x
 
     def _slmums(self, p, x, memory_mode, sp, memories, bn, lif, blk_name):
-        """``SLMUMs.forward`` + ``SpikingLMUFFTCell.forward`` (§2.3)."""
+        """``SLMUMs.forward`` + ``SpikingLMUFFTCell.forward`` (§2.4)."""
         x = bn(p + "prev_bn", x).permute(2, 1, 0).contiguous()  # B, C, N -> N, C, B
         x = lif(p + "prev_lif", x).permute(2, 0, 1).contiguous()  # N, C, B -> B, N, C
         lp = p + "lmu."
@@ -466,7 +466,7 @@ class SpikingLMUFormerRef:
         return bn(p + "proj_bn", x)
 
     def _convffnms(self, p, x, bn, lif):
-        """``ConvFFNMs.forward`` (§2.4)."""
+        """``ConvFFNMs.forward`` (§2.5)."""
         x = bn(p + "fc1_bn", x).permute(2, 1, 0).contiguous()
         x = lif(p + "fc1_lif", x).permute(2, 1, 0).contiguous()
         x = self._conv(p + "fc1_conv", x, 0)
@@ -543,12 +543,12 @@ def random_features(n_clips: int, frames: int = 128, seed: int = 0, n_mels: int 
 
 
 # ---------------------------------------------------------------------------------------------
-# Random calibrated checkpoints (Appendix B)
+# Random calibrated checkpoints (§6)
 # ---------------------------------------------------------------------------------------------
 
 def _state_dict_layout(dim: int, hidden: int, memory_size: int, n_class: int, depth: int,
                        in_channels: int, seq_len: int) -> "OrderedDict[str, Tuple]":
-    """Key -> (shape, dtype) in upstream ``state_dict()`` order (Appendix B; module registration
+    """Key -> (shape, dtype) in upstream ``state_dict()`` order (§6; module registration
     order of ``ConvLMU``/``Conv1d4EBMs``/``SLMUMs``/``SpikingLMUFFTCell``/``ConvFFNMs``)."""
     lay: "OrderedDict[str, Tuple]" = OrderedDict()
     f32, i64, c64 = torch.float32, torch.int64, torch.complex64
@@ -647,11 +647,11 @@ def make_state_dict(dim: int = 256, mlp_ratio: float = 4, memory_size: Optional[
                     lmu_cache: Optional[dict] = None) -> "OrderedDict[str, torch.Tensor]":
     """A random upstream-format ``slmu_rnn_ms_conv1d`` state dict whose LIFs fire realistically.
 
-    Keys, order, shapes and dtypes follow Appendix B (``block.{i}`` for ``depth`` blocks; BN
+    Keys, order, shapes and dtypes follow §6 (``block.{i}`` for ``depth`` blocks; BN
     ``num_batches_tracked`` int64 scalars; LMU buffers A, B, H, complex64 fft_H computed by
-    :func:`lmu_matrices`/:func:`lmu_H` with theta = 128, §2.3).  Every key gets ``prefix``.
+    :func:`lmu_matrices`/:func:`lmu_H` with theta = 128, §4.2).  Every key gets ``prefix``.
 
-    Weights: convs ~ U(+-1/sqrt(fan_in)) (PyTorch's default init, §6), Linear layers ~ N(0, s)
+    Weights: convs ~ U(+-1/sqrt(fan_in)) (PyTorch's default init, §7), Linear layers ~ N(0, s)
     with small random biases.  BatchNorms are calibrated layer by layer in forward order on
     ``n_calib`` clips of :func:`random_features` (seed ``seed + 1``):
 

@@ -1,7 +1,7 @@
 """Tests of the checkpoint converter ``python/lmusim/convert.py`` (docs/converter.md).
 
 The contract is docs/model_format.md; checkpoints come from ``slmu_reference.make_state_dict``
-(upstream key layout of the spec's Appendix B).  Pure Python: no compiled lmusim code.
+(upstream key layout, docs/lmuformer.md §6).  Pure Python: no compiled lmusim code.
 
 Run: ``PYTHONPATH=python /usr/bin/python3 -m pytest -q -p no:cacheprovider
 tests/python/test_convert.py`` (about 15 s).
@@ -26,7 +26,7 @@ import lmusim  # noqa: E402
 from lmusim import __version__  # noqa: E402
 from lmusim.convert import ConversionError, convert  # noqa: E402
 
-PAPER_PARAMS = 1_689_894  # spec §2.7
+PAPER_PARAMS = 1_689_894  # docs/lmuformer.md §2.7
 
 CLASS_NAMES = [
     "backward", "follow", "five", "bed", "zero", "on", "learn", "two", "house", "tree", "dog",

@@ -52,7 +52,7 @@ def test_counts_equal_closed_forms_and_an_independent_count(run):
     assert np.all(node_macs[:, ncol["head"]] == T * 35 * 256)
     # SOP counts in closed form from the spikes per frame: spikes x fan-out. lmusim's own spikes
     # (the file's per-frame counts), so that a near-threshold spike on which lmusim and the
-    # float32 reference disagree (numerics: not bit-exact across CPUs) does not enter the count.
+    # float32 reference disagree (docs/numerics.md: not bit-exact across CPUs) does not enter the count.
     s = {k: v.astype(np.int64) for k, v in per_frame.items()}  # [clips, T] spikes per frame
     per_clip = {k: v.sum(axis=1) for k, v in s.items()}
     np.testing.assert_array_equal(sops[:, col["block.0.attn.lmu.W_u"]], per_clip["block.0.attn.prev_lif"] * 1)

@@ -1,5 +1,5 @@
-"""The C++ audio front-end against torchaudio.compliance.kaldi.fbank (spec §1.2), WAV errors, and
-audio streaming in chunks equal to whole clips."""
+"""The C++ audio front-end against torchaudio.compliance.kaldi.fbank (docs/lmuformer.md §1.2),
+WAV errors, and audio streaming in chunks equal to whole clips."""
 import wave
 from pathlib import Path
 
@@ -32,7 +32,7 @@ def write_float32(path, x, rate=SR):
 
 
 def reference_features(path):
-    """Upstream's _wav2fbank (spec §1.2) on torchaudio."""
+    """Upstream's _wav2fbank (docs/lmuformer.md §1.2) on torchaudio."""
     w, sr = torchaudio.load(str(path))
     w = w - w.mean()
     f = torchaudio.compliance.kaldi.fbank(w, htk_compat=True, sample_frequency=sr, use_energy=False,

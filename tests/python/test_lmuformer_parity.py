@@ -1,7 +1,7 @@
 """The Spiking LMUFormer on lmusim against the PyTorch reference (tests/python/slmu_reference.py).
 
 A random upstream-format checkpoint whose layers fire at realistic rates is converted with
-`lmusim.convert` and run by the `lmusim` CLI, whole-clip and streaming. Targets (issue #4):
+`lmusim.convert` and run by the `lmusim` CLI, whole-clip and streaming. Targets (docs/numerics.md, Measured):
 max |Δlogit| <= 1e-4 and a spike mismatch <= 1e-4 of neuron-steps in every layer.
 """
 import os

@@ -1,6 +1,6 @@
 """Tests of the plain-PyTorch Spiking LMUFormer reference (``slmu_reference.py``).
 
-Spec: the model spec spiking_lmuformer.md (§ numbers below) and numerics.md.
+Facts: docs/lmuformer.md (the § numbers below) and docs/numerics.md ("numerics").
 Run: ``/usr/bin/python3 -m pytest -q tests/python/test_slmu_reference.py`` (about 15 s).
 """
 import importlib.util
@@ -58,8 +58,8 @@ def out256(model256, feats):
     return model256.forward(feats)
 
 
-def expected_appendix_b(dim=256, hidden=1024, mem=512, n_class=35, depth=1, in_ch=128, n=128):
-    """Key -> shape, written out from Appendix B (independently of the module under test)."""
+def expected_checkpoint_keys(dim=256, hidden=1024, mem=512, n_class=35, depth=1, in_ch=128, n=128):
+    """Key -> shape, written out from docs/lmuformer.md §6 (independently of the module under test)."""
     e = OrderedDict()
 
     def bn(name, c):
@@ -120,17 +120,17 @@ def _check_layout(sd, expected, prefix):
 
 
 # ---------------------------------------------------------------------------------------------
-# Appendix B: keys, shapes, dtypes; §2.7 parameter count
+# §6: keys, shapes, dtypes; §2.7 parameter count
 # ---------------------------------------------------------------------------------------------
 
 def test_state_dict_layout_module_prefix(sd256):
-    _check_layout(sd256, expected_appendix_b(), "module.")
+    _check_layout(sd256, expected_checkpoint_keys(), "module.")
     assert next(iter(sd256)) == "module.patch_embed.proj_conv.weight"
 
 
 def test_state_dict_layout_no_prefix(sd256, lmu_cache):
     sd = R.make_state_dict(seed=0, prefix="", n_calib=2, lmu_cache=lmu_cache)
-    _check_layout(sd, expected_appendix_b(), "")
+    _check_layout(sd, expected_checkpoint_keys(), "")
     assert list(sd) == [k[len("module."):] for k in sd256]
 
 
@@ -165,14 +165,14 @@ def test_checkpoint_deterministic_and_seed_dependent(lmu_cache):
 
 
 # ---------------------------------------------------------------------------------------------
-# Appendix A: LMU matrices
+# §4.4: LMU matrices
 # ---------------------------------------------------------------------------------------------
 
 METHODS = ["torch"] + (["scipy"] if HAVE_SCIPY else [])
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_lmu_matrices_appendix_a_d512(method):
+def test_lmu_matrices_check_values_d512(method):
     A, B = R.lmu_matrices(512, 128, method=method)
     assert A.dtype == torch.float32 and A.shape == (512, 512) and B.shape == (512, 1)
     tol = 1e-6
@@ -191,7 +191,7 @@ def test_lmu_matrices_appendix_a_d512(method):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_lmu_matrices_appendix_a_d256(method):
+def test_lmu_matrices_check_values_d256(method):
     A, B = R.lmu_matrices(256, 128, method=method)
     assert abs(A[0, 0].item() - 0.99218886) < 1e-6
     assert np.allclose(B[:3, 0], [0.00781114, -0.02325849, 0.03814491], atol=1e-6, rtol=0)
@@ -214,7 +214,7 @@ def test_lmu_methods_agree():
         assert np.all((x - y).abs().numpy() <= ulp)
 
 
-def test_lmu_H_appendix_a_and_recurrence():
+def test_lmu_H_check_values_and_recurrence():
     A, B = R.lmu_matrices(512, 128)
     H = R.lmu_H(A, B, 128)
     assert H.dtype == torch.float32 and H.shape == (512, 128)
@@ -238,7 +238,7 @@ def test_lmu_H_appendix_a_and_recurrence():
 
 
 # ---------------------------------------------------------------------------------------------
-# LIF (§3)
+# LIF (§3.1)
 # ---------------------------------------------------------------------------------------------
 
 def test_lif_constant_input_by_hand():
@@ -279,7 +279,7 @@ def test_forward_outputs(model256, out256, feats):
         assert s.shape == (b, 128, c) and s.dtype == torch.uint8, name
         assert int(s.max()) <= 1
     assert out256["memory"].shape == (b, 128, 512)
-    # all_seq readout at the last frame == normal-mode logits (§2.5, §5.1), up to rounding
+    # all_seq readout at the last frame == normal-mode logits (§2.6), up to rounding
     assert (out256["frame_logits"][:, -1] - out256["logits"]).abs().max() < 1e-5
     # frame_logits[:, n] = head(mean of head spikes over frames 0..n)
     s_o = out256["spikes"]["head_lif"].float()
@@ -290,7 +290,7 @@ def test_forward_outputs(model256, out256, feats):
 
 def test_forward_is_causal_after_lookahead(model256, feats):
     # Everything after the patch embedding is causal; the 5 k=3 convs give 5 frames of
-    # look-ahead (§5.1-§5.2): changing input frames >= t0 must not change outputs before t0-5.
+    # look-ahead (§5.1): changing input frames >= t0 must not change outputs before t0-5.
     x = feats[:2].clone()
     t0 = 70
     y = x.clone()
@@ -385,7 +385,7 @@ def test_random_features():
 
 
 # ---------------------------------------------------------------------------------------------
-# BatchNorm rounding paths (numerics "Where bits come from")
+# BatchNorm rounding paths (numerics, "Where rounding happens")
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.skipif("AVX2" not in torch.__config__.show() and "AVX512" not in
@@ -411,7 +411,7 @@ def test_torch_bn_rounding_paths_match_numerics_md():
 
 def test_small_variant_dim64_depth2(lmu_cache):
     sd = R.make_state_dict(dim=64, depth=2, seed=3, lmu_cache=lmu_cache)
-    _check_layout(sd, expected_appendix_b(dim=64, hidden=256, mem=128, depth=2), "module.")
+    _check_layout(sd, expected_checkpoint_keys(dim=64, hidden=256, mem=128, depth=2), "module.")
     m = R.SpikingLMUFormerRef(sd)
     assert (m.dim, m.depth, m.memory_size, m.hidden) == (64, 2, 128, 256)
     out = m.forward(R.random_features(4, seed=11))

@@ -1,4 +1,4 @@
-"""1 and 2 threads give bit-identical results, through the Python API (issue #8).
+"""1 and 2 threads give bit-identical results, through the Python API (docs/design.md §5).
 
 The C++ tests (tests/sim/test_determinism.cpp) cover CUBA inside the engine and
 test_lmuformer_parity.py the paper-size LMUFormer through the CLI; these check the same promise

@@ -1,4 +1,4 @@
-"""WAV -> normalised log-mel features of the Spiking LMUFormer (spec §1.2).
+"""WAV -> normalised log-mel features of the Spiking LMUFormer (docs/lmuformer.md §1.2).
 
 This is the evaluation front-end of upstream ``src/dataloader.py::_wav2fbank`` followed by the
 normalisation of ``__getitem__`` (no mixup, no SpecAugment, no noise):
@@ -37,7 +37,7 @@ FEATURE_STD2 = FEATURE_STD * 2
 #: Normalised value of a zero (padded or masked) log-mel cell, float32.
 PAD_VALUE = float(np.float32((np.float32(0.0) - np.float32(FEATURE_MEAN)) / np.float32(FEATURE_STD2)))
 SAMPLE_RATE = 16000
-#: Output index k <-> keyword (spec §1.1).
+#: Output index k <-> keyword (docs/lmuformer.md §1.1).
 CLASS_NAMES = ("backward", "follow", "five", "bed", "zero", "on", "learn", "two", "house", "tree",
                "dog", "stop", "seven", "eight", "down", "six", "forward", "cat", "right",
                "visual", "four", "wow", "no", "nine", "off", "three", "left", "marvin", "yes",
@@ -53,7 +53,7 @@ def load_wav(path: str):
 def fbank(waveform: torch.Tensor, sr: int, num_mel_bins: int = NUM_MEL_BINS,
           target_length: int = TARGET_LENGTH) -> torch.Tensor:
     """Un-normalised log-mel filterbank, DC-removed and padded/cut to ``target_length`` frames
-    (steps 1-3 of spec §1.2).  ``waveform``: float32 [1, samples] (or [samples])."""
+    (steps 1-3 of docs/lmuformer.md §1.2).  ``waveform``: float32 [1, samples] (or [samples])."""
     import torchaudio.compliance.kaldi as kaldi
     waveform = torch.as_tensor(waveform, dtype=torch.float32)
     if waveform.dim() == 1:
@@ -71,7 +71,7 @@ def fbank(waveform: torch.Tensor, sr: int, num_mel_bins: int = NUM_MEL_BINS,
 
 
 def normalize(fb: torch.Tensor) -> torch.Tensor:
-    """Step 4 of spec §1.2: ``(fbank - mean) / (std * 2)``."""
+    """Step 4 of docs/lmuformer.md §1.2: ``(fbank - mean) / (std * 2)``."""
     return (fb - FEATURE_MEAN) / (FEATURE_STD * 2)
 
 
@@ -83,7 +83,7 @@ def waveform_features(waveform: torch.Tensor, sr: int) -> np.ndarray:
 
 
 def wav_features(path: str) -> np.ndarray:
-    """Normalised features float32 [128, 128] of a WAV file (spec §1.2)."""
+    """Normalised features float32 [128, 128] of a WAV file (docs/lmuformer.md §1.2)."""
     waveform, sr = load_wav(path)
     if waveform.shape[0] != 1:
         raise ValueError(f"{path}: expected mono audio, got {waveform.shape[0]} channels")
@@ -118,7 +118,7 @@ def _worker_init():
 if __name__ == "__main__":  # pragma: no cover - tiny CLI: features of WAVs into one .npy
     import argparse
     ap = argparse.ArgumentParser(description="WAV files -> normalised features .npy "
-                                             "[clips, 128, 128] float32 (spec §1.2)")
+                                             "[clips, 128, 128] float32 (docs/lmuformer.md §1.2)")
     ap.add_argument("out")
     ap.add_argument("wavs", nargs="+")
     a = ap.parse_args()

@@ -1,14 +1,15 @@
-"""Trainable PyTorch Spiking LMUFormer, ``slmu_rnn_ms_conv1d`` (spec §2, §3).
+"""Trainable PyTorch Spiking LMUFormer, ``slmu_rnn_ms_conv1d`` (docs/lmuformer.md §2, §3).
 
 Plain PyTorch (no spikingjelly, no timm).  Module and parameter names, buffer names and the
 registration order are those of upstream (github.com/zeyuliu1037/LMUFormer at 5debadd), so
-``state_dict()`` has exactly the keys of spec Appendix B; saved with a ``module.`` prefix
+``state_dict()`` has exactly the keys of docs/lmuformer.md §6; saved with a ``module.`` prefix
 (:func:`upstream_state_dict`) it is an upstream checkpoint that ``lmusim.convert`` accepts.
 
-* Every LIF is a multi-step LIF over the frame axis (spec §3): tau 2, decay_input, hard reset
-  to 0, ``detach_reset=True``, threshold 1 (0.5 for ``prev_lif``), Heaviside forward and the
-  sigmoid surrogate gradient ``alpha*sig(alpha*(h-theta))*(1-sig(...))`` with alpha 4 in the
-  backward pass.  It is implemented as one autograd function per layer (a forward loop over
+* Every LIF is a multi-step LIF over the frame axis (docs/lmuformer.md §3.1): tau 2,
+  decay_input, hard reset to 0, ``detach_reset=True``, threshold 1 (0.5 for ``prev_lif``),
+  Heaviside forward and the sigmoid surrogate gradient
+  ``alpha*sig(alpha*(h-theta))*(1-sig(...))`` with alpha 4 in the backward pass.  It is
+  implemented as one autograd function per layer (a forward loop over
   the 128 frames and a reverse loop for the gradient), much faster on a CPU than letting
   autograd record 128 steps.  The membrane starts at 0 on every call (each forward is
   one clip: upstream calls ``reset_net`` after every batch).
@@ -50,7 +51,7 @@ LIF_TAU = 2.0
 
 
 # ---------------------------------------------------------------------------------------------
-# LIF (spec §3)
+# LIF (docs/lmuformer.md §3.1)
 # ---------------------------------------------------------------------------------------------
 
 _LIF_C_SRC = r"""
@@ -190,7 +191,7 @@ class _LIFFunctionC(torch.autograd.Function):
 class _LIFFunctionTorch(torch.autograd.Function):
     """Same LIF in plain PyTorch over dim 0 (time-first) with the same surrogate gradient.
 
-    Forward per step (float32, bit-identical to ``v + (x - v) / 2`` of spec §3/§7.3, since the
+    Forward per step (float32, bit-identical to ``v + (x - v) / 2`` of docs/lmuformer.md §3.1, since the
     halving is exact): ``h = v + 0.5*(x - v)``; ``s = h >= theta``; ``v = 0 if s else h``.
     """
 
@@ -226,7 +227,7 @@ class _LIFFunctionTorch(torch.autograd.Function):
 
 def lif_time_last(x: torch.Tensor, v_threshold: float = 1.0,
                   alpha: float = SURROGATE_ALPHA) -> torch.Tensor:
-    """Multi-step LIF of spec §3 over the LAST dim of ``x`` (e.g. [B, C, N]); spikes, same
+    """Multi-step LIF of docs/lmuformer.md §3.1 over the LAST dim of ``x`` (e.g. [B, C, N]); spikes, same
     shape, contiguous.  Membrane starts at 0."""
     if x.dtype == torch.float32 and x.device.type == "cpu" and x.numel() > 0 \
             and _load_lif_lib() is not None:
@@ -266,7 +267,7 @@ class MultiStepLIF(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# LMU (spec §2.3)
+# LMU (docs/lmuformer.md §2.4, §4)
 # ---------------------------------------------------------------------------------------------
 
 def lmu_state_space(memory_size: int, theta: float):
@@ -360,7 +361,7 @@ class SLMUMs(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# Patch embedding (§2.2), channel mixer (§2.4), block
+# Patch embedding, channel mixer, block (docs/lmuformer.md §2.3, §2.5, §2.6)
 # ---------------------------------------------------------------------------------------------
 
 class Conv1d4EBMs(nn.Module):
@@ -486,7 +487,7 @@ class SpikingLMUFormer(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 def upstream_state_dict(model: nn.Module, prefix: str = "module.") -> "OrderedDict[str, torch.Tensor]":
-    """The model's state dict with upstream's DataParallel ``module.`` prefix (Appendix B)."""
+    """The model's state dict with upstream's DataParallel ``module.`` prefix (docs/lmuformer.md §6)."""
     return OrderedDict((prefix + k, v.detach().clone().cpu()) for k, v in model.state_dict().items())
 
 
