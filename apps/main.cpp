@@ -139,30 +139,6 @@ void guard_network_run(const run_settings& s, std::vector<std::string> inputs, s
     guard_outputs(std::move(outputs), std::move(inputs), s.overwrite, own ? s.checkpoint : "");
 }
 
-// Forwards to the run's recorder (if any) and saves a checkpoint every `every` steps, at step
-// boundaries where the state is complete.
-class checkpointing_recorder final : public lmusim::recorder {
-public:
-    checkpointing_recorder(lmusim::recorder* inner, lmusim::output_file& out, std::uint64_t every, lmusim::checkpoint_options opt)
-        : inner_(inner), out_(out), every_(every), opt_(std::move(opt)) {}
-    void begin(const lmusim::simulation& sim, std::uint64_t steps) override {
-        if (inner_) inner_->begin(sim, steps);
-    }
-    void record_step(const lmusim::simulation& sim) override {
-        if (inner_) inner_->record_step(sim);
-        if (every_ && sim.steps_done() % every_ == 0) lmusim::save_checkpoint(sim, out_, opt_);
-    }
-    void end(const lmusim::simulation& sim) override {
-        if (inner_) inner_->end(sim);
-    }
-
-private:
-    lmusim::recorder* inner_;
-    lmusim::output_file& out_;
-    std::uint64_t every_;
-    lmusim::checkpoint_options opt_;
-};
-
 // `identity`: the SHA-256 that names the network (of its file, or of the generator's settings),
 // stored in checkpoints so that --resume refuses another network's state.
 int run_network(lmusim::network net, const run_settings& s, const std::map<std::string, std::string>& attrs,
@@ -201,13 +177,11 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     const std::uint64_t start = sim.steps_done();
     const std::uint64_t todo = steps > start ? steps - start : 0;
     const auto t1 = std::chrono::steady_clock::now();
+    std::optional<lmusim::checkpoint_recorder> periodic;
+    if (checkpoint_steps) periodic.emplace(checkpoint_out, checkpoint_steps, ck_opt);
+    lmusim::recorder_chain recorders{rec ? &*rec : nullptr, periodic ? &*periodic : nullptr};
     lmusim::run_options ro;
-    if (rec) ro.rec = &*rec;
-    std::optional<checkpointing_recorder> periodic;
-    if (checkpoint_steps) {
-        periodic.emplace(ro.rec, checkpoint_out, checkpoint_steps, ck_opt);
-        ro.rec = &*periodic;
-    }
+    ro.rec = recorders.get();
     if (!s.quiet && !s.json && todo > 0) {
         ro.progress_every = std::max<std::uint64_t>(todo / 10, 1);
         ro.progress = [&](std::uint64_t done, std::uint64_t total) {

@@ -20,32 +20,13 @@ public:
 
     void run(std::uint64_t steps, bool record, const std::optional<std::string>& record_file, std::uint64_t chunk_steps,
              bool overwrite) {
-        struct tee final : recorder {
-            recorder* a = nullptr;
-            recorder* b = nullptr;
-            void begin(const simulation& s, std::uint64_t n) override {
-                if (a) a->begin(s, n);
-                if (b) b->begin(s, n);
-            }
-            void record_step(const simulation& s) override {
-                if (a) a->record_step(s);
-                if (b) b->record_step(s);
-            }
-            void end(const simulation& s) override {
-                if (a) a->end(s);
-                if (b) b->end(s);
-            }
-        } both;
         std::optional<h5_recorder> file;
         if (record_file)
             file.emplace(*record_file, h5_recorder_options{.chunk_steps = chunk_steps, .existing = overwrite_if(overwrite)});
-        if (record) {
-            if (!mem_) mem_.emplace();
-            both.a = &*mem_;
-        }
-        if (file) both.b = &*file;
+        if (record && !mem_) mem_.emplace();
+        recorder_chain both{record ? &*mem_ : nullptr, file ? &*file : nullptr};
         py::gil_scoped_release release;
-        sim_.run(steps, {.rec = (both.a || both.b) ? &both : nullptr});
+        sim_.run(steps, {.rec = both.get()});
     }
 
     void reset() {

@@ -120,7 +120,7 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
 
 clip_writer::~clip_writer() = default;
 
-void clip_writer::observe(const simulation& sim) {
+void clip_writer::record_step(const simulation& sim) {
     impl& m = *impl_;
     if (m.opt.per_frame_counts) {
         const std::size_t S = sim.ctx().streams;

@@ -55,7 +55,7 @@ clips_result run_batches(const network& net, std::size_t clips, std::size_t fram
         wo.existing = opt.existing;
         wo.attributes.emplace_back("mode", opt.stream ? "stream" : "clip");
         writer.emplace(opt.output, runner.sim(), frames, C, wo);
-        runner.set_observer([&](const simulation& sim) { writer->observe(sim); });
+        runner.set_recorder(&*writer);
     }
     const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t first = 0; first < clips; first += batch) {

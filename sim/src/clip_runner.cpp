@@ -28,7 +28,7 @@ void clip_runner::begin() {
 
 void clip_runner::step(std::vector<frame_output>& out) {
     sim_.run(1);
-    if (observer_) observer_(sim_);
+    if (rec_) rec_->record_step(sim_);
     if (sim_.was_active(out_)) {
         frame_output f;
         f.frame = sim_.last_frame(out_);

@@ -296,9 +296,10 @@ std::uint64_t simulation::run(std::uint64_t steps, const run_options& options) {
     return k;
 }
 
-// Step schedule (ARCHITECTURE.md §2). For step t, for each node in topological order of the
-// zero-delay projections:
-//   1. deliver: each incoming projection adds what its source emitted at step t - delay (spikes:
+// Step schedule (docs/semantics.md, "The step schedule"; docs/design.md §4). For step t, for each
+// node in topological order of the zero-delay projections:
+//   1. deliver: each incoming projection adds what its source emitted at step t - lag (the delay,
+//      or the latency alignment; per tap for conv1d) (spikes:
 //      the weight columns of the neurons that fired; real values: a dense product) into this
 //      node's input buffers, and its ops are counted;
 //   2. update: the node advances one step (LIF: charge, fire, reset), writing its spikes or values

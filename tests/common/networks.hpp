@@ -1,5 +1,5 @@
 #pragma once
-// Canned networks for tests (ARCHITECTURE.md §4.9).
+// Canned networks for tests (docs/design.md §9).
 #include <vector>
 
 #include "lmusim/graph/connectivity.hpp"

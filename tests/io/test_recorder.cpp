@@ -51,15 +51,8 @@ TEST_CASE("HDF5 recording: write, read back, compare", "[io][recorder]") {
     memory_recorder mem;
     {
         h5_recorder rec(path, {.chunk_steps = 137, .attributes = {{"purpose", "test"}}});
-        struct both final : recorder {
-            recorder& a;
-            recorder& b;
-            both(recorder& x, recorder& y) : a(x), b(y) {}
-            void begin(const simulation& s, std::uint64_t n) override { a.begin(s, n), b.begin(s, n); }
-            void record_step(const simulation& s) override { a.record_step(s), b.record_step(s); }
-            void end(const simulation& s) override { a.end(s), b.end(s); }
-        } tee(rec, mem);
-        sim.run(2000, {.rec = &tee});
+        recorder_chain both{&rec, &mem};
+        sim.run(2000, {.rec = &both});
     }
     hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     REQUIRE(f >= 0);

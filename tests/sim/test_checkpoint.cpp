@@ -109,7 +109,8 @@ TEST_CASE("LMUFormer-like streaming: checkpoint mid-clip, restore into a fresh r
         };
         clip_runner straight(net, {.threads = 1, .streams = S}, "input", "head");
         std::vector<std::vector<index_t>> want_spikes;
-        straight.set_observer([&](const simulation& sim) { spikes_of(sim, want_spikes); });
+        step_recorder want_rec([&](const simulation& sim) { spikes_of(sim, want_spikes); });
+        straight.set_recorder(&want_rec);
         straight.begin();
         auto want = straight.push(x);
         for (auto& f : straight.finish()) want.push_back(std::move(f));
@@ -121,13 +122,14 @@ TEST_CASE("LMUFormer-like streaming: checkpoint mid-clip, restore into a fresh r
         for (std::size_t k : {std::size_t{1}, std::size_t{4}, std::size_t{9}}) {
             clip_runner first(net, {.threads = 1, .streams = S}, "input", "head");
             std::vector<std::vector<index_t>> got_spikes;
-            first.set_observer([&](const simulation& sim) { spikes_of(sim, got_spikes); });
+            step_recorder got_rec([&](const simulation& sim) { spikes_of(sim, got_spikes); });
+            first.set_recorder(&got_rec);
             first.begin();
             auto got = first.push(std::span<const float>(x).first(k * frame));
             state_store st;
             first.save_state(st);
             clip_runner second(net, {.threads = 2, .streams = S}, "input", "head");
-            second.set_observer([&](const simulation& sim) { spikes_of(sim, got_spikes); });
+            second.set_recorder(&got_rec);
             second.restore_state(st);
             REQUIRE(second.frames_pushed() == k);
             for (auto& f : second.push(std::span<const float>(x).subspan(k * frame))) got.push_back(std::move(f));

@@ -1,5 +1,5 @@
 #pragma once
-// The two exception roots of lmusim (ARCHITECTURE.md §4.7).
+// The two exception roots of lmusim (docs/design.md §6).
 //
 // lmusim::error          the user's input is wrong (a network, a file, an argument). The message
 //                        names the thing and the value, e.g.

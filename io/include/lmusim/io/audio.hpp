@@ -1,6 +1,6 @@
 #pragma once
 // Audio in: WAV files and the Kaldi-compatible log-mel filterbank of the Spiking LMUFormer's input
-// pipeline (spec §1.2; torchaudio.compliance.kaldi.fbank with the upstream arguments), whole
+// pipeline (docs/lmuformer.md §1.2; torchaudio.compliance.kaldi.fbank with the upstream arguments), whole
 // clips and streaming in chunks of any size.
 #include <cstdint>
 #include <deque>

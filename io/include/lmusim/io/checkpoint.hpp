@@ -46,6 +46,25 @@ void save_checkpoint(const clip_runner& runner, output_file& out, const checkpoi
 // mis-typed or mis-shaped dataset is an lmusim::file_error naming the file, the dataset and what
 // was expected and found; the simulation is then left reset to its initial state.
 checkpoint_info load_checkpoint(simulation& sim, const std::string& path, const checkpoint_options& options = {});
+
+// A recorder (sim/recorder.hpp) that saves the run's state into `out` every `every` steps of
+// the simulation's step counter (at step boundaries, where the state is complete); chain it with
+// the run's other recorders (recorder_chain).
+class checkpoint_recorder final : public recorder {
+public:
+    checkpoint_recorder(output_file& out, std::uint64_t every, checkpoint_options options)
+        : out_(out), every_(every), opt_(std::move(options)) {}
+    void begin(const simulation&, std::uint64_t) override {}
+    void record_step(const simulation& sim) override {
+        if (every_ && sim.steps_done() % every_ == 0) save_checkpoint(sim, out_, opt_);
+    }
+    void end(const simulation&) override {}
+
+private:
+    output_file& out_;
+    std::uint64_t every_;
+    checkpoint_options opt_;
+};
 checkpoint_info load_checkpoint(clip_runner& runner, const std::string& path, const checkpoint_options& options = {});
 
 }  // namespace lmusim

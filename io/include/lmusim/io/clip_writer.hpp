@@ -22,18 +22,21 @@ struct clip_writer_options {
     if_exists existing = if_exists::fail;  // when PATH (or a killed run's PATH.partial) exists
 };
 
-class clip_writer {
+// A recorder (sim/recorder.hpp): record_step() collects the spikes of each step when enabled;
+// write_batch() appends a finished batch.
+class clip_writer final : public recorder {
 public:
     // Claims the path and creates PATH.partial now, so an unwritable path, an existing file (unless
     // options.existing is replace) or another writer of the path fails before the run.
     clip_writer(std::string path, const simulation& sim, std::size_t frames, std::size_t classes,
                 clip_writer_options options = {});
-    ~clip_writer();
+    ~clip_writer() override;
     clip_writer(const clip_writer&) = delete;
     clip_writer& operator=(const clip_writer&) = delete;
 
-    // Call after every step of a batch (collects spikes when enabled).
-    void observe(const simulation& sim);
+    void begin(const simulation&, std::uint64_t) override {}
+    void record_step(const simulation& sim) override;  // collects the step's spikes when enabled
+    void end(const simulation&) override {}
     // Appends one finished batch: `outputs` as returned by clip_runner (all frames), the counts
     // read from the simulation. `clips` may be fewer than the streams (a short last batch).
     void write_batch(const simulation& sim, const std::vector<frame_output>& outputs, std::size_t clips);

@@ -1,6 +1,6 @@
 #pragma once
 // Energy is policy: it is computed after the run from the stored op counts, never by re-running
-// (ARCHITECTURE.md §2). An energy_model gives picojoules per operation; a report combines it with
+// (docs/design.md §7). An energy_model gives picojoules per operation; a report combines it with
 // a recording or clip output file. Formulas and sources: docs/energy.md.
 #include <string>
 #include <vector>

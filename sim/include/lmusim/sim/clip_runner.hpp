@@ -18,9 +18,6 @@ struct frame_output {
     std::vector<float> values;
 };
 
-// Called after every step with the simulation, for recording (spikes of the step just taken).
-using step_observer = std::function<void(const simulation&)>;
-
 class clip_runner {
 public:
     // `input` is the input node (frames in), `output` the node whose values are the per-frame
@@ -52,7 +49,8 @@ public:
     // the same frame count in every stream. Returns all frames' outputs.
     std::vector<frame_output> run(std::span<const float> features, std::size_t frames);
 
-    void set_observer(step_observer obs) { observer_ = std::move(obs); }
+    // Receives record_step() after every step the runner takes (sim/recorder.hpp); nullptr: none.
+    void set_recorder(recorder* r) noexcept { rec_ = r; }
     const simulation& sim() const noexcept { return sim_; }
     simulation& sim() noexcept { return sim_; }
 
@@ -65,7 +63,7 @@ private:
     std::size_t in_width_ = 0, out_width_ = 0;
     std::uint64_t pushed_ = 0;
     bool finished_ = false;
-    step_observer observer_;
+    recorder* rec_ = nullptr;
 };
 
 }  // namespace lmusim

@@ -12,6 +12,7 @@
 #include "lmusim/graph/network.hpp"
 #include "lmusim/synapses/kind.hpp"
 #include "lmusim/neurons/population.hpp"
+#include "lmusim/sim/recorder.hpp"
 
 namespace lmusim {
 
@@ -22,20 +23,8 @@ struct context {
     std::size_t block_size = 4096;  // neurons per parallel work item; results never depend on it
 };
 
-class simulation;
-
-// Receives the state after every step (interface here; HDF5 and in-memory implementations in io/
-// and sim/memory_recorder.hpp). A recorder reads the simulation through its const accessors.
-class recorder {
-public:
-    virtual ~recorder() = default;
-    virtual void begin(const simulation& sim, std::uint64_t steps) = 0;
-    virtual void record_step(const simulation& sim) = 0;  // the step just taken is steps_done() - 1
-    virtual void end(const simulation& sim) = 0;
-};
-
 struct run_options {
-    recorder* rec = nullptr;
+    recorder* rec = nullptr;  // sim/recorder.hpp; a recorder_chain for several
     // Called every `progress_every` steps and at the end with (steps done in this run, total).
     std::function<void(std::uint64_t, std::uint64_t)> progress{};
     std::uint64_t progress_every = 0;
