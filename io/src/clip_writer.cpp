@@ -1,6 +1,7 @@
 #include "lmusim/io/clip_writer.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "h5.hpp"
 #include "lmusim/core/strings.hpp"
@@ -14,8 +15,8 @@ struct clip_writer::impl {
     clip_writer_options opt;
     std::size_t frames = 0, classes = 0;
     std::vector<std::size_t> spiking;   // spiking node indices
-    h5::appender logits, frame_logits, predictions, events, sops, macs, dense, elementwise;
-    h5::appender node_macs, node_sops, node_dense, node_elementwise;  // every node
+    h5::appender logits, frame_logits, predictions;
+    std::array<h5::appender, op_count_fields.size()> proj_ops, node_ops;  // per op_count_fields entry
     std::vector<h5::appender> per_frame;                              // per spiking node: [clips, frames]
     std::vector<std::uint64_t> frame_buf;                             // [spiking][stream][frame]
     std::vector<h5::appender> counts;                // per spiking node: [clips, size]
@@ -80,17 +81,13 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
     h5::write_strings(ops.id(), "sources", proj_src);
     h5::write_strings(ops.id(), "targets", proj_tgt);
     const hsize_t P = proj_names.size(), N = node_names.size();
-    m.events = h5::appender(ops.id(), "events", H5T_NATIVE_UINT64, 256, {P});
-    m.sops = h5::appender(ops.id(), "sops", H5T_NATIVE_UINT64, 256, {P});
-    m.macs = h5::appender(ops.id(), "macs", H5T_NATIVE_UINT64, 256, {P});
-    m.dense = h5::appender(ops.id(), "dense", H5T_NATIVE_UINT64, 256, {P});
-    m.elementwise = h5::appender(ops.id(), "elementwise", H5T_NATIVE_UINT64, 256, {P});
+    for (std::size_t k = 0; k < op_count_fields.size(); ++k)
+        m.proj_ops[k] = h5::appender(ops.id(), op_count_fields[k].name, H5T_NATIVE_UINT64, 256, {P});
     h5::write_strings(ops.id(), "nodes", node_names);
     h5::write_strings(ops.id(), "node_kinds", node_kinds);
-    m.node_macs = h5::appender(ops.id(), "node_macs", H5T_NATIVE_UINT64, 256, {N});
-    m.node_sops = h5::appender(ops.id(), "node_sops", H5T_NATIVE_UINT64, 256, {N});
-    m.node_dense = h5::appender(ops.id(), "node_dense", H5T_NATIVE_UINT64, 256, {N});
-    m.node_elementwise = h5::appender(ops.id(), "node_elementwise", H5T_NATIVE_UINT64, 256, {N});
+    for (std::size_t k = 0; k < op_count_fields.size(); ++k)
+        if (op_count_fields[k].per_node)
+            m.node_ops[k] = h5::appender(ops.id(), cat("node_", op_count_fields[k].name), H5T_NATIVE_UINT64, 256, {N});
     if (m.opt.per_frame_counts) {
         h5::handle pf = h5::create_group(counts.id(), "per_frame");
         for (std::size_t i : m.spiking) m.per_frame.emplace_back(pf.id(), net.nodes[i].name, H5T_NATIVE_UINT64, 16, std::vector<hsize_t>{frames});
@@ -170,34 +167,19 @@ void clip_writer::write_batch(const simulation& sim, const std::vector<frame_out
         m.counts[k].append(c.data(), clips);
     }
     const std::size_t P = sim.net().projections.size(), N = sim.net().nodes.size();
-    std::vector<std::uint64_t> ev(clips * P), so(clips * P), ma(clips * P), de(clips * P), el(clips * P);
-    std::vector<std::uint64_t> nm(clips * N), ns(clips * N), nd(clips * N), ne(clips * N);
-    for (std::size_t s = 0; s < clips; ++s) {
-        for (std::size_t p = 0; p < P; ++p) {
-            const op_counts& c = sim.ops(p, s);
-            ev[s * P + p] = c.events;
-            so[s * P + p] = c.sops;
-            ma[s * P + p] = c.macs;
-            de[s * P + p] = c.dense;
-            el[s * P + p] = c.elementwise;
-        }
-        for (std::size_t k = 0; k < N; ++k) {
-            const op_counts c = sim.node_ops(k, s);
-            nm[s * N + k] = c.macs;
-            ns[s * N + k] = c.sops;
-            nd[s * N + k] = c.dense;
-            ne[s * N + k] = c.elementwise;
-        }
+    std::vector<std::uint64_t> rows;
+    for (std::size_t k = 0; k < op_count_fields.size(); ++k) {
+        const auto member = op_count_fields[k].member;
+        rows.assign(clips * P, 0);
+        for (std::size_t s = 0; s < clips; ++s)
+            for (std::size_t p = 0; p < P; ++p) rows[s * P + p] = sim.ops(p, s).*member;
+        m.proj_ops[k].append(rows.data(), clips);
+        if (!m.node_ops[k]) continue;
+        rows.assign(clips * N, 0);
+        for (std::size_t s = 0; s < clips; ++s)
+            for (std::size_t i = 0; i < N; ++i) rows[s * N + i] = sim.node_ops(i, s).*member;
+        m.node_ops[k].append(rows.data(), clips);
     }
-    m.events.append(ev.data(), clips);
-    m.sops.append(so.data(), clips);
-    m.macs.append(ma.data(), clips);
-    m.dense.append(de.data(), clips);
-    m.elementwise.append(el.data(), clips);
-    m.node_macs.append(nm.data(), clips);
-    m.node_sops.append(ns.data(), clips);
-    m.node_dense.append(nd.data(), clips);
-    m.node_elementwise.append(ne.data(), clips);
     if (m.opt.per_frame_counts) {
         const std::size_t S = sim.ctx().streams;
         for (std::size_t k = 0; k < m.spiking.size(); ++k)
@@ -226,9 +208,10 @@ void clip_writer::write_batch(const simulation& sim, const std::vector<frame_out
     m.clips_done += clips;
     // The growing datasets' chunks first, one by one: if the disk is full the file is sealed at its
     // last flushed state before HDF5 updates the file's size in the superblock.
-    std::vector<h5::appender*> growing{&m.logits, &m.frame_logits, &m.predictions, &m.events, &m.sops, &m.macs,
-                                       &m.dense, &m.elementwise, &m.node_macs, &m.node_sops, &m.node_dense,
-                                       &m.node_elementwise};
+    std::vector<h5::appender*> growing{&m.logits, &m.frame_logits, &m.predictions};
+    for (auto* ops : {&m.proj_ops, &m.node_ops})
+        for (h5::appender& a : *ops)
+            if (a) growing.push_back(&a);
     for (auto* v : {&m.counts, &m.per_frame, &m.sp_t, &m.sp_id, &m.sp_clip})
         for (auto& a : *v) growing.push_back(&a);
     for (h5::appender* a : growing)
@@ -250,9 +233,9 @@ void clip_writer::close(bool complete) {
     h5::flush(m.file);
     // Close every object, then the file, then move it into place.
     for (auto* v : {&m.per_frame, &m.counts, &m.sp_t, &m.sp_id, &m.sp_clip}) v->clear();
-    for (h5::appender* a : {&m.logits, &m.frame_logits, &m.predictions, &m.events, &m.sops, &m.macs, &m.dense,
-                            &m.elementwise, &m.node_macs, &m.node_sops, &m.node_dense, &m.node_elementwise})
-        *a = h5::appender();
+    for (h5::appender* a : {&m.logits, &m.frame_logits, &m.predictions}) *a = h5::appender();
+    for (auto* ops : {&m.proj_ops, &m.node_ops})
+        for (h5::appender& a : *ops) a = h5::appender();
     m.status.reset();
     m.file.h.reset();
     m.out.commit();

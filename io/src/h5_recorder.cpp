@@ -88,32 +88,18 @@ struct h5_recorder::impl {
         }
         overwrite(counts_group.id(), "total_spikes", totals, {totals.size()});
         overwrite(counts_group.id(), "neuron_updates", updates, {updates.size()});
-        std::vector<std::uint64_t> ev, sops, macs, dense, elem;
-        for (std::size_t p = 0; p < net.projections.size(); ++p) {
-            const op_counts c = sim.ops(p);
-            ev.push_back(c.events);
-            sops.push_back(c.sops);
-            macs.push_back(c.macs);
-            dense.push_back(c.dense);
-            elem.push_back(c.elementwise);
+        std::vector<std::uint64_t> v;
+        for (const op_count_field& f : op_count_fields) {
+            v.clear();
+            for (std::size_t p = 0; p < net.projections.size(); ++p) v.push_back(sim.ops(p).*f.member);
+            overwrite(ops_group.id(), f.name, v, {v.size()});
         }
-        overwrite(ops_group.id(), "events", ev, {ev.size()});
-        overwrite(ops_group.id(), "sops", sops, {sops.size()});
-        overwrite(ops_group.id(), "macs", macs, {macs.size()});
-        overwrite(ops_group.id(), "dense", dense, {dense.size()});
-        overwrite(ops_group.id(), "elementwise", elem, {elem.size()});
-        std::vector<std::uint64_t> nm, ns, nd, ne;
-        for (std::size_t i = 0; i < net.nodes.size(); ++i) {
-            const op_counts c = sim.node_ops(i);
-            nm.push_back(c.macs);
-            ns.push_back(c.sops);
-            nd.push_back(c.dense);
-            ne.push_back(c.elementwise);
+        for (const op_count_field& f : op_count_fields) {
+            if (!f.per_node) continue;
+            v.clear();
+            for (std::size_t i = 0; i < net.nodes.size(); ++i) v.push_back(sim.node_ops(i).*f.member);
+            overwrite(ops_group.id(), cat("node_", f.name), v, {v.size()});
         }
-        overwrite(ops_group.id(), "node_macs", nm, {nm.size()});
-        overwrite(ops_group.id(), "node_sops", ns, {ns.size()});
-        overwrite(ops_group.id(), "node_dense", nd, {nd.size()});
-        overwrite(ops_group.id(), "node_elementwise", ne, {ne.size()});
     }
 
     static void overwrite(hid_t g, const std::string& name, const std::vector<std::uint64_t>& v, std::vector<hsize_t> dims) {

@@ -20,17 +20,18 @@ struct op_counts {
 };
 
 struct op_count_field {
-    const char* name;                 // dataset / key name
+    const char* name;                 // dataset / key name (per node: "node_" + name)
     std::uint64_t op_counts::*member;
+    bool per_node;                    // also counted for nodes' own work (events are projection-only)
 };
 
 // The fields in their stored order (checkpoints store [streams, 5] in this order).
 inline constexpr std::array<op_count_field, 5> op_count_fields{{
-    {"events", &op_counts::events},
-    {"sops", &op_counts::sops},
-    {"macs", &op_counts::macs},
-    {"dense", &op_counts::dense},
-    {"elementwise", &op_counts::elementwise},
+    {"events", &op_counts::events, false},
+    {"sops", &op_counts::sops, true},
+    {"macs", &op_counts::macs, true},
+    {"dense", &op_counts::dense, true},
+    {"elementwise", &op_counts::elementwise, true},
 }};
 
 inline op_counts& op_counts::operator+=(const op_counts& o) noexcept {
