@@ -27,7 +27,7 @@
 #include "lmusim/core/strings.hpp"
 #include "lmusim/io/audio.hpp"
 #include "lmusim/io/checkpoint.hpp"
-#include "lmusim/io/energy.hpp"
+#include "lmusim/io/activity_file.hpp"
 #include "lmusim/io/h5_recorder.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/network_file.hpp"

@@ -5,7 +5,7 @@
 
 #include "common.hpp"
 #include "lmusim/io/checkpoint.hpp"
-#include "lmusim/io/energy.hpp"
+#include "lmusim/io/activity_file.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/run_clips.hpp"
 #include "lmusim/sim/clip_runner.hpp"

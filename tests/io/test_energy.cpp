@@ -5,7 +5,7 @@
 
 #include "scratch.hpp"
 #include "lmusim/core/error.hpp"
-#include "lmusim/io/energy.hpp"
+#include "lmusim/io/activity_file.hpp"
 #include "lmusim/io/h5_recorder.hpp"
 #include "lmusim/core/sha256.hpp"
 #include "networks.hpp"

@@ -1,9 +1,16 @@
 #pragma once
-// Energy is policy: it is computed after the run from the stored op counts, never by re-running
-// (docs/design.md §7). An energy_model gives picojoules per operation; a report combines it with
-// a recording or clip output file. Formulas and sources: docs/energy.md.
+// Energy is policy: it is computed after the run from the counts, never by re-running
+// (docs/design.md §7). An energy_model gives picojoules per operation; make_report() is a pure
+// function from the activity of a run (counts per layer, firing rates; io/activity_file.hpp reads
+// it from a recording or clip output) and an energy model to a report. Formulas and sources:
+// docs/energy.md.
+#include <array>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "lmusim/core/op_counts.hpp"
 
 namespace lmusim {
 
@@ -48,8 +55,33 @@ struct energy_report {
     std::string snn_formula, ann_formula;
 };
 
-// Reads a clip output file (lmusim run --output) or a recording (lmusim cuba/run --record).
-energy_report make_report(const std::string& path, const energy_model& model, bool include_elementwise);
+// What a run did, per clip (mean over clips): the input of an energy report.
+struct activity {
+    // Op counts in op_count_fields' order (means over clips).
+    using op_means = std::array<double, op_count_fields.size()>;
+    struct projection_row {
+        std::string name, source, target;
+        op_means ops{};
+    };
+    struct node_row {
+        std::string name, kind;
+        op_means ops{};  // the node's own work (events 0)
+    };
+    std::string file, format, network;
+    std::uint64_t clips = 0, frames = 0;  // frames (or steps) per clip
+    std::vector<report_population> populations;
+    std::vector<projection_row> projections;
+    std::vector<node_row> nodes;
+};
+
+// The index of a field in op_count_fields (and so in activity::op_means).
+constexpr std::size_t op_field(std::string_view name) {
+    for (std::size_t k = 0; k < op_count_fields.size(); ++k)
+        if (name == op_count_fields[k].name) return k;
+    return op_count_fields.size();
+}
+
+energy_report make_report(const activity& a, const energy_model& model, bool include_elementwise);
 std::string report_json(const energy_report& r);
 std::string report_table(const energy_report& r);
 

@@ -1,4 +1,4 @@
-#include "lmusim/io/energy.hpp"
+#include "lmusim/energy/report.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -7,7 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "h5.hpp"
+#include "lmusim/core/error.hpp"
 #include "lmusim/core/strings.hpp"
 
 namespace lmusim {
@@ -64,29 +64,6 @@ energy_model find_energy_model(const std::string& name) {
 
 namespace {
 
-struct table {
-    std::vector<std::string> names;
-    std::vector<std::uint64_t> values;  // [rows][cols] row-major
-    std::size_t rows = 0, cols = 0;
-};
-
-// A [clips, cols] (or [cols]) uint64 dataset as per-column means over clips.
-std::vector<double> column_means(const h5::file& f, hid_t g, const std::string& name, const std::string& where,
-                                 std::size_t cols) {
-    const auto dims = h5::shape(f, g, name, where);
-    const auto v = h5::read<std::uint64_t>(f, g, name, where);
-    std::vector<double> out(cols, 0.0);
-    if (cols == 0) return out;
-    const std::size_t rows = v.size() / cols;
-    if (v.size() != rows * cols || dims.back() != cols)
-        throw file_error(cat(f.path, ": dataset '", where, "' does not have ", cols, " columns"));
-    for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t c = 0; c < cols; ++c) out[c] += static_cast<double>(v[r * cols + c]);
-    if (rows > 0)
-        for (double& x : out) x /= static_cast<double>(rows);
-    return out;
-}
-
 std::string pj_text(double pj) {
     char buf[32];
     if (pj >= 1e6) std::snprintf(buf, sizeof buf, "%.3f uJ", pj * 1e-6);
@@ -106,67 +83,20 @@ std::string count_text(double v) {
 
 }  // namespace
 
-energy_report make_report(const std::string& path, const energy_model& model, bool include_elementwise) {
-    h5::quiet q;
-    h5::file f = h5::open_file(path, false);
-    h5::probe_in_child(path);
-    const hid_t root = f.h.id();
+energy_report make_report(const activity& a, const energy_model& model, bool include_elementwise) {
     energy_report r;
-    r.file = path;
+    r.file = a.file;
+    r.format = a.format;
+    r.network = a.network;
+    r.clips = a.clips;
+    r.frames = a.frames;
+    r.populations = a.populations;
     r.model = model;
     r.include_elementwise = include_elementwise;
-    r.format = h5::read_attr_string(f, root, "format", "/");
-    if (h5::has_attr(root, "network")) r.network = h5::read_attr_string(f, root, "network", "/");
-    const bool clips_file = r.format == "lmusim-clips";
-    if (!clips_file && r.format != "lmusim-recording")
-        throw file_error(cat(path, ": format '", r.format, "' is neither a clip output (lmusim-clips) nor a recording (lmusim-recording)"));
-    h5::handle ops = h5::open_group(f, root, "ops", "/ops");
-    const auto proj = h5::read_strings(f, ops.id(), "projections", "/ops/projections");
-    const auto src = h5::read_strings(f, ops.id(), "sources", "/ops/sources");
-    const auto tgt = h5::read_strings(f, ops.id(), "targets", "/ops/targets");
-    const auto nodes = h5::read_strings(f, ops.id(), "nodes", "/ops/nodes");
-    const auto kinds = h5::read_strings(f, ops.id(), "node_kinds", "/ops/node_kinds");
-    const std::size_t P = proj.size(), N = nodes.size();
-    auto mean = [&](const char* name, std::size_t cols) { return column_means(f, ops.id(), name, cat("/ops/", name), cols); };
-    const auto ev = mean("events", P), so = mean("sops", P), ma = mean("macs", P), de = mean("dense", P), el = mean("elementwise", P);
-    const auto nm = mean("node_macs", N), ns = mean("node_sops", N), nd = mean("node_dense", N), ne = mean("node_elementwise", N);
-
-    // Populations: spikes per clip and firing rate.
     std::map<std::string, double> rate_of;
-    if (clips_file) {
-        r.frames = h5::read_attr<std::uint64_t>(f, root, "frames", "/");
-        h5::handle sc = h5::open_group(f, root, "spike_counts", "/spike_counts");
-        const auto pops = h5::read_strings(f, sc.id(), "populations", "/spike_counts/populations");
-        const auto sizes = h5::read<std::uint64_t>(f, sc.id(), "sizes", "/spike_counts/sizes");
-        h5::handle per = h5::open_group(f, sc.id(), "per_neuron", "/spike_counts/per_neuron");
-        for (std::size_t k = 0; k < pops.size(); ++k) {
-            const auto dims = h5::shape(f, per.id(), pops[k], "/spike_counts/per_neuron/" + pops[k]);
-            const auto v = h5::read<std::uint64_t>(f, per.id(), pops[k], "/spike_counts/per_neuron/" + pops[k]);
-            r.clips = dims.empty() ? 0 : dims[0];
-            double total = 0;
-            for (std::uint64_t x : v) total += static_cast<double>(x);
-            report_population p{pops[k], sizes[k], r.clips ? total / static_cast<double>(r.clips) : 0.0, 0.0};
-            p.rate = (r.frames && p.size) ? p.spikes / static_cast<double>(p.size * r.frames) : 0.0;
-            rate_of[p.name] = p.rate;
-            r.populations.push_back(p);
-        }
-    } else {
-        r.clips = h5::read_attr<std::uint64_t>(f, root, "streams", "/");
-        h5::handle st = h5::open_group(f, root, "status", "/status");
-        r.frames = h5::read<std::uint64_t>(f, st.id(), "steps_done", "/status/steps_done").at(0);
-        h5::handle c = h5::open_group(f, root, "counts", "/counts");
-        const auto pops = h5::read_strings(f, c.id(), "populations", "/counts/populations");
-        const auto sizes = h5::read<std::uint64_t>(f, c.id(), "sizes", "/counts/sizes");
-        const auto spikes = h5::read<std::uint64_t>(f, c.id(), "total_spikes", "/counts/total_spikes");
-        const auto updates = h5::read<std::uint64_t>(f, c.id(), "neuron_updates", "/counts/neuron_updates");
-        for (std::size_t k = 0; k < pops.size(); ++k) {
-            report_population p{pops[k], sizes[k], static_cast<double>(spikes[k]) / static_cast<double>(std::max<std::uint64_t>(r.clips, 1)),
-                                updates[k] ? static_cast<double>(spikes[k]) / static_cast<double>(updates[k]) : 0.0};
-            rate_of[p.name] = p.rate;
-            r.populations.push_back(p);
-        }
-    }
-
+    for (const report_population& p : a.populations) rate_of[p.name] = p.rate;
+    constexpr std::size_t EV = op_field("events"), SO = op_field("sops"), MA = op_field("macs"), DE = op_field("dense"),
+                          EL = op_field("elementwise");
     const double e_mac = model.mac_pj, e_ac = model.ac_pj, e_el = include_elementwise ? model.elementwise_pj : 0.0;
     auto finish = [&](report_row& row) {
         row.snn_pj = e_mac * row.macs + e_ac * row.sops + e_el * row.elementwise;
@@ -178,16 +108,18 @@ energy_report make_report(const std::string& path, const energy_model& model, bo
         r.dense += row.dense;
         r.elementwise += row.elementwise;
     };
-    for (std::size_t p = 0; p < P; ++p) {
-        report_row row{proj[p], "projection", src[p], tgt[p], ev[p], so[p], ma[p], de[p], el[p]};
-        const auto it = rate_of.find(src[p]);
+    for (const activity::projection_row& p : a.projections) {
+        const auto& o = p.ops;
+        report_row row{p.name, "projection", p.source, p.target, o[EV], o[SO], o[MA], o[DE], o[EL]};
+        const auto it = rate_of.find(p.source);
         row.source_rate = it == rate_of.end() ? -1.0 : it->second;
         finish(row);
         r.rows.push_back(row);
     }
-    for (std::size_t i = 0; i < N; ++i) {
-        if (nm[i] == 0 && ns[i] == 0 && nd[i] == 0 && ne[i] == 0) continue;
-        report_row row{nodes[i], kinds[i], "", "", 0, ns[i], nm[i], nd[i], ne[i]};
+    for (const activity::node_row& n : a.nodes) {
+        const auto& o = n.ops;
+        if (o[MA] == 0 && o[SO] == 0 && o[DE] == 0 && o[EL] == 0) continue;
+        report_row row{n.name, n.kind, "", "", 0, o[SO], o[MA], o[DE], o[EL]};
         finish(row);
         r.rows.push_back(row);
     }
