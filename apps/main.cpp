@@ -25,15 +25,16 @@
 #include "lmusim/graph/cuba.hpp"
 #include "lmusim/core/error.hpp"
 #include "lmusim/core/strings.hpp"
-#include "lmusim/io/audio.hpp"
+#include "lmusim/frontend/audio.hpp"
 #include "lmusim/io/checkpoint.hpp"
+#include "lmusim/io/clip_writer.hpp"
 #include "lmusim/io/activity_file.hpp"
 #include "lmusim/io/h5_recorder.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/network_file.hpp"
 #include "lmusim/io/npy.hpp"
-#include "lmusim/io/output_file.hpp"
-#include "lmusim/io/run_clips.hpp"
+#include "lmusim/core/output_file.hpp"
+#include "lmusim/sim/run_clips.hpp"
 #include "lmusim/core/sha256.hpp"
 #include "lmusim/sim/simulation.hpp"
 
@@ -274,7 +275,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     const bool audio = ms.inputs.front().size() > 4 && ms.inputs.front().substr(ms.inputs.front().size() - 4) == ".wav";
     lmusim::npy_array x;
     std::vector<std::vector<float>> waves;
-    const lmusim::fbank fb;
+    const lmusim::fbank fb(m.frontend);
     std::size_t clips = 0, frames = 0;
     if (audio) {
         for (const std::string& in : ms.inputs) {
@@ -292,7 +293,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
         if (ms.inputs.size() != 1) throw lmusim::error("--input: one .npy file, or one or more .wav files");
         x = lmusim::read_npy(ms.inputs.front());
         const std::string& in = ms.inputs.front();
-        const std::size_t width = m.net.find_node("input").size;
+        const std::size_t width = m.net.find_node(m.input_node).size;
         clips = 1;
         if (x.shape.size() == 2) {
             frames = x.shape[0];
@@ -312,15 +313,21 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     opt.batch = ms.batch;
     opt.threads = rs.threads;
     opt.stream = ms.stream;
-    opt.output = ms.output;
-    opt.existing = lmusim::overwrite_if(rs.overwrite);
-    opt.record_spikes = ms.record_spikes;
-    opt.per_frame_counts = ms.per_frame_counts;
-    opt.class_names = m.class_names;
+    opt.input_node = m.input_node;
+    opt.output_node = m.output_node;
     std::string input_list;
     for (const auto& in : ms.inputs) input_list += (input_list.empty() ? "" : " ") + in;
-    opt.attributes = {{"model_file", path}, {"model_sha256", lmusim::sha256_file(path)}, {"input_file", input_list},
-                      {"threads", std::to_string(rs.threads)}, {"batch", std::to_string(ms.batch)}};
+    if (!ms.output.empty()) {
+        lmusim::clip_writer_options wo;
+        wo.spikes = ms.record_spikes;
+        wo.per_frame_counts = ms.per_frame_counts;
+        wo.class_names = m.class_names;
+        wo.attributes = {{"model_file", path},        {"model_sha256", lmusim::sha256_file(path)},
+                         {"input_file", input_list},  {"threads", std::to_string(rs.threads)},
+                         {"batch", std::to_string(ms.batch)}, {"mode", ms.stream ? "stream" : "clip"}};
+        wo.existing = lmusim::overwrite_if(rs.overwrite);
+        opt.sink = lmusim::clip_output(ms.output, std::move(wo));
+    }
     opt.collect = false;  // results go to the output file and the screen batch by batch: memory stays flat
     opt.should_stop = should_stop;
     if (!rs.quiet && !rs.json && clips > ms.batch)

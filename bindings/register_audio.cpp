@@ -1,17 +1,24 @@
 // Audio front-end: WAV reading and the Kaldi-compatible log-mel filterbank (io/audio.hpp).
+#include <optional>
 #include <memory>
 #include <string>
 
 #include "common.hpp"
 #include "lmusim/core/strings.hpp"
-#include "lmusim/io/audio.hpp"
+#include "lmusim/frontend/audio.hpp"
 
 namespace lmusim::py_bindings {
 
 namespace {
 
-fbank_options options_for(std::uint32_t sample_rate, std::size_t target_frames) {
+fbank_options options_for(std::uint32_t sample_rate, std::size_t target_frames, std::optional<float> mean = {},
+                          std::optional<float> std2 = {}) {
     fbank_options o;
+    if (mean) o.feature_mean = *mean;
+    if (std2) {
+        if (!(*std2 > 0)) throw error(cat("audio: feature_std2 = ", *std2, ", expected > 0"));
+        o.feature_std2 = *std2;
+    }
     if (sample_rate != o.sample_rate)
         throw error(cat("audio: sample rate ", sample_rate, " Hz, expected ", o.sample_rate,
                         " Hz (resample first, e.g. sox in.wav -r 16000 out.wav)"));
@@ -27,8 +34,8 @@ py::array_t<float> rows(const std::vector<float>& data, std::size_t width) {
 // Owns the filterbank that the streaming front-end refers to.
 class py_fbank_stream {
 public:
-    py_fbank_stream(std::uint32_t sample_rate, std::size_t target_frames)
-        : fb_(std::make_unique<fbank>(options_for(sample_rate, target_frames))), st_(*fb_) {}
+    py_fbank_stream(std::uint32_t sample_rate, std::size_t target_frames, std::optional<float> mean, std::optional<float> std2)
+        : fb_(std::make_unique<fbank>(options_for(sample_rate, target_frames, mean, std2))), st_(*fb_) {}
     py::array_t<float> push(const carray<float>& samples) {
         std::vector<float> out;
         {
@@ -58,10 +65,11 @@ void register_audio(py::module_& m) {
         py::arg("path"), "Mono PCM16 or float32 WAV -> (samples float32 in [-1, 1), sample rate).");
     m.def(
         "fbank_features",
-        [](const carray<float>& samples, std::uint32_t sample_rate, std::size_t target_frames) {
+        [](const carray<float>& samples, std::uint32_t sample_rate, std::size_t target_frames, std::optional<float> mean,
+           std::optional<float> std2) {
             if (samples.ndim() != 1)
                 throw error(cat("audio: expected a 1-D array of samples, got ", samples.ndim(), " dimensions"));
-            const fbank fb(options_for(sample_rate, target_frames));
+            const fbank fb(options_for(sample_rate, target_frames, mean, std2));
             std::vector<float> out;
             {
                 py::gil_scoped_release release;
@@ -70,9 +78,11 @@ void register_audio(py::module_& m) {
             return rows(out, fb.options().mel_bins);
         },
         py::arg("samples"), py::arg("sample_rate") = 16000, py::arg("target_frames") = 128,
+        py::arg("feature_mean") = py::none(), py::arg("feature_std2") = py::none(),
         "Normalised log-mel features [frames, 128] of one clip (docs/lmuformer.md §1.2).");
     py::class_<py_fbank_stream>(m, "FbankStream", "Streaming log-mel front-end: audio chunks in, feature rows out.")
-        .def(py::init<std::uint32_t, std::size_t>(), py::arg("sample_rate") = 16000, py::arg("target_frames") = 128)
+        .def(py::init<std::uint32_t, std::size_t, std::optional<float>, std::optional<float>>(), py::arg("sample_rate") = 16000,
+             py::arg("target_frames") = 128, py::arg("feature_mean") = py::none(), py::arg("feature_std2") = py::none())
         .def("push", &py_fbank_stream::push, py::arg("samples"))
         .def("finish", &py_fbank_stream::finish)
         .def_property_readonly("frames_emitted", &py_fbank_stream::frames_emitted);

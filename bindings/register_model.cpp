@@ -5,9 +5,10 @@
 
 #include "common.hpp"
 #include "lmusim/io/checkpoint.hpp"
+#include "lmusim/io/clip_writer.hpp"
 #include "lmusim/io/activity_file.hpp"
 #include "lmusim/io/model_file.hpp"
-#include "lmusim/io/run_clips.hpp"
+#include "lmusim/sim/run_clips.hpp"
 #include "lmusim/sim/clip_runner.hpp"
 
 namespace lmusim::py_bindings {
@@ -24,8 +25,8 @@ py::dict ops_dict(const std::vector<std::string>& names, const std::vector<op_co
 // A streaming session over a clip_runner (one clip per stream).
 class py_stream {
 public:
-    py_stream(const network& net, std::size_t streams, std::size_t threads)
-        : runner_(net, context{.threads = threads, .streams = streams}) {
+    py_stream(const model_file& mf, std::size_t streams, std::size_t threads)
+        : runner_(mf.net, context{.threads = threads, .streams = streams}, mf.input_node, mf.output_node) {
         runner_.begin();
     }
     // frames: [n][streams][width]; returns (frame indices [k], values [k][streams][classes]).
@@ -93,6 +94,10 @@ void register_model(py::module_& m) {
         .def_readonly("network", &model_file::net)
         .def_readonly("model", &model_file::model)
         .def_readonly("class_names", &model_file::class_names)
+        .def_readonly("input_node", &model_file::input_node)
+        .def_readonly("output_node", &model_file::output_node)
+        .def_property_readonly("feature_mean", [](const model_file& mf) { return mf.frontend.feature_mean; })
+        .def_property_readonly("feature_std2", [](const model_file& mf) { return mf.frontend.feature_std2; })
         .def("set_memory_mode",
              [](model_file& mf, const std::string& mode) { set_memory_mode(mf.net, memory_mode_from_string(mode)); });
     m.def("load_model", &load_model, py::arg("path"));
@@ -105,12 +110,16 @@ void register_model(py::module_& m) {
               opt.batch = batch;
               opt.threads = threads;
               opt.stream = stream;
-              opt.output = output;
-              opt.existing = overwrite_if(overwrite);
-              opt.record_spikes = record_spikes;
-              opt.per_frame_counts = per_frame_counts;
-              opt.class_names = mf.class_names;
-              opt.attributes = {{"source", "python"}};
+              opt.input_node = mf.input_node;
+              opt.output_node = mf.output_node;
+              if (!output.empty()) {
+                  clip_writer_options wo{.spikes = record_spikes,
+                                         .per_frame_counts = per_frame_counts,
+                                         .class_names = mf.class_names,
+                                         .attributes = {{"source", "python"}, {"mode", stream ? "stream" : "clip"}},
+                                         .existing = overwrite_if(overwrite)};
+                  opt.sink = clip_output(output, std::move(wo));
+              }
               clips_result r;
               {
                   py::gil_scoped_release release;
@@ -157,7 +166,7 @@ void register_model(py::module_& m) {
 
     py::class_<py_stream>(m, "Stream", "Frame-by-frame streaming with persistent state.")
         .def(py::init([](const model_file& mf, std::size_t streams, std::size_t threads) {
-                 return std::make_unique<py_stream>(mf.net, streams, threads);
+                 return std::make_unique<py_stream>(mf, streams, threads);
              }),
              py::arg("model"), py::arg("streams") = 1, py::arg("threads") = 0)
         .def("push", &py_stream::push, py::arg("frames"))

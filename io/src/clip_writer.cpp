@@ -241,4 +241,11 @@ void clip_writer::close(bool complete) {
     m.out.commit();
 }
 
+clip_sink_factory clip_output(std::string path, clip_writer_options options) {
+    return [path = std::move(path), options = std::move(options)](const simulation& sim, std::size_t frames,
+                                                                   std::size_t classes) -> std::unique_ptr<clip_sink> {
+        return std::make_unique<clip_writer>(path, sim, frames, classes, options);
+    };
+}
+
 }  // namespace lmusim

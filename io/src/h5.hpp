@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "lmusim/core/error.hpp"
-#include "lmusim/io/output_file.hpp"
+#include "lmusim/core/output_file.hpp"
 
 namespace lmusim::h5 {
 

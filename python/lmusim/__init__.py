@@ -127,10 +127,11 @@ class RunResult:
 class Stream:
     """Frame-by-frame streaming with persistent state (one clip per stream)."""
 
-    def __init__(self, core_stream, class_names, model_path: Optional[str] = None):
+    def __init__(self, core_stream, class_names, model_path: Optional[str] = None, normalisation: Optional[dict] = None):
         self._s = core_stream
         self.class_names = class_names
         self._audio = None  # the streaming front-end, created by the first push_audio()
+        self._norm = normalisation or {}  # the model's feature_mean / feature_std2
         self._model_path = model_path
         self._model_sha256 = None
 
@@ -172,7 +173,7 @@ class Stream:
             raise Error(f"push_audio: the stream has {self._s.streams} streams; audio needs one")
         a = _as_float32(samples, "samples", (1,))
         if self._audio is None:
-            self._audio = _core.FbankStream(sample_rate)
+            self._audio = _core.FbankStream(sample_rate, **self._norm)
         rows = self._audio.push(a)
         if len(rows) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 1, len(self.class_names)), dtype=np.float32)
@@ -238,7 +239,7 @@ class Model:
             self._file.set_memory_mode(memory_mode)
         self.network = self._file.network
         self.class_names = list(self._file.class_names)
-        self.input_width = self.network.node_size("input")
+        self.input_width = self.network.node_size(self._file.input_node)
 
     def run(self, features, batch: int = 16, threads: int = 0, stream: bool = False, output: Optional[str] = None,
             record_spikes: bool = False, per_frame_counts: bool = False, overwrite: bool = False) -> RunResult:
@@ -256,7 +257,8 @@ class Model:
         if output:
             check_outputs([output], [self.path, *paths], overwrite)
         if paths:
-            features = np.stack([globals()["features"](p) for p in paths])
+            norm = dict(feature_mean=self._file.feature_mean, feature_std2=self._file.feature_std2)
+            features = np.stack([globals()["features"](p, **norm) for p in paths])
         a = _as_float32(features, "features", (2, 3))
         if a.ndim == 2:
             a = a[None]
@@ -273,7 +275,8 @@ class Model:
 
     def stream(self, streams: int = 1, threads: int = 0) -> Stream:
         """A streaming session; see :class:`Stream`."""
-        return Stream(_core.Stream(self._file, streams, threads), self.class_names, self.path)
+        return Stream(_core.Stream(self._file, streams, threads), self.class_names, self.path,
+                      dict(feature_mean=self._file.feature_mean, feature_std2=self._file.feature_std2))
 
     def __repr__(self):
         return f"<lmusim.Model {self.path}: {len(self.network.nodes)} nodes, {len(self.class_names)} classes>"
@@ -285,14 +288,15 @@ def read_wav(path):
     return _core.read_wav(str(path))
 
 
-def features(audio, sample_rate: int = 16000, frames: int = 128) -> np.ndarray:
+def features(audio, sample_rate: int = 16000, frames: int = 128, feature_mean: Optional[float] = None,
+             feature_std2: Optional[float] = None) -> np.ndarray:
     """Normalised log-mel features [frames, 128] of one clip (docs/lmuformer.md §1.2, Kaldi-compatible, as
     ``lmusim features``): ``audio`` is a WAV path or 1-D samples at ``sample_rate`` (16 kHz only).
     ``frames``: pad or cut to this many (0: as many as the audio gives)."""
     _require_core()
     if isinstance(audio, (str, os.PathLike)):
         audio, sample_rate = read_wav(audio)
-    return _core.fbank_features(_as_float32(audio, "audio", (1,)), sample_rate, frames)
+    return _core.fbank_features(_as_float32(audio, "audio", (1,)), sample_rate, frames, feature_mean, feature_std2)
 
 
 def load_model(path, memory_mode: Optional[str] = None) -> Model:

@@ -556,6 +556,8 @@ def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str
         config = meta.create_group("config")
         for k in ("dim", "memory_size", "mlp_hidden", "n_class", "depth", "in_channels"):
             config.attrs[k] = np.uint64(getattr(cfg, k))
+        meta.attrs["input_node"] = "input"
+        meta.attrs["output_node"] = "head"
         meta.attrs["feature_mean"] = np.float32(FEATURE_MEAN)
         meta.attrs["feature_std2"] = np.float32(FEATURE_STD2)
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "lmusim/core/error.hpp"
-#include "lmusim/io/audio.hpp"
+#include "lmusim/frontend/audio.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/npy.hpp"
 

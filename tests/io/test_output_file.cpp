@@ -12,7 +12,7 @@
 #include "lmusim/core/error.hpp"
 #include "lmusim/io/network_file.hpp"
 #include "lmusim/io/npy.hpp"
-#include "lmusim/io/output_file.hpp"
+#include "lmusim/core/output_file.hpp"
 #include "scratch.hpp"
 
 using namespace lmusim;

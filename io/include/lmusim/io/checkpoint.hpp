@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "lmusim/io/output_file.hpp"
+#include "lmusim/core/output_file.hpp"
 #include "lmusim/sim/clip_runner.hpp"
 #include "lmusim/sim/simulation.hpp"
 

@@ -9,8 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "lmusim/io/output_file.hpp"
+#include "lmusim/core/output_file.hpp"
 #include "lmusim/sim/clip_runner.hpp"
+#include "lmusim/sim/run_clips.hpp"
 
 namespace lmusim {
 
@@ -22,9 +23,9 @@ struct clip_writer_options {
     if_exists existing = if_exists::fail;  // when PATH (or a killed run's PATH.partial) exists
 };
 
-// A recorder (sim/recorder.hpp): record_step() collects the spikes of each step when enabled;
-// write_batch() appends a finished batch.
-class clip_writer final : public recorder {
+// A clip_sink (sim/run_clips.hpp), so a recorder: record_step() collects the spikes of each
+// step when enabled; write_batch() appends a finished batch.
+class clip_writer final : public clip_sink {
 public:
     // Claims the path and creates PATH.partial now, so an unwritable path, an existing file (unless
     // options.existing is replace) or another writer of the path fails before the run.
@@ -39,13 +40,16 @@ public:
     void end(const simulation&) override {}
     // Appends one finished batch: `outputs` as returned by clip_runner (all frames), the counts
     // read from the simulation. `clips` may be fewer than the streams (a short last batch).
-    void write_batch(const simulation& sim, const std::vector<frame_output>& outputs, std::size_t clips);
+    void write_batch(const simulation& sim, const std::vector<frame_output>& outputs, std::size_t clips) override;
     // Marks the file complete (unless the run was cut short), closes it and renames it to PATH.
-    void close(bool complete = true);
+    void close(bool complete = true) override;
 
 private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
+
+// A sink factory for run_clips_options::sink that writes the clip output file at `path`.
+clip_sink_factory clip_output(std::string path, clip_writer_options options);
 
 }  // namespace lmusim

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "lmusim/io/output_file.hpp"
+#include "lmusim/core/output_file.hpp"
 #include "lmusim/sim/simulation.hpp"
 
 namespace lmusim {

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "lmusim/graph/network.hpp"
-#include "lmusim/io/output_file.hpp"
+#include "lmusim/core/output_file.hpp"
 
 namespace lmusim {
 

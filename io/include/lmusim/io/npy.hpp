@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "lmusim/io/output_file.hpp"
+#include "lmusim/core/output_file.hpp"
 
 namespace lmusim {
 

@@ -22,7 +22,7 @@ class clip_runner {
 public:
     // `input` is the input node (frames in), `output` the node whose values are the per-frame
     // result (the readout). Throws lmusim::error if they are missing or of the wrong kind.
-    clip_runner(network net, context ctx, std::string input = "input", std::string output = "head");
+    clip_runner(network net, context ctx, std::string input, std::string output);
 
     std::size_t streams() const noexcept { return sim_.ctx().streams; }
     std::size_t input_width() const noexcept { return in_width_; }

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "lmusim/io/output_file.hpp"
+#include "lmusim/core/output_file.hpp"
 
 namespace lmusim {
 

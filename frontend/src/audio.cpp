@@ -1,4 +1,4 @@
-#include "lmusim/io/audio.hpp"
+#include "lmusim/frontend/audio.hpp"
 
 #include <algorithm>
 #include <cerrno>

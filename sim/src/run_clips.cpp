@@ -1,15 +1,14 @@
-#include "lmusim/io/run_clips.hpp"
+#include "lmusim/sim/run_clips.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <optional>
+#include <memory>
 
 #include "lmusim/core/error.hpp"
 #include "lmusim/core/strings.hpp"
-#include "lmusim/io/clip_writer.hpp"
 #include "lmusim/sim/clip_runner.hpp"
-#include "lmusim/io/audio.hpp"
+#include "lmusim/frontend/audio.hpp"
 
 namespace lmusim {
 
@@ -20,7 +19,7 @@ using batch_producer = std::function<std::vector<frame_output>(clip_runner&, std
 
 clips_result run_batches(const network& net, std::size_t clips, std::size_t frames, std::size_t batch,
                          const run_clips_options& opt, const batch_producer& produce) {
-    clip_runner runner(net, context{.threads = opt.threads, .streams = batch});
+    clip_runner runner(net, context{.threads = opt.threads, .streams = batch}, opt.input_node, opt.output_node);
     const std::size_t C = runner.output_width();
     const network& nw = runner.sim().net();
     clips_result r;
@@ -45,17 +44,10 @@ clips_result run_batches(const network& net, std::size_t clips, std::size_t fram
     r.ops.resize(kept * P);
     r.node_ops.resize(kept * N);
 
-    std::optional<clip_writer> writer;
-    if (!opt.output.empty()) {
-        clip_writer_options wo;
-        wo.spikes = opt.record_spikes;
-        wo.per_frame_counts = opt.per_frame_counts;
-        wo.class_names = opt.class_names;
-        wo.attributes = opt.attributes;
-        wo.existing = opt.existing;
-        wo.attributes.emplace_back("mode", opt.stream ? "stream" : "clip");
-        writer.emplace(opt.output, runner.sim(), frames, C, wo);
-        runner.set_recorder(&*writer);
+    std::unique_ptr<clip_sink> writer;
+    if (opt.sink) {
+        writer = opt.sink(runner.sim(), frames, C);
+        runner.set_recorder(writer.get());
     }
     const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t first = 0; first < clips; first += batch) {
@@ -97,7 +89,7 @@ clips_result run_clips(const network& net, std::span<const float> features, std:
                        const run_clips_options& opt) {
     if (clips == 0 || frames == 0) throw error(cat("empty input (", clips, " clips of ", frames, " frames)"));
     if (opt.batch == 0) throw error("batch 0, expected at least 1");
-    const std::size_t width = net.find_node("input").size;
+    const std::size_t width = net.find_node(opt.input_node).size;
     if (features.size() != clips * frames * width)
         throw error(cat(features.size(), " feature values, expected ", clips, " clips x ", frames, " frames x ", width, " = ",
                         clips * frames * width));

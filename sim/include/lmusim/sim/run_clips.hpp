@@ -1,7 +1,8 @@
 #pragma once
 // Runs a model on many clips in batches (whole-clip or streaming), collecting logits, per-frame
-// logits, spike counts and op counts per clip, and optionally writing the clip output file.
-// The one implementation behind `lmusim run MODEL --input` and the Python `Model.run`.
+// logits, spike counts and op counts per clip, and handing every finished batch to a clip_sink
+// (io/clip_writer.hpp writes the clip output file). The one implementation behind
+// `lmusim run MODEL --input` and the Python `Model.run`.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -10,22 +11,32 @@
 #include <vector>
 
 #include "lmusim/graph/network.hpp"
-#include "lmusim/io/output_file.hpp"
+#include "lmusim/sim/clip_runner.hpp"
 #include "lmusim/sim/simulation.hpp"
 
 namespace lmusim {
 
+// Receives a clip run's results: record_step() after every step (it is a recorder), then
+// write_batch() for every finished batch and close() at the end (complete = every clip ran).
+class clip_sink : public recorder {
+public:
+    // `outputs`: the output node's values for every frame of the batch; `clips` may be fewer than
+    // the streams (a short last batch). Per-clip counts are read from the simulation.
+    virtual void write_batch(const simulation& sim, const std::vector<frame_output>& outputs, std::size_t clips) = 0;
+    virtual void close(bool complete) = 0;
+};
+
+// Makes the sink once the runner exists: (the simulation, frames per clip, output width).
+using clip_sink_factory = std::function<std::unique_ptr<clip_sink>(const simulation&, std::size_t, std::size_t)>;
+
 struct run_clips_options {
+    std::string input_node;    // the node fed with frames (model_file::input_node)
+    std::string output_node;   // the node whose values are the per-frame result (model_file::output_node)
     std::size_t batch = 16;    // clips run side by side (streams)
     std::size_t threads = 0;   // 0 = what oneTBB allows
     bool stream = false;       // push frames one at a time instead of whole clips
-    std::string output;        // clip output file (docs/output_format.md), "" = none
-    if_exists existing = if_exists::fail;  // when `output` exists (docs/hardening.md, "Outputs")
-    bool record_spikes = false;
-    bool per_frame_counts = false;
+    clip_sink_factory sink{};  // where finished batches go (io/clip_writer.hpp: the clip output file); none if empty
     bool collect = true;  // keep every clip's results in memory (false: memory stays flat; use on_batch)
-    std::vector<std::string> class_names{};
-    std::vector<std::pair<std::string, std::string>> attributes{};
     std::function<void(std::size_t, std::size_t)> progress{};  // (clips done, clips)
     // Checked between batches (clip boundaries): true stops the run; the output file keeps every
     // finished clip and is closed with /status/complete = 0.

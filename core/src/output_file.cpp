@@ -1,4 +1,4 @@
-#include "lmusim/io/output_file.hpp"
+#include "lmusim/core/output_file.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
