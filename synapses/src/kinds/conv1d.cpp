@@ -3,12 +3,10 @@
 // projection adds (k-1)/2 frames of latency. Tap k reads the source's history at lag
 // (taps - 1 - k). Lowered per tap: columns per source neuron for spikes, rows per target for real
 // input (one GEMV per tap). Counted per active tap as dense.
-#include <Eigen/Core>
-
 #include "lmusim/core/check.hpp"
 #include "lmusim/core/strings.hpp"
 #include "lmusim/synapses/kind.hpp"
-#include "kinds_common.hpp"
+#include "../kinds_common.hpp"
 
 namespace lmusim {
 namespace {
@@ -53,12 +51,7 @@ void prepare(const projection& p, const projection_context& c, std::vector<float
 
 void deliver_values(const projection&, const std::vector<float>& wt, std::uint32_t tap, const float* x, std::size_t ns,
                     std::size_t b, std::size_t e, std::size_t nt, float* in) {
-    using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    const auto rows = static_cast<Eigen::Index>(e - b), cols = static_cast<Eigen::Index>(ns);
-    Eigen::Map<const row_major> wm(wt.data() + std::size_t{tap} * nt * ns + b * ns, rows, cols);
-    Eigen::Map<const Eigen::VectorXf> xv(x, cols);
-    Eigen::Map<Eigen::VectorXf> out(in + b, rows);
-    out.noalias() += wm * xv;
+    kinds_common::add_rows_times(wt.data() + std::size_t{tap} * nt * ns, x, ns, b, e, in);
 }
 
 std::uint64_t macs(const projection&, std::size_t ns, std::size_t nt) { return nt * ns; }

@@ -2,12 +2,10 @@
 // weight column (lowered: columns stored contiguously); real input is one GEMV (Eigen).
 // Counted per active frame: spikes x n_target SOPs, or n_target x n_source MACs; dense-equivalent
 // n_target x n_source.
-#include <Eigen/Core>
-
 #include "lmusim/core/check.hpp"
 #include "lmusim/core/strings.hpp"
 #include "lmusim/synapses/kind.hpp"
-#include "kinds_common.hpp"
+#include "../kinds_common.hpp"
 
 namespace lmusim {
 namespace {
@@ -36,12 +34,7 @@ void prepare(const projection& p, const projection_context& c, std::vector<float
 
 void deliver_values(const projection& p, const std::vector<float>&, std::uint32_t, const float* x, std::size_t ns,
                     std::size_t b, std::size_t e, std::size_t, float* in) {
-    using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    const auto rows = static_cast<Eigen::Index>(e - b), cols = static_cast<Eigen::Index>(ns);
-    Eigen::Map<const row_major> wm(p.weights.data() + b * ns, rows, cols);
-    Eigen::Map<const Eigen::VectorXf> xv(x, cols);
-    Eigen::Map<Eigen::VectorXf> out(in + b, rows);
-    out.noalias() += wm * xv;
+    kinds_common::add_rows_times(p.weights.data(), x, ns, b, e, in);
 }
 
 std::uint64_t macs(const projection&, std::size_t ns, std::size_t nt) { return nt * ns; }

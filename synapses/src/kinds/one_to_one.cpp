@@ -5,7 +5,7 @@
 #include "lmusim/core/check.hpp"
 #include "lmusim/core/strings.hpp"
 #include "lmusim/synapses/kind.hpp"
-#include "kinds_common.hpp"
+#include "../kinds_common.hpp"
 
 namespace lmusim {
 namespace {
