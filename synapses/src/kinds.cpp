@@ -24,13 +24,34 @@ const std::array<const projection_kind*, 5> registered{
 
 }  // namespace
 
-std::span<const projection_kind* const> projection_kinds() { return registered; }
+namespace {
+
+// Every entry complete and in enum order: checked once, at the first use of the registry.
+bool check_registry() {
+    for (std::size_t i = 0; i < registered.size(); ++i) {
+        const projection_kind& k = *registered[i];
+        if (static_cast<std::size_t>(k.id) != i || !k.name || !k.validate || !k.synapses || !k.parameters || !k.taps ||
+            !k.latency || !k.arrays || !k.after_read || !k.prepare || !k.deliver_spikes || !k.deliver_values || !k.sops ||
+            !k.macs || !k.dense)
+            throw internal_error(cat("projection kind ", i, " (", k.name ? k.name : "?",
+                                     ") is incomplete or out of enum order (synapses/src/kinds.cpp)"));
+    }
+    return true;
+}
+
+}  // namespace
+
+std::span<const projection_kind* const> projection_kinds() {
+    static const bool checked = check_registry();  // immutable after the first call
+    (void)checked;
+    return registered;
+}
 
 const projection_kind& kind_of(connectivity c) {
+    const auto kinds = projection_kinds();
     const auto i = static_cast<std::size_t>(c);
-    if (i >= registered.size() || registered[i]->id != c)
-        throw internal_error(cat("projection kind ", i, " is not registered in enum order (synapses/src/kinds.cpp)"));
-    return *registered[i];
+    if (i >= kinds.size()) throw internal_error(cat("connectivity ", i, " is not a registered projection kind"));
+    return *kinds[i];
 }
 
 std::string_view to_string(connectivity c) noexcept {

@@ -9,11 +9,6 @@
 
 namespace lmusim::kinds_common {
 
-inline std::uint32_t one_tap(const projection&) { return 1; }
-inline std::uint32_t no_latency(const projection&) { return 0; }
-inline void nothing_to_derive(projection&, std::size_t, std::size_t) {}
-inline void nothing_to_prepare(const projection&, const projection_context&, std::vector<float>&) {}
-
 // Spike delivery through lowered weight columns: lowered holds, per tap, one contiguous column of
 // n_target weights per source neuron; every spike adds its column to in[b, e).
 inline void add_columns(const projection&, const std::vector<float>& lowered, std::uint32_t tap,

@@ -2,7 +2,8 @@
 // What a projection (connectivity) kind is. A kind lives in one file, synapses/src/kinds/<kind>.cpp,
 // which defines its `projection_kind` entry: validation, sizes, the file layout of its weights,
 // lowering, delivery of spikes and of real values, and what it counts, side by side. The kind is
-// registered by one line in synapses/src/kinds.cpp (and its enum value in projection.hpp);
+// registered in synapses/src/kinds.cpp (a declaration and a list entry) and by its enum value in
+// projection.hpp;
 // docs/architecture.md, "Adding a kind".
 #include <cstddef>
 #include <cstdint>
@@ -31,6 +32,16 @@ struct projection_array {
     std::vector<std::size_t> shape;
 };
 
+// Defaults for what most kinds do not need (used by projection_kind's member initialisers).
+namespace projection_defaults {
+inline std::uint32_t one_tap(const projection&) { return 1; }
+inline std::uint32_t no_latency(const projection&) { return 0; }
+inline void nothing_to_derive(projection&, std::size_t, std::size_t) {}
+inline void nothing_to_prepare(const projection&, const projection_context&, std::vector<float>&) {}
+}  // namespace projection_defaults
+
+// A kind's entry. Members without a default must be given (a kind that leaves one out is caught
+// by projection_kinds(), which checks every entry when the registry is first used).
 struct projection_kind {
     connectivity id;
     const char* name;
@@ -40,14 +51,15 @@ struct projection_kind {
     std::size_t (*synapses)(const projection&, std::size_t n_source, std::size_t n_target);
     // Trainable parameters of the weights, as PyTorch counts them (routing has none).
     std::size_t (*parameters)(const projection&, std::size_t n_source, std::size_t n_target);
-    std::uint32_t (*taps)(const projection&);     // 1, or the conv1d kernel
-    std::uint32_t (*latency)(const projection&);  // frames of look-ahead
+    std::uint32_t (*taps)(const projection&) = projection_defaults::one_tap;         // 1, or the conv1d kernel
+    std::uint32_t (*latency)(const projection&) = projection_defaults::no_latency;  // frames of look-ahead
     // The arrays a network file stores for this kind, pointing into `p`.
     std::vector<projection_array> (*arrays)(projection& p, std::size_t n_source, std::size_t n_target);
     // After reading the arrays: derive what the file does not store (e.g. the kernel from the shape).
-    void (*after_read)(projection& p, std::size_t n_source, std::size_t n_target);
+    void (*after_read)(projection& p, std::size_t n_source, std::size_t n_target) = projection_defaults::nothing_to_derive;
     // Lowered weights for delivery (e.g. transposed columns for spikes); may stay empty.
-    void (*prepare)(const projection&, const projection_context&, std::vector<float>& lowered);
+    void (*prepare)(const projection&, const projection_context&, std::vector<float>& lowered) =
+        projection_defaults::nothing_to_prepare;
     // Adds tap `tap`'s contribution of the spikes (ascending source indices) to in[b, e).
     void (*deliver_spikes)(const projection&, const std::vector<float>& lowered, std::uint32_t tap,
                            std::span<const index_t> spikes, std::size_t n_source, std::size_t b, std::size_t e,
