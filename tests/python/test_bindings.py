@@ -71,6 +71,11 @@ def test_python_and_cli_give_identical_results(model):
     with h5py.File(d / "py.h5", "r") as a, h5py.File(d / "cli.h5", "r") as b:
         for key in ("logits", "frame_logits", "ops/sops", "ops/macs", "predictions"):
             np.testing.assert_array_equal(a[key][:], b[key][:])
+    # read_output and read_recording are one reader, read_h5 (both names are public).
+    assert lmusim.read_output is lmusim.read_recording is lmusim.read_h5
+    out = lmusim.read_output(d / "py.h5")
+    np.testing.assert_array_equal(out["logits"], r.logits)
+    assert out["attrs"]["format"] == "lmusim-clips" and out["status"]["clips_done"] == len(x)
 
 
 def test_streaming_in_random_chunks_equals_whole_clip(model):
