@@ -44,7 +44,11 @@ from typing import Dict, Optional
 
 import numpy as np
 
-__version__ = "0.1.0"
+try:  # written from the top-level VERSION file by CMake (build/python) and by setup.py (pip install)
+    from ._version import __version__
+except ImportError:  # the source tree itself (PYTHONPATH=python): read that file
+    from pathlib import Path as _Path
+    __version__ = (_Path(__file__).resolve().parents[2] / "VERSION").read_text().strip()
 
 try:
     from . import _core
