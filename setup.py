@@ -28,6 +28,9 @@ class cmake_build(build_ext):
         dest = Path(self.get_ext_fullpath(ext.name))
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(built, dest)
+        # The HDF5 probe helper goes next to _core, where the library looks for it first
+        # (docs/hardening.md); it is built with _core.
+        shutil.copy2(build / "apps" / "lmusim-h5probe", dest.parent / "lmusim-h5probe")
 
 
 class build_py_with_version(build_py):
