@@ -11,8 +11,10 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
+VERSION = (ROOT / "VERSION").read_text().strip()  # the one source of the version (CMake reads it too)
 
 
 class cmake_build(build_ext):
@@ -26,17 +28,30 @@ class cmake_build(build_ext):
         dest = Path(self.get_ext_fullpath(ext.name))
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(built, dest)
+        # The HDF5 probe helper goes next to _core, where the library looks for it first
+        # (docs/hardening.md); it is built with _core.
+        shutil.copy2(build / "apps" / "lmusim-h5probe", dest.parent / "lmusim-h5probe")
+
+
+class build_py_with_version(build_py):
+    """Also writes lmusim/_version.py (lmusim.__version__) from VERSION."""
+
+    def run(self):
+        super().run()
+        out = Path(self.build_lib) / "lmusim" / "_version.py"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(f'__version__ = "{VERSION}"\n')
 
 
 setup(
     name="lmusim",
-    version="0.1.0",
+    version=VERSION,
     description="Event-driven spiking-network simulator (C++ engine, Python bindings)",
     package_dir={"": "python"},
     packages=["lmusim", "lmusim.training"],
     package_data={"lmusim": ["*.pyi", "py.typed"]},
     ext_modules=[Extension("lmusim._core", sources=[])],
-    cmdclass={"build_ext": cmake_build},
+    cmdclass={"build_ext": cmake_build, "build_py": build_py_with_version},
     python_requires=">=3.9",
     install_requires=[],  # numpy, h5py (and torch for the converter) come from Debian packages
     zip_safe=False,

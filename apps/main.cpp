@@ -6,6 +6,8 @@
 //   lmusim info NETWORK.h5
 //   (every command that writes takes --overwrite; without it an existing output is an error)
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,7 +19,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -63,6 +67,18 @@ void install_signal_handlers() {
 }
 
 bool should_stop() { return stop_requested.load(); }
+
+// `x` rounded to `decimals` places: the --json numbers keep the precision the text output had.
+double rounded(double x, int decimals) {
+    const double scale = std::pow(10.0, decimals);
+    return std::isfinite(x) ? std::round(x * scale) / scale : x;
+}
+
+// One JSON object on one line of stdout (--json). Strings (names, paths) are escaped; invalid
+// UTF-8 in a path is replaced rather than failing the run after its work is done.
+void print_json(const nlohmann::ordered_json& j) {
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+}
 
 // "1s", "250ms", "2.5 s" or a plain number of milliseconds -> milliseconds.
 double parse_duration_ms(const std::string& text, const char* option = "--duration") {
@@ -221,14 +237,24 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     }
     const double rate = neurons ? static_cast<double>(spikes) / static_cast<double>(neurons) / (duration_ms * 1e-3) : 0.0;
     if (s.json) {
-        std::printf("{\"engine\": \"lmusim\", \"network\": \"%s\", \"neurons\": %llu, \"duration_ms\": %g, \"steps\": %llu, "
-                    "\"threads\": %zu, \"spikes\": %llu, \"rate_hz\": %.4f, \"events\": %llu, \"sops\": %llu, \"macs\": %llu, "
-                    "\"build_s\": %.6f, \"run_s\": %.6f, \"record\": \"%s\", \"start_step\": %llu, \"checkpoint\": \"%s\"}\n",
-                    nw.name.c_str(), static_cast<unsigned long long>(neurons), duration_ms,
-                    static_cast<unsigned long long>(steps), sim.threads(), static_cast<unsigned long long>(spikes), rate,
-                    static_cast<unsigned long long>(events), static_cast<unsigned long long>(sops),
-                    static_cast<unsigned long long>(macs), build_s, run_s, s.record.c_str(), static_cast<unsigned long long>(start),
-                    s.checkpoint.c_str());
+        nlohmann::ordered_json j;
+        j["engine"] = "lmusim";
+        j["network"] = nw.name;
+        j["neurons"] = neurons;
+        j["duration_ms"] = duration_ms;
+        j["steps"] = steps;
+        j["threads"] = sim.threads();
+        j["spikes"] = spikes;
+        j["rate_hz"] = rounded(rate, 4);
+        j["events"] = events;
+        j["sops"] = sops;
+        j["macs"] = macs;
+        j["build_s"] = rounded(build_s, 6);
+        j["run_s"] = rounded(run_s, 6);
+        j["record"] = s.record;
+        j["start_step"] = start;
+        j["checkpoint"] = s.checkpoint;
+        print_json(j);
     } else {
         std::printf("network      %s: %llu neurons, %zu projections, dt %g ms\n", nw.name.c_str(),
                     static_cast<unsigned long long>(neurons), nw.projections.size(), nw.dt);
@@ -368,10 +394,15 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     const double steps = static_cast<double>(((clips + batch - 1) / batch) * (frames + r.latency));
     const double us_per_step = r.seconds * 1e6 / steps;
     if (rs.json) {
-        std::printf("{\"clips\": %zu, \"frames\": %zu, \"batch\": %zu, \"sops\": %llu, \"macs\": %llu, \"seconds\": %.6f, "
-                    "\"us_per_step\": %.3f}\n",
-                    clips, frames, batch, static_cast<unsigned long long>(sops), static_cast<unsigned long long>(macs), r.seconds,
-                    us_per_step);
+        nlohmann::ordered_json j;
+        j["clips"] = clips;
+        j["frames"] = frames;
+        j["batch"] = batch;
+        j["sops"] = sops;
+        j["macs"] = macs;
+        j["seconds"] = rounded(r.seconds, 6);
+        j["us_per_step"] = rounded(us_per_step, 3);
+        print_json(j);
         return 0;
     }
     std::printf("output for frame t after input frame t+%u\n", r.latency);
@@ -402,6 +433,24 @@ int features(const std::string& in, const std::string& out, bool overwrite) {
     return 0;
 }
 
+// The interpreter that runs the plot helper: $LMUSIM_PYTHON, else Debian's /usr/bin/python3
+// (where matplotlib is installed), else python3 from PATH.
+std::string plot_python() {
+    if (const char* p = std::getenv("LMUSIM_PYTHON"); p && *p) return p;
+    if (::access("/usr/bin/python3", X_OK) == 0) return "/usr/bin/python3";
+    return "python3";
+}
+
+// PYTHONPATH for the plot helper: the package of this build tree first while that tree exists
+// (running from build/), else "" (keep the environment: an installed package is found as usual).
+std::string plot_pythonpath() {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(std::filesystem::path(LMUSIM_BUILD_PYTHON_DIR) / "lmusim", ec)) return "";
+    std::string pythonpath = LMUSIM_BUILD_PYTHON_DIR;
+    if (const char* old = std::getenv("PYTHONPATH"); old && *old) pythonpath += std::string(":") + old;
+    return pythonpath;
+}
+
 // `lmusim report`: energy and activity from a recording or clip output, as a table or JSON; the
 // plot is drawn by the Python helper lmusim.plot (matplotlib) from the JSON report.
 int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot,
@@ -425,26 +474,54 @@ int report(const std::string& path, const std::string& model_name, bool json, bo
         ::close(fd);
         if (!ok) throw lmusim::file_error(cat("cannot write '", json_path, "'"));
     }
-    // Find the package: next to this build (build/python), else wherever python finds it.
-    std::string pythonpath = LMUSIM_BUILD_PYTHON_DIR;
-    if (const char* old = std::getenv("PYTHONPATH")) pythonpath += std::string(":") + old;
+    const std::string python = plot_python();
+    const std::string pythonpath = plot_pythonpath();
+    // A pipe closed on exec tells the parent whether the interpreter started (errno if not).
+    int exec_pipe[2];
+    if (::pipe2(exec_pipe, O_CLOEXEC) < 0) throw lmusim::error(cat("--plot: cannot create a pipe: ", std::strerror(errno)));
+    std::fflush(nullptr);
     const pid_t pid = fork();
+    if (pid < 0) {
+        const int err = errno;
+        ::close(exec_pipe[0]);
+        ::close(exec_pipe[1]);
+        throw lmusim::error(cat("--plot: cannot start the Python helper: ", std::strerror(err)));
+    }
     if (pid == 0) {
-        setenv("PYTHONPATH", pythonpath.c_str(), 1);
+        ::close(exec_pipe[0]);
+        if (!pythonpath.empty()) setenv("PYTHONPATH", pythonpath.c_str(), 1);
         setenv("MPLBACKEND", "Agg", 0);
         // The helper claims the PNG itself (lmusim/_outputs.py: the same lock and rename as here).
-        execl("/usr/bin/python3", "python3", "-m", "lmusim.plot", json_path.c_str(), path.c_str(), plot.c_str(),
-              overwrite ? "--overwrite" : "--no-overwrite", static_cast<char*>(nullptr));
+        const char* args[] = {python.c_str(), "-m", "lmusim.plot", json_path.c_str(), path.c_str(), plot.c_str(),
+                              overwrite ? "--overwrite" : "--no-overwrite", nullptr};
+        execvp(python.c_str(), const_cast<char* const*>(args));
+        const int err = errno;
+        [[maybe_unused]] const ssize_t n = ::write(exec_pipe[1], &err, sizeof err);
         _exit(127);
     }
+    ::close(exec_pipe[1]);
+    int exec_errno = 0;
+    ssize_t got = 0;
+    while ((got = ::read(exec_pipe[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
+    }
+    const bool exec_failed = got == static_cast<ssize_t>(sizeof exec_errno);
+    ::close(exec_pipe[0]);
     int status = 0;
-    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (exec_failed)
+        throw lmusim::error(cat("--plot: cannot run the Python interpreter '", python, "': ", std::strerror(exec_errno),
+                                " (set LMUSIM_PYTHON to a python3 with matplotlib and the lmusim package); the report is in ",
+                                json_path));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
         std::remove(json_path.c_str());  // the helper refused the output and said why, in one line
         return 2;
     }
-    if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw lmusim::error(cat("--plot: the Python helper (python3 -m lmusim.plot, needs matplotlib) failed (its message "
-                                "is above); the report is in ", json_path));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw lmusim::error(cat("--plot: the Python helper (", python, " -m lmusim.plot, needs matplotlib and the lmusim package",
+                                pythonpath.empty() ? "" : cat(" from ", LMUSIM_BUILD_PYTHON_DIR),
+                                "; LMUSIM_PYTHON selects the interpreter) failed (its message is above); the report is in ",
+                                json_path));
     std::remove(json_path.c_str());
     if (!json) std::printf("plot: %s\n", plot.c_str());
     return 0;
@@ -459,7 +536,7 @@ int info(const std::string& path) {
         std::printf("  %-32s %-16s %zu\n", n.name.c_str(), std::string(n.kind()).c_str(), n.size);
     std::printf("%zu projections:\n", net.projections.size());
     for (const auto& p : net.projections) {
-        const std::size_t syn = p.synapse_count(net.find_node(p.source).size, net.find_node(p.target).size);
+        const std::size_t syn = p.synapse_count(net.find_node(p.source).size, net.find_node(p.target).port_size(p.port));
         synapses += syn;
         std::printf("  %-20s %s -> %s  %s, delay %u, port %u, %zu synapses\n", p.name.c_str(), p.source.c_str(),
                     p.target.c_str(), std::string(lmusim::to_string(p.kind)).c_str(), p.delay, p.port, syn);

@@ -107,7 +107,10 @@ void seal(const file& f) noexcept;
 file open_file(const std::string& path, bool writable);  // throws file_error naming path
 // Reads every object and attribute of the file in a child process first: the HDF5 library can
 // crash on some corrupt files (bit flips in its heaps), and a crash there becomes a file_error
-// here instead of taking the caller down. Used before loading files from others.
+// here instead of taking the caller down. Used before loading files from others. The child runs
+// the helper program lmusim-h5probe (posix_spawn; found next to the binary this library is linked
+// into, in the build tree, on PATH, or at $LMUSIM_H5PROBE); without it, a fork of this process
+// when it is single-threaded; else there is no probe (docs/hardening.md).
 void probe_in_child(const std::string& path);
 
 bool exists(hid_t loc, const std::string& name);

@@ -44,7 +44,11 @@ from typing import Dict, Optional
 
 import numpy as np
 
-__version__ = "0.1.0"
+try:  # written from the top-level VERSION file by CMake (build/python) and by setup.py (pip install)
+    from ._version import __version__
+except ImportError:  # the source tree itself (PYTHONPATH=python): read that file
+    from pathlib import Path as _Path
+    __version__ = (_Path(__file__).resolve().parents[2] / "VERSION").read_text().strip()
 
 try:
     from . import _core
@@ -76,8 +80,8 @@ from ._outputs import check_outputs  # noqa: E402  (after Error and FileError)
 
 __all__ = [
     "Error", "FileError", "NetworkError", "Network", "Simulation", "fixed_probability", "cuba_network",
-    "cuba_v_init", "derive_seed", "load_model", "Model", "RunResult", "Stream", "convert", "read_recording",
-    "read_output", "report", "energy_presets", "plot_report", "read_wav", "features",
+    "cuba_v_init", "derive_seed", "load_model", "Model", "RunResult", "Stream", "convert", "read_h5",
+    "read_recording", "read_output", "report", "energy_presets", "plot_report", "read_wav", "features",
 ]
 
 
@@ -342,7 +346,10 @@ def plot_report(path, out_png, energy_model: str = "horowitz45-fp32", include_el
         os.unlink(fh.name)
 
 
-def _read_h5(path):
+def read_h5(path) -> dict:
+    """An lmusim HDF5 file as nested dicts of NumPy arrays (via h5py): every group a dict, every
+    dataset an array (or scalar), the root's attributes under ``"attrs"``. Reads recordings
+    (docs/recording_format.md) and clip output files (docs/output_format.md) alike."""
     import h5py
 
     def walk(g):
@@ -357,11 +364,6 @@ def _read_h5(path):
     return data
 
 
-def read_recording(path) -> dict:
-    """A recording (docs/recording_format.md) as nested dicts of NumPy arrays (via h5py)."""
-    return _read_h5(path)
-
-
-def read_output(path) -> dict:
-    """A clip output file (docs/output_format.md) as nested dicts of NumPy arrays (via h5py)."""
-    return _read_h5(path)
+# The names by file kind, both public: aliases of read_h5.
+read_recording = read_h5  #: a recording (``lmusim cuba|run --record``, ``Simulation.run(record_file=)``)
+read_output = read_h5  #: a clip output file (``lmusim run --output``, ``Model.run(output=)``)

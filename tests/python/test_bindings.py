@@ -71,6 +71,11 @@ def test_python_and_cli_give_identical_results(model):
     with h5py.File(d / "py.h5", "r") as a, h5py.File(d / "cli.h5", "r") as b:
         for key in ("logits", "frame_logits", "ops/sops", "ops/macs", "predictions"):
             np.testing.assert_array_equal(a[key][:], b[key][:])
+    # read_output and read_recording are one reader, read_h5 (both names are public).
+    assert lmusim.read_output is lmusim.read_recording is lmusim.read_h5
+    out = lmusim.read_output(d / "py.h5")
+    np.testing.assert_array_equal(out["logits"], r.logits)
+    assert out["attrs"]["format"] == "lmusim-clips" and out["status"]["clips_done"] == len(x)
 
 
 def test_streaming_in_random_chunks_equals_whole_clip(model):
@@ -143,7 +148,7 @@ def test_two_threads_run_two_models_at_once(model):
     big = np.repeat(x, 6, axis=0)
     a, b = lmusim.load_model(d / "model.h5"), lmusim.load_model(d / "model.h5", memory_mode="recurrence")
     expect_a, expect_b = a.run(big, threads=1).logits, b.run(big, threads=1).logits
-    results, ticks = {}, [0]
+    results = {}
 
     def work(key, m):
         results[key] = m.run(big, threads=1).logits
@@ -151,14 +156,59 @@ def test_two_threads_run_two_models_at_once(model):
     threads = [threading.Thread(target=work, args=("a", a)), threading.Thread(target=work, args=("b", b))]
     for t in threads:
         t.start()
-    while any(t.is_alive() for t in threads):  # the GIL is released: this loop keeps running
-        ticks[0] += 1
-        time.sleep(0.001)
     for t in threads:
         t.join()
     np.testing.assert_array_equal(results["a"], expect_a)
     np.testing.assert_array_equal(results["b"], expect_b)
-    assert ticks[0] > 0
+
+
+def counting_rate_during(call):
+    """Iterations per second that a pure-Python loop in another thread makes while `call()` runs
+    in this one: it can only count while this thread does not hold the GIL."""
+    count, done = [0], [False]
+
+    def counter():
+        n = 0
+        while not done[0]:
+            n += 1
+            count[0] = n
+
+    t = threading.Thread(target=counter)
+    t.start()
+    try:
+        while count[0] == 0:
+            time.sleep(0.001)
+        c0, t0 = count[0], time.perf_counter()
+        call()
+        c1, elapsed = count[0], time.perf_counter() - t0
+    finally:
+        done[0] = True
+        t.join()
+    return (c1 - c0) / elapsed
+
+
+def lasting(make_call, seconds):
+    """make_call(n) with n chosen so that the call takes about `seconds` (calibrated here)."""
+    n = 1000
+    while True:
+        t0 = time.perf_counter()
+        make_call(n)()
+        took = time.perf_counter() - t0
+        if took >= 0.1:
+            return make_call(max(n, int(n * seconds / took)))
+        n *= 4
+
+
+def test_the_engine_releases_the_gil_while_it_runs():
+    # The same counting thread, once while the engine simulates and once while this thread holds
+    # the GIL in one long C call (sum over a range: it never lets another thread in), each for
+    # about 0.7 s. Released, the counter runs freely; held, it stands still. The margin is wide
+    # for a loaded machine: the counter needs a fraction of one core.
+    sim = lmusim.Simulation(lmusim.cuba_network(neurons=4000, seed=1), threads=1)
+    engine = lasting(lambda n: lambda: sim.run(n), 0.7)
+    holding = lasting(lambda n: lambda: sum(range(n)), 0.7)
+    released, held = counting_rate_during(engine), counting_rate_during(holding)
+    assert released > 5 * held, f"counting rate {released:.0f}/s while the engine ran, {held:.0f}/s while the GIL was held"
 
 
 def test_recording_from_python_is_the_cli_layout(tmp_path):

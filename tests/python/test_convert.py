@@ -192,7 +192,7 @@ def test_root_and_meta(paper):
         a = f.attrs
         assert a["format"] == "lmusim-network"
         assert a["format_version"] == 1 and a["format_version"].dtype == np.int64
-        assert a["lmusim_version"] == __version__ == "0.1.0"
+        assert a["lmusim_version"] == __version__ == open(os.path.join(ROOT, "VERSION")).read().strip()
         assert a["name"] == "slmu_rnn_ms_conv1d" and a["model"] == "slmu_rnn_ms_conv1d"
         assert a["dt_ms"] == 10.0 and a["dt_ms"].dtype == np.float64
         assert a["source_checkpoint_sha256"] == sha == info["sha256"]
