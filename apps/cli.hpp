@@ -1,0 +1,66 @@
+#pragma once
+// The `lmusim` command-line program's parts (apps/): shared options and guards (cli_common.cpp),
+// network runs (run_network.cpp), model runs and features (run_model.cpp), report and info
+// (report_info.cpp); main.cpp declares the commands and dispatches.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lmusim/graph/network.hpp"
+
+namespace lmusim::cli {
+
+struct run_settings {
+    std::string duration = "1s";
+    std::size_t threads = 0;
+    std::string record;
+    bool json = false;
+    bool quiet = false;
+    std::uint64_t chunk_steps = 1000;
+    std::string checkpoint;        // write the run's state here (docs/checkpoint.md)
+    std::string checkpoint_every;  // ... also every this much biological time
+    std::string resume;            // continue from this checkpoint
+    bool overwrite = false;        // replace existing output files (docs/hardening.md, "Outputs")
+};
+
+struct model_settings {
+    std::vector<std::string> inputs;
+    double chunk_ms = 10.0;
+    std::string output;
+    bool stream = false;
+    bool record_spikes = false;
+    bool per_frame_counts = false;
+    std::size_t batch = 16;
+    std::string memory_mode;
+};
+
+// SIGINT/SIGTERM: the first asks the run to stop at the next boundary, a second ends the process.
+void install_signal_handlers();
+bool should_stop();
+// `x` rounded to `decimals` places (the --json numbers keep the precision the text output had).
+double rounded(double x, int decimals);
+// One JSON object on one line of stdout (--json).
+void print_json(const nlohmann::ordered_json& j);
+// "1s", "250ms", "2.5 s" or a plain number of milliseconds -> milliseconds.
+double parse_duration_ms(const std::string& text, const char* option = "--duration");
+void add_overwrite_flag(CLI::App* app, bool& flag);
+void add_run_options(CLI::App* app, run_settings& s);
+bool resumes_into_own_checkpoint(const run_settings& s);
+// Before any work: no output is an input or another output, and none exists unless --overwrite.
+void guard_outputs(std::vector<std::string> outputs, std::vector<std::string> inputs, bool overwrite,
+                   const std::string& own_checkpoint = "");
+void guard_network_run(const run_settings& s, std::vector<std::string> inputs, std::vector<std::string> outputs);
+
+int run_network(network net, const run_settings& s, const std::map<std::string, std::string>& attrs,
+                const std::string& identity);
+int run_model(const std::string& path, const run_settings& rs, const model_settings& ms);
+int features(const std::string& in, const std::string& out, bool overwrite);
+int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot,
+           bool overwrite);
+int info(const std::string& path);
+
+}  // namespace lmusim::cli

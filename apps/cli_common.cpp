@@ -1,0 +1,146 @@
+// Options, signals, JSON and output guards shared by the commands.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "lmusim/graph/cuba.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/strings.hpp"
+#include "lmusim/frontend/audio.hpp"
+#include "lmusim/io/checkpoint.hpp"
+#include "lmusim/io/clip_writer.hpp"
+#include "lmusim/io/activity_file.hpp"
+#include "lmusim/io/h5_recorder.hpp"
+#include "lmusim/io/model_file.hpp"
+#include "lmusim/io/network_file.hpp"
+#include "lmusim/io/npy.hpp"
+#include "lmusim/core/output_file.hpp"
+#include "lmusim/sim/run_clips.hpp"
+#include "lmusim/core/sha256.hpp"
+#include "lmusim/sim/simulation.hpp"
+
+#include "cli.hpp"
+
+namespace lmusim::cli {
+
+using lmusim::cat;
+
+// The one piece of process-wide state: set by SIGINT/SIGTERM, read at step and clip boundaries
+// (std::atomic<bool> is lock-free, so the handler may write it).
+namespace {
+std::atomic<bool> stop_requested{false};
+}  // namespace
+
+// The first signal asks the run to stop at the next boundary; a second one ends the process.
+extern "C" void on_stop_signal(int) {
+    if (stop_requested.exchange(true)) _exit(130);
+}
+
+void install_signal_handlers() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    // A file-size limit (ulimit -f) then makes writes fail with EFBIG, reported as an error,
+    // instead of killing the process.
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+bool should_stop() { return stop_requested.load(); }
+
+// `x` rounded to `decimals` places: the --json numbers keep the precision the text output had.
+double rounded(double x, int decimals) {
+    const double scale = std::pow(10.0, decimals);
+    return std::isfinite(x) ? std::round(x * scale) / scale : x;
+}
+
+// One JSON object on one line of stdout (--json). Strings (names, paths) are escaped; invalid
+// UTF-8 in a path is replaced rather than failing the run after its work is done.
+void print_json(const nlohmann::ordered_json& j) {
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+}
+
+// "1s", "250ms", "2.5 s" or a plain number of milliseconds -> milliseconds.
+double parse_duration_ms(const std::string& text, const char* option) {
+    std::size_t used = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &used);
+    } catch (const std::exception&) {
+        throw lmusim::error(cat(option, " '", text, "': expected a number with unit s or ms, e.g. 1s or 250ms"));
+    }
+    std::string unit = text.substr(used);
+    unit.erase(0, unit.find_first_not_of(' '));
+    if (!(value > 0)) throw lmusim::error(cat(option, " '", text, "': expected a positive duration"));
+    if (unit.empty() || unit == "ms") return value;
+    if (unit == "s") return value * 1e3;
+    throw lmusim::error(cat(option, " '", text, "': unknown unit '", unit, "', expected s or ms"));
+}
+
+void add_overwrite_flag(CLI::App* app, bool& flag) {
+    app->add_flag("--overwrite", flag,
+                  "Replace output files that exist (never an input file); without it an existing output is an error");
+}
+
+
+
+void add_run_options(CLI::App* app, run_settings& s) {
+    app->add_option("--duration", s.duration,
+                    "Biological time to simulate, e.g. 1s or 250ms; with --resume the total time of the run, counted from "
+                    "step 0 (a resumed run continues up to it)")
+        ->capture_default_str();
+    app->add_option("--threads", s.threads, "Worker threads (0 = all available)")->capture_default_str();
+    app->add_option("--record", s.record, "Write spikes, counts and ops to this HDF5 file");
+    app->add_option("--chunk-steps", s.chunk_steps, "Steps per flushed recording chunk")->capture_default_str();
+    app->add_flag("--json", s.json, "Print the result as one JSON object");
+    app->add_flag("--quiet", s.quiet, "No progress output on stderr");
+    app->add_option("--checkpoint", s.checkpoint,
+                    "Network runs: save the complete state to this HDF5 file at the end, every --checkpoint-every, "
+                    "and when SIGINT/SIGTERM stops the run (docs/checkpoint.md)");
+    app->add_option("--checkpoint-every", s.checkpoint_every, "With --checkpoint: also save every this much biological time, e.g. 1s");
+    app->add_option("--resume", s.resume,
+                    "Network runs: continue from this checkpoint (same network and options) up to --duration in all");
+    add_overwrite_flag(app, s.overwrite);
+}
+
+// Resuming from a checkpoint and saving into the same file is how a long run continues: that
+// checkpoint is lmusim's own file, replaced without --overwrite (docs/checkpoint.md).
+bool resumes_into_own_checkpoint(const run_settings& s) {
+    return !s.resume.empty() && !s.checkpoint.empty() && lmusim::same_file(s.resume, s.checkpoint);
+}
+
+// Before any work: no output is an input or another output, and none exists unless --overwrite.
+void guard_outputs(std::vector<std::string> outputs, std::vector<std::string> inputs, bool overwrite,
+                   const std::string& own_checkpoint) {
+    lmusim::check_outputs(outputs, inputs, lmusim::if_exists::replace);  // identity only
+    std::erase(outputs, own_checkpoint);
+    lmusim::check_outputs(outputs, {}, lmusim::overwrite_if(overwrite));
+}
+
+void guard_network_run(const run_settings& s, std::vector<std::string> inputs, std::vector<std::string> outputs) {
+    const bool own = resumes_into_own_checkpoint(s);
+    if (!own) inputs.push_back(s.resume);
+    outputs.push_back(s.record);
+    outputs.push_back(s.checkpoint);
+    guard_outputs(std::move(outputs), std::move(inputs), s.overwrite, own ? s.checkpoint : "");
+}
+
+}  // namespace lmusim::cli

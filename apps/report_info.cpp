@@ -1,0 +1,160 @@
+// `lmusim report` (energy and activity, optional plot) and `lmusim info`.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "lmusim/graph/cuba.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/strings.hpp"
+#include "lmusim/frontend/audio.hpp"
+#include "lmusim/io/checkpoint.hpp"
+#include "lmusim/io/clip_writer.hpp"
+#include "lmusim/io/activity_file.hpp"
+#include "lmusim/io/h5_recorder.hpp"
+#include "lmusim/io/model_file.hpp"
+#include "lmusim/io/network_file.hpp"
+#include "lmusim/io/npy.hpp"
+#include "lmusim/core/output_file.hpp"
+#include "lmusim/sim/run_clips.hpp"
+#include "lmusim/core/sha256.hpp"
+#include "lmusim/sim/simulation.hpp"
+
+#include "cli.hpp"
+
+namespace lmusim::cli {
+
+using lmusim::cat;
+
+// The interpreter that runs the plot helper: $LMUSIM_PYTHON, else Debian's /usr/bin/python3
+// (where matplotlib is installed), else python3 from PATH.
+std::string plot_python() {
+    if (const char* p = std::getenv("LMUSIM_PYTHON"); p && *p) return p;
+    if (::access("/usr/bin/python3", X_OK) == 0) return "/usr/bin/python3";
+    return "python3";
+}
+
+// PYTHONPATH for the plot helper: the package of this build tree first while that tree exists
+// (running from build/), else "" (keep the environment: an installed package is found as usual).
+std::string plot_pythonpath() {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(std::filesystem::path(LMUSIM_BUILD_PYTHON_DIR) / "lmusim", ec)) return "";
+    std::string pythonpath = LMUSIM_BUILD_PYTHON_DIR;
+    if (const char* old = std::getenv("PYTHONPATH"); old && *old) pythonpath += std::string(":") + old;
+    return pythonpath;
+}
+
+// `lmusim report`: energy and activity from a recording or clip output, as a table or JSON; the
+// plot is drawn by the Python helper lmusim.plot (matplotlib) from the JSON report.
+int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot,
+           bool overwrite) {
+    if (!plot.empty()) guard_outputs({plot}, {path, model_name}, overwrite);
+    const lmusim::energy_model model = lmusim::find_energy_model(model_name);
+    const lmusim::energy_report r = lmusim::make_report(path, model, elementwise);
+    const std::string text = lmusim::report_json(r);
+    if (json)
+        std::printf("%s\n", text.c_str());
+    else
+        std::printf("%s", lmusim::report_table(r).c_str());
+    if (plot.empty()) return 0;
+    // The report for the helper goes to a private temporary file, never next to the user's files.
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::string json_path = cat(tmpdir && *tmpdir ? tmpdir : "/tmp", "/lmusim-report-XXXXXX.json");
+    {
+        const int fd = mkstemps(json_path.data(), 5);
+        if (fd < 0) throw lmusim::file_error(cat("cannot create a temporary file '", json_path, "': ", std::strerror(errno)));
+        const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+        ::close(fd);
+        if (!ok) throw lmusim::file_error(cat("cannot write '", json_path, "'"));
+    }
+    const std::string python = plot_python();
+    const std::string pythonpath = plot_pythonpath();
+    // A pipe closed on exec tells the parent whether the interpreter started (errno if not).
+    int exec_pipe[2];
+    if (::pipe2(exec_pipe, O_CLOEXEC) < 0) throw lmusim::error(cat("--plot: cannot create a pipe: ", std::strerror(errno)));
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid < 0) {
+        const int err = errno;
+        ::close(exec_pipe[0]);
+        ::close(exec_pipe[1]);
+        throw lmusim::error(cat("--plot: cannot start the Python helper: ", std::strerror(err)));
+    }
+    if (pid == 0) {
+        ::close(exec_pipe[0]);
+        if (!pythonpath.empty()) setenv("PYTHONPATH", pythonpath.c_str(), 1);
+        setenv("MPLBACKEND", "Agg", 0);
+        // The helper claims the PNG itself (lmusim/_outputs.py: the same lock and rename as here).
+        const char* args[] = {python.c_str(), "-m", "lmusim.plot", json_path.c_str(), path.c_str(), plot.c_str(),
+                              overwrite ? "--overwrite" : "--no-overwrite", nullptr};
+        execvp(python.c_str(), const_cast<char* const*>(args));
+        const int err = errno;
+        [[maybe_unused]] const ssize_t n = ::write(exec_pipe[1], &err, sizeof err);
+        _exit(127);
+    }
+    ::close(exec_pipe[1]);
+    int exec_errno = 0;
+    ssize_t got = 0;
+    while ((got = ::read(exec_pipe[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
+    }
+    const bool exec_failed = got == static_cast<ssize_t>(sizeof exec_errno);
+    ::close(exec_pipe[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (exec_failed)
+        throw lmusim::error(cat("--plot: cannot run the Python interpreter '", python, "': ", std::strerror(exec_errno),
+                                " (set LMUSIM_PYTHON to a python3 with matplotlib and the lmusim package); the report is in ",
+                                json_path));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+        std::remove(json_path.c_str());  // the helper refused the output and said why, in one line
+        return 2;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw lmusim::error(cat("--plot: the Python helper (", python, " -m lmusim.plot, needs matplotlib and the lmusim package",
+                                pythonpath.empty() ? "" : cat(" from ", LMUSIM_BUILD_PYTHON_DIR),
+                                "; LMUSIM_PYTHON selects the interpreter) failed (its message is above); the report is in ",
+                                json_path));
+    std::remove(json_path.c_str());
+    if (!json) std::printf("plot: %s\n", plot.c_str());
+    return 0;
+}
+
+int info(const std::string& path) {
+    const lmusim::network net = lmusim::load_network(path);
+    std::printf("network '%s' (dt %g ms)\n", net.name.c_str(), net.dt);
+    std::size_t synapses = 0;
+    std::printf("%zu nodes:\n", net.nodes.size());
+    for (const auto& n : net.nodes)
+        std::printf("  %-32s %-16s %zu\n", n.name.c_str(), std::string(n.kind()).c_str(), n.size);
+    std::printf("%zu projections:\n", net.projections.size());
+    for (const auto& p : net.projections) {
+        const std::size_t syn = p.synapse_count(net.find_node(p.source).size, net.find_node(p.target).port_size(p.port));
+        synapses += syn;
+        std::printf("  %-20s %s -> %s  %s, delay %u, port %u, %zu synapses\n", p.name.c_str(), p.source.c_str(),
+                    p.target.c_str(), std::string(lmusim::to_string(p.kind)).c_str(), p.delay, p.port, syn);
+    }
+    std::printf("%zu synapses in all\n", synapses);
+    std::printf("%zu trainable parameters\n", net.parameter_count());
+    const auto lat = net.latencies();
+    std::printf("latency: output after +%u frames\n", *std::max_element(lat.begin(), lat.end()));
+    return 0;
+}
+
+}  // namespace lmusim::cli

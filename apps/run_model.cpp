@@ -1,0 +1,189 @@
+// `lmusim run MODEL.h5 --input ...` (clips: features or audio, whole or streaming) and `lmusim features`.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "lmusim/graph/cuba.hpp"
+#include "lmusim/core/error.hpp"
+#include "lmusim/core/strings.hpp"
+#include "lmusim/frontend/audio.hpp"
+#include "lmusim/io/checkpoint.hpp"
+#include "lmusim/io/clip_writer.hpp"
+#include "lmusim/io/activity_file.hpp"
+#include "lmusim/io/h5_recorder.hpp"
+#include "lmusim/io/model_file.hpp"
+#include "lmusim/io/network_file.hpp"
+#include "lmusim/io/npy.hpp"
+#include "lmusim/core/output_file.hpp"
+#include "lmusim/sim/run_clips.hpp"
+#include "lmusim/core/sha256.hpp"
+#include "lmusim/sim/simulation.hpp"
+
+#include "cli.hpp"
+
+namespace lmusim::cli {
+
+using lmusim::cat;
+
+int run_model(const std::string& path, const run_settings& rs, const model_settings& ms) {
+    lmusim::model_file m = lmusim::load_model(path);
+    if (!ms.memory_mode.empty()) {
+        try {
+            lmusim::set_memory_mode(m.net, lmusim::memory_mode_from_string(ms.memory_mode));
+        } catch (const lmusim::error& e) {
+            throw lmusim::error(cat("--memory-mode: ", e.what()));
+        }
+    }
+    const bool audio = ms.inputs.front().size() > 4 && ms.inputs.front().substr(ms.inputs.front().size() - 4) == ".wav";
+    lmusim::npy_array x;
+    std::vector<std::vector<float>> waves;
+    const lmusim::fbank fb(m.frontend);
+    std::size_t clips = 0, frames = 0;
+    if (audio) {
+        for (const std::string& in : ms.inputs) {
+            lmusim::wav_audio w = lmusim::read_wav(in);
+            if (w.sample_rate != fb.options().sample_rate)
+                throw lmusim::error(cat(in, ": sample rate ", w.sample_rate, " Hz, expected ", fb.options().sample_rate,
+                                        " Hz (resample: sox in.wav -r 16000 out.wav)"));
+            if (w.samples.size() < fb.options().frame_length)
+                throw lmusim::error(cat(in, ": ", w.samples.size(), " samples, shorter than one 25 ms frame"));
+            waves.push_back(std::move(w.samples));
+        }
+        clips = waves.size();
+        frames = fb.options().target_frames;
+    } else {
+        if (ms.inputs.size() != 1) throw lmusim::error("--input: one .npy file, or one or more .wav files");
+        x = lmusim::read_npy(ms.inputs.front());
+        const std::string& in = ms.inputs.front();
+        const std::size_t width = m.net.find_node(m.input_node).size;
+        clips = 1;
+        if (x.shape.size() == 2) {
+            frames = x.shape[0];
+        } else if (x.shape.size() == 3) {
+            clips = x.shape[0];
+            frames = x.shape[1];
+        } else {
+            throw lmusim::error(cat(in, ": features of rank ", x.shape.size(), ", expected [frames, ", width,
+                                    "] or [clips, frames, ", width, "]"));
+        }
+        if (x.shape.back() != width)
+            throw lmusim::error(cat(in, ": features have ", x.shape.back(), " channels, expected ", width));
+        if (frames == 0 || clips == 0) throw lmusim::error(cat(in, ": empty input (", clips, " clips of ", frames, " frames)"));
+    }
+
+    lmusim::run_clips_options opt;
+    opt.batch = ms.batch;
+    opt.threads = rs.threads;
+    opt.stream = ms.stream;
+    opt.input_node = m.input_node;
+    opt.output_node = m.output_node;
+    std::string input_list;
+    for (const auto& in : ms.inputs) input_list += (input_list.empty() ? "" : " ") + in;
+    if (!ms.output.empty()) {
+        lmusim::clip_writer_options wo;
+        wo.spikes = ms.record_spikes;
+        wo.per_frame_counts = ms.per_frame_counts;
+        wo.class_names = m.class_names;
+        wo.attributes = {{"model_file", path},        {"model_sha256", lmusim::sha256_file(path)},
+                         {"input_file", input_list},  {"threads", std::to_string(rs.threads)},
+                         {"batch", std::to_string(ms.batch)}, {"mode", ms.stream ? "stream" : "clip"}};
+        wo.existing = lmusim::overwrite_if(rs.overwrite);
+        opt.sink = lmusim::clip_output(ms.output, std::move(wo));
+    }
+    opt.collect = false;  // results go to the output file and the screen batch by batch: memory stays flat
+    opt.should_stop = should_stop;
+    if (!rs.quiet && !rs.json && clips > ms.batch)
+        opt.progress = [](std::size_t done, std::size_t total) { std::fprintf(stderr, "  %zu / %zu clips\n", done, total); };
+    auto label = [&](std::size_t k) { return k < m.class_names.size() ? m.class_names[k] : std::to_string(k); };
+    std::uint64_t sops = 0, macs = 0;
+    opt.on_batch = [&](std::size_t first, std::size_t n, const std::vector<float>& logits, const lmusim::simulation& sim) {
+        const std::size_t C = logits.size() / n;
+        for (std::size_t s = 0; s < n; ++s) {
+            for (std::size_t p = 0; p < sim.net().projections.size(); ++p) sops += sim.ops(p, s).sops, macs += sim.ops(p, s).macs;
+            for (std::size_t i = 0; i < sim.net().nodes.size(); ++i) sops += sim.node_ops(i, s).sops, macs += sim.node_ops(i, s).macs;
+            const float* z = logits.data() + s * C;
+            const auto best = static_cast<std::size_t>(std::max_element(z, z + C) - z);
+            // one line per clip for the first kShownClips; the output file holds every prediction
+            constexpr std::size_t kShownClips = 20;
+            if (!rs.json && first + s < kShownClips)
+                std::printf("clip %zu: %s (class %zu, logit %.4f)\n", first + s, label(best).c_str(), best, z[best]);
+            else if (!rs.json && first + s == kShownClips)
+                std::printf("... %zu more clip(s)%s\n", clips - kShownClips,
+                            ms.output.empty() ? " (--output FILE keeps every prediction)" : ", every prediction in the output file");
+        }
+    };
+    if (!rs.json)
+        std::printf("model %s: %zu clip(s) of %zu frames, batch %zu, %s\n", path.c_str(), clips, frames,
+                    audio && ms.stream ? 1 : std::min(clips, ms.batch),
+                    ms.stream ? (audio ? "streaming audio in chunks" : "streaming frame by frame") : "whole clips");
+    if (audio && ms.stream) opt.batch = 1;  // true audio streaming runs one clip at a time
+    const auto chunk = static_cast<std::size_t>(std::max(1.0, ms.chunk_ms * 1e-3 * fb.options().sample_rate));
+    const lmusim::clips_result r =
+        audio ? lmusim::run_audio(m.net, waves, fb, chunk, opt) : lmusim::run_clips(m.net, x.data, clips, frames, opt);
+
+    if (r.clips_done < clips) {
+        std::fprintf(stderr, "lmusim: interrupted after %zu of %zu clips%s%s\n", r.clips_done, clips,
+                     ms.output.empty() ? "" : "; the output file holds them: ", ms.output.c_str());
+        return 130;
+    }
+    const std::size_t batch = std::min(clips, opt.batch);
+    const double steps = static_cast<double>(((clips + batch - 1) / batch) * (frames + r.latency));
+    const double us_per_step = r.seconds * 1e6 / steps;
+    if (rs.json) {
+        nlohmann::ordered_json j;
+        j["clips"] = clips;
+        j["frames"] = frames;
+        j["batch"] = batch;
+        j["sops"] = sops;
+        j["macs"] = macs;
+        j["seconds"] = rounded(r.seconds, 6);
+        j["us_per_step"] = rounded(us_per_step, 3);
+        print_json(j);
+        return 0;
+    }
+    std::printf("output for frame t after input frame t+%u\n", r.latency);
+    std::printf("per clip: %.0f SOPs, %.0f MACs (mean)\n", static_cast<double>(sops) / static_cast<double>(clips),
+                static_cast<double>(macs) / static_cast<double>(clips));
+    std::printf("time: %.3f s (%.1f us per step of %zu stream(s))\n", r.seconds, us_per_step, batch);
+    if (!ms.output.empty()) std::printf("output: %s (lmusim report %s)\n", ms.output.c_str(), ms.output.c_str());
+    return 0;
+}
+
+int features(const std::string& in, const std::string& out, bool overwrite) {
+    guard_outputs({out}, {in}, overwrite);
+    const lmusim::fbank fb;
+    const lmusim::wav_audio w = lmusim::read_wav(in);
+    if (w.sample_rate != fb.options().sample_rate)
+        throw lmusim::error(cat(in, ": sample rate ", w.sample_rate, " Hz, expected ", fb.options().sample_rate,
+                                " Hz (resample: sox in.wav -r 16000 out.wav)"));
+    if (w.samples.size() < fb.options().frame_length)
+        throw lmusim::error(cat(in, ": ", w.samples.size(), " samples, shorter than one 25 ms frame"));
+    const auto f = fb.features(w.samples);
+    const std::size_t B = fb.options().mel_bins, T = f.size() / B;
+    std::printf("%s: %zu samples (%.3f s) -> %zu audio frames, padded/cut to %zu frames x %zu mel bins\n", in.c_str(),
+                w.samples.size(), static_cast<double>(w.samples.size()) / w.sample_rate, fb.frames_for(w.samples.size()), T, B);
+    if (!out.empty()) {
+        lmusim::write_npy(out, {T, B}, f.data(), lmusim::overwrite_if(overwrite));
+        std::printf("features: %s\n", out.c_str());
+    }
+    return 0;
+}
+
+}  // namespace lmusim::cli
