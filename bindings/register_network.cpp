@@ -1,5 +1,9 @@
 // lmusim.Network: the network description, built in bulk from NumPy arrays.
+#include <algorithm>
+
 #include "common.hpp"
+#include "lmusim/core/fields.hpp"
+#include "lmusim/core/strings.hpp"
 #include "lmusim/graph/connectivity.hpp"
 #include "lmusim/graph/cuba.hpp"
 #include "lmusim/core/random.hpp"
@@ -34,6 +38,53 @@ py::dict csr_dict(const csr& c) {
     return d;
 }
 
+// Sets a kind's fields (core/fields.hpp) from Python keyword arguments: every field the kind
+// describes may be given; absent ones keep their defaults; an unknown key is an error naming it.
+struct kwargs_reader {
+    const py::dict& kw;
+    std::size_t n;
+    std::string kind;
+    std::vector<std::string> used;
+
+    std::size_t size() const { return n; }
+    bool take(const char* name) {
+        if (!kw.contains(name)) return false;
+        used.emplace_back(name);
+        return true;
+    }
+    template <class T> void attr(const char* name, T& value) {
+        if (take(name)) value = kw[name].cast<T>();
+    }
+    void count(const char* name, std::size_t& value) {
+        if (take(name)) value = kw[name].cast<std::size_t>();
+    }
+    template <class E> void choice(const char* name, E& value, choices<E> names) {
+        if (!take(name)) return;
+        const auto text = kw[name].cast<std::string>();
+        std::string known;
+        for (const auto& [t, v] : names) {
+            if (text == t) {
+                value = v;
+                return;
+            }
+            known += cat(known.empty() ? "" : " or ", t);
+        }
+        throw error(cat(kind, ": ", name, " = '", text, "', expected ", known));
+    }
+    template <class T>
+    void array(const char* name, std::vector<T>& data, const std::vector<std::size_t>&, presence = presence::required) {
+        if (take(name)) data = to_vector(kw[name].cast<carray<T>>());  // shapes are checked by validate()
+    }
+    void affine(const char* prefix, input_affine& a) {
+        const std::string scale = cat(prefix, "affine_scale"), shift = cat(prefix, "affine_shift");
+        const bool has_scale = take(scale.c_str()), has_shift = take(shift.c_str());
+        if (!has_scale && !has_shift) return;
+        if (!has_scale || !has_shift) throw error(cat(kind, ": an input affine needs both ", scale, " and ", shift));
+        a = input_affine::scale_shift(to_vector(kw[scale.c_str()].cast<carray<float>>()),
+                                      to_vector(kw[shift.c_str()].cast<carray<float>>()));
+    }
+};
+
 }  // namespace
 
 void register_network(py::module_& m) {
@@ -58,6 +109,27 @@ void register_network(py::module_& m) {
             return out;
         })
         .def("node_size", [](const network& n, const std::string& name) { return n.find_node(name).size; })
+        .def(
+            "add_node",
+            [](network& n, const std::string& kind, std::string name, std::size_t size, const py::kwargs& params) {
+                node nd{std::move(name), size, default_node_params(kind)};
+                kwargs_reader r{params, size, kind, {}};
+                std::visit([&](auto& p) { p.fields(r); }, nd.params);
+                for (const auto& item : params) {
+                    const auto key = item.first.cast<std::string>();
+                    if (std::find(r.used.begin(), r.used.end(), key) == r.used.end())
+                        throw error(cat(kind, " node '", nd.name, "': unknown parameter '", key, "'"));
+                }
+                n.add(std::move(nd));
+            },
+            py::arg("kind"), py::arg("name"), py::arg("size"),
+            "Add a node of any registered kind; keyword arguments set the kind's stored fields (the names of "
+            "docs/network_format.md; an input affine as <prefix>affine_scale / _shift).")
+        .def_property_readonly_static("node_kinds", [](const py::object&) {
+            std::vector<std::string> out;
+            for (std::string_view k : registered_node_kind_names()) out.emplace_back(k);
+            return out;
+        })
         .def("node_kind", [](const network& n, const std::string& name) { return std::string(n.find_node(name).kind()); })
         .def("add_discrete_lif",
              [](network& n, std::string name, std::size_t size, float tau, float v_threshold, float v_reset,

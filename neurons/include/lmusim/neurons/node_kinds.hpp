@@ -4,6 +4,9 @@
 // one entry of the list). Everything else (validation, network files, populations, counting,
 // names in messages and Python) follows from the list. The order is the variant's order only;
 // files name kinds by their name, never by position.
+#include <string_view>
+#include <vector>
+
 #include "lmusim/neurons/kind.hpp"
 #include "lmusim/neurons/kinds/analog.hpp"
 #include "lmusim/neurons/kinds/continuous_lif.hpp"
@@ -32,5 +35,8 @@ node_params default_node_params(std::string_view name);
 
 // The name of the kind held.
 std::string_view kind_name(const node_params& p) noexcept;
+
+// The names of every registered kind, in list order.
+std::vector<std::string_view> registered_node_kind_names();
 
 }  // namespace lmusim
