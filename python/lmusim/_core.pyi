@@ -1,6 +1,6 @@
 """Type stubs for lmusim's compiled module (bindings/). Use the `lmusim` package, which wraps it."""
 import os
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -39,6 +39,8 @@ class Network:
     def parameter_count(self) -> int: ...
     def latencies(self) -> Dict[str, int]: ...
     def save(self, path: str, overwrite: bool = False) -> None: ...
+    def add_node(self, kind: str, name: str, size: int, **fields: Any) -> None: ...
+    node_kinds: List[str]
     @staticmethod
     def load(path: str) -> "Network": ...
 
