@@ -247,6 +247,7 @@ void save_network(const network& net, output_file& out) {
             for (const projection_array& a : kind_of(p.kind).arrays(const_cast<projection&>(p), ns, nt))
                 std::visit([&](auto* data) { w.array(a.name, *data, a.shape); }, a.data);
             if (!p.bias.empty()) put(g.id(), "bias", p.bias);
+            if (p.sum_separately) h5::write_attr(g.id(), "sum", std::string("separately"));
             if (!p.post_affine.empty()) write_affine(g.id(), "post_", p.post_affine);
         }
     });
@@ -325,6 +326,12 @@ network load_network(const std::string& path) {
             std::visit([&](auto* data) { fr.array(a.name, *data, a.shape); }, a.data);
         kind.after_read(p, ns, nt);
         if (h5::exists(g.id(), "bias")) p.bias = r.data<float>("bias", {nt});
+        if (h5::has_attr(g.id(), "sum")) {
+            const std::string sum = r.str("sum");
+            if (sum != "separately" && sum != "running")
+                throw file_error(cat(path, ": '", where, "' attribute sum = '", sum, "', expected running or separately"));
+            p.sum_separately = sum == "separately";
+        }
         p.post_affine = read_affine(r, "post_", nt);
         net.connect(std::move(p));
     }

@@ -93,10 +93,16 @@ clips_result run_clips(const network& net, std::span<const float> features, std:
     if (features.size() != clips * frames * width)
         throw error(cat(features.size(), " feature values, expected ", clips, " clips x ", frames, " frames x ", width, " = ",
                         clips * frames * width));
-    for (std::size_t i = 0; i < features.size(); ++i)
+    const bool spikes_in = net.find_node(opt.input_node).spiking();
+    for (std::size_t i = 0; i < features.size(); ++i) {
         if (!std::isfinite(features[i]))
             throw error(cat("feature value ", features[i], " at clip ", i / (frames * width), ", frame ", (i / width) % frames,
                             ", channel ", i % width, " is not finite"));
+        if (spikes_in && features[i] != 0.0f && features[i] != 1.0f)
+            throw error(cat("input value ", features[i], " at clip ", i / (frames * width), ", step ", (i / width) % frames,
+                            ", channel ", i % width, ": the model's input node '", opt.input_node,
+                            "' takes spikes (0 or 1); convert the model with --input values for real-valued input"));
+    }
     const std::size_t batch = std::min(clips, opt.batch);
     std::vector<float> feat(batch * frames * width), frame(batch * width);
     return run_batches(net, clips, frames, batch, opt, [&](clip_runner& runner, std::size_t first, std::size_t n) {

@@ -299,18 +299,25 @@ void simulation::step_node(std::size_t i) {
 void simulation::deliver(std::size_t p, std::size_t s, std::size_t b, std::size_t e, float* scratch) {
     const projection& pr = net_.projections[p];
     float* in = nodes_[projs_[p].target].pop->input(pr.port, s);
-    if (pr.post_affine.empty()) {
+    if (pr.post_affine.empty() && !pr.sum_separately) {
         if (!pr.bias.empty())
             for (std::size_t t = b; t < e; ++t) in[t] += pr.bias[t];
         add_projection(p, s, b, e, in);
         return;
     }
     float* out = scratch - b;  // out[t] for t in [b, e)
-    if (pr.bias.empty())
+    if (pr.sum_separately) {  // (sum of this projection's terms) + bias, as PyTorch's linear()
         std::fill(out + b, out + e, 0.0f);
-    else
-        std::copy(pr.bias.begin() + static_cast<std::ptrdiff_t>(b), pr.bias.begin() + static_cast<std::ptrdiff_t>(e), out + b);
-    add_projection(p, s, b, e, out);
+        add_projection(p, s, b, e, out);
+        if (!pr.bias.empty())
+            for (std::size_t t = b; t < e; ++t) out[t] += pr.bias[t];
+    } else {
+        if (pr.bias.empty())
+            std::fill(out + b, out + e, 0.0f);
+        else
+            std::copy(pr.bias.begin() + static_cast<std::ptrdiff_t>(b), pr.bias.begin() + static_cast<std::ptrdiff_t>(e), out + b);
+        add_projection(p, s, b, e, out);
+    }
     apply_affine(pr.post_affine, out, b, e);
     for (std::size_t t = b; t < e; ++t) in[t] += out[t];
 }
@@ -348,7 +355,7 @@ void simulation::count_ops(std::size_t p, std::size_t s) {
         if (src.spiking) {
             const std::vector<index_t>& spk = src.spike_history[((step_ - lag) % src.depth) * ctx_.streams + s];
             c.events += spk.size();
-            c.sops += ps.kind->sops(pr, spk, nt);
+            c.sops += ps.kind->sops(pr, spk, ns, nt);
         } else {
             c.macs += ps.kind->macs(pr, ns, nt);
         }

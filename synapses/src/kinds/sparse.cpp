@@ -68,7 +68,7 @@ void deliver_values(const projection& p, const std::vector<float>&, std::uint32_
             if (c.indices[q] >= b && c.indices[q] < e) in[c.indices[q]] += c.weights[q] * x[j];
 }
 
-std::uint64_t sops(const projection& p, std::span<const index_t> spikes, std::size_t) {
+std::uint64_t sops(const projection& p, std::span<const index_t> spikes, std::size_t, std::size_t) {
     std::uint64_t n = 0;
     for (index_t j : spikes) n += p.sparse.indptr[j + 1] - p.sparse.indptr[j];
     return n;

@@ -12,9 +12,12 @@
 #include "lmusim/neurons/kinds/continuous_lif.hpp"
 #include "lmusim/neurons/kinds/discrete_lif.hpp"
 #include "lmusim/neurons/kinds/input.hpp"
+#include "lmusim/neurons/kinds/leaky.hpp"
 #include "lmusim/neurons/kinds/lmu_memory.hpp"
 #include "lmusim/neurons/kinds/readout.hpp"
+#include "lmusim/neurons/kinds/spike_input.hpp"
 #include "lmusim/neurons/kinds/spike_source.hpp"
+#include "lmusim/neurons/kinds/synaptic.hpp"
 
 namespace lmusim {
 
@@ -25,7 +28,10 @@ using node_kinds = node_kind_list<
     input_params,
     analog_params,
     lmu_memory_params,
-    readout_params>;
+    readout_params,
+    leaky_params,
+    synaptic_params,
+    spike_input_params>;
 
 using node_params = node_kinds::variant;
 

@@ -69,7 +69,7 @@ struct projection_kind {
                            std::size_t n_source, std::size_t b, std::size_t e, std::size_t n_target, float* in);
     // Counts of one active tap: accumulates triggered by these spikes (SOPs), MACs on real input,
     // and what a dense (ANN) layer of the same shape would do (MACs).
-    std::uint64_t (*sops)(const projection&, std::span<const index_t> spikes, std::size_t n_target);
+    std::uint64_t (*sops)(const projection&, std::span<const index_t> spikes, std::size_t n_source, std::size_t n_target);
     std::uint64_t (*macs)(const projection&, std::size_t n_source, std::size_t n_target);
     std::uint64_t (*dense)(const projection&, std::size_t n_source, std::size_t n_target);
 };

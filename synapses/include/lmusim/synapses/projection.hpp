@@ -23,6 +23,7 @@ enum class connectivity : std::uint8_t {
     conv1d,      // weights[target][source][k]: cross-correlation along time (frames), zero padding
                  // (k-1)/2, k odd; adds (k-1)/2 frames of latency. The LMUFormer's convolutions.
     identity,    // source i -> target i with weight 1: routing of real values or spikes.
+    block_diagonal,  // one block [bt x bs] repeated along the diagonal (the L2MU's memory A and B).
 };
 
 std::string_view to_string(connectivity) noexcept;
@@ -51,6 +52,10 @@ struct projection {
     std::uint32_t kernel = 0;    // conv1d only: taps (odd)
     std::vector<float> bias;     // optional [target port size], added once per active frame
     input_affine post_affine;    // optional, applied to (W x + bias) before it reaches the target
+    // How the projection's terms meet the target's other inputs: false (default) adds them straight
+    // into the target's running sum; true sums this projection alone from 0, adds its bias, then
+    // adds the result (PyTorch's `linear(x) + linear(y)`: the L2MU's converter sets it).
+    bool sum_separately = false;
 
     std::uint32_t latency() const noexcept;  // frames of look-ahead (conv1d: (kernel - 1) / 2)
     std::size_t synapse_count(std::size_t n_source, std::size_t n_target) const noexcept;
