@@ -50,10 +50,13 @@ void state_store::put_ops(const std::string& key, const std::vector<op_counts>& 
 }
 
 std::vector<op_counts> state_store::get_ops(const std::string& key, std::size_t streams) const {
-    const auto& flat = get<std::uint64_t>(key, {streams, op_count_fields.size()});
+    // Checkpoints written before the later fields existed hold the first op_count_fields_v1.
+    const entry& e = find(key);
+    const std::size_t F = e.shape.size() == 2 && e.shape[1] == op_count_fields_v1 ? op_count_fields_v1 : op_count_fields.size();
+    const auto& flat = get<std::uint64_t>(key, {streams, F});
     std::vector<op_counts> counts(streams);
     for (std::size_t s = 0; s < streams; ++s)
-        for (std::size_t k = 0; k < op_count_fields.size(); ++k) counts[s].*op_count_fields[k].member = flat[s * op_count_fields.size() + k];
+        for (std::size_t k = 0; k < F; ++k) counts[s].*op_count_fields[k].member = flat[s * F + k];
     return counts;
 }
 

@@ -51,12 +51,18 @@ activity read_activity(const std::string& path) {
     r.nodes.resize(N);
     for (std::size_t p = 0; p < P; ++p) r.projections[p] = {proj[p], src[p], tgt[p], {}};
     for (std::size_t i = 0; i < N; ++i) r.nodes[i] = {nodes[i], kinds[i], {}};
+    // Fields after the first op_count_fields_v1 are absent from older files: then 0.
+    auto present = [&](std::size_t k, const std::string& name) { return k < op_count_fields_v1 || h5::exists(ops.id(), name); };
     for (std::size_t k = 0; k < op_count_fields.size(); ++k) {
-        const auto v = mean(op_count_fields[k].name, P);
-        for (std::size_t p = 0; p < P; ++p) r.projections[p].ops[k] = v[p];
-        if (!op_count_fields[k].per_node) continue;
-        const auto w = mean(cat("node_", op_count_fields[k].name), N);
-        for (std::size_t i = 0; i < N; ++i) r.nodes[i].ops[k] = w[i];
+        const std::string name = op_count_fields[k].name, node_name = cat("node_", name);
+        if (op_count_fields[k].per_projection && present(k, name)) {
+            const auto v = mean(name, P);
+            for (std::size_t p = 0; p < P; ++p) r.projections[p].ops[k] = v[p];
+        }
+        if (op_count_fields[k].per_node && present(k, node_name)) {
+            const auto w = mean(node_name, N);
+            for (std::size_t i = 0; i < N; ++i) r.nodes[i].ops[k] = w[i];
+        }
     }
 
     // Populations: spikes per clip and firing rate.

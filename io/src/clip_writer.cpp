@@ -82,7 +82,8 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
     h5::write_strings(ops.id(), "targets", proj_tgt);
     const hsize_t P = proj_names.size(), N = node_names.size();
     for (std::size_t k = 0; k < op_count_fields.size(); ++k)
-        m.proj_ops[k] = h5::appender(ops.id(), op_count_fields[k].name, H5T_NATIVE_UINT64, 256, {P});
+        if (op_count_fields[k].per_projection)
+            m.proj_ops[k] = h5::appender(ops.id(), op_count_fields[k].name, H5T_NATIVE_UINT64, 256, {P});
     h5::write_strings(ops.id(), "nodes", node_names);
     h5::write_strings(ops.id(), "node_kinds", node_kinds);
     for (std::size_t k = 0; k < op_count_fields.size(); ++k)
@@ -170,10 +171,12 @@ void clip_writer::write_batch(const simulation& sim, const std::vector<frame_out
     std::vector<std::uint64_t> rows;
     for (std::size_t k = 0; k < op_count_fields.size(); ++k) {
         const auto member = op_count_fields[k].member;
-        rows.assign(clips * P, 0);
-        for (std::size_t s = 0; s < clips; ++s)
-            for (std::size_t p = 0; p < P; ++p) rows[s * P + p] = sim.ops(p, s).*member;
-        m.proj_ops[k].append(rows.data(), clips);
+        if (m.proj_ops[k]) {
+            rows.assign(clips * P, 0);
+            for (std::size_t s = 0; s < clips; ++s)
+                for (std::size_t p = 0; p < P; ++p) rows[s * P + p] = sim.ops(p, s).*member;
+            m.proj_ops[k].append(rows.data(), clips);
+        }
         if (!m.node_ops[k]) continue;
         rows.assign(clips * N, 0);
         for (std::size_t s = 0; s < clips; ++s)

@@ -90,6 +90,7 @@ struct h5_recorder::impl {
         overwrite(counts_group.id(), "neuron_updates", updates, {updates.size()});
         std::vector<std::uint64_t> v;
         for (const op_count_field& f : op_count_fields) {
+            if (!f.per_projection) continue;
             v.clear();
             for (std::size_t p = 0; p < net.projections.size(); ++p) v.push_back(sim.ops(p).*f.member);
             overwrite(ops_group.id(), f.name, v, {v.size()});

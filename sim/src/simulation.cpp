@@ -59,6 +59,7 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         src.depth = std::max<std::size_t>(src.depth, std::size_t{ps.lag} + ps.taps);
         nodes_[ps.target].incoming.push_back(p);
         ps.kind->prepare(pr, projection_context{"", ps.n_source, ps.n_target, net_.nodes[ps.source].spiking()}, ps.wt);
+        ps.kind->nonzero_fanout(pr, ps.n_source, ps.n_target, ps.nz);
     }
     for (std::size_t i = 0; i < net_.nodes.size(); ++i) {
         const node& nd = net_.nodes[i];
@@ -352,12 +353,25 @@ void simulation::count_ops(std::size_t p, std::size_t s) {
         if (step_ < lag || !active_at(ps.source, step_ - lag)) continue;  // taps outside the clip do nothing
         // The same layer in a dense (ANN) network: every weight of this tap, spikes or not.
         c.dense += ps.kind->dense(pr, ns, nt);
+        const std::uint32_t* nz = ps.nz.data() + std::size_t{k} * ns;
+        const std::size_t slot = (step_ - lag) % src.depth;
         if (src.spiking) {
-            const std::vector<index_t>& spk = src.spike_history[((step_ - lag) % src.depth) * ctx_.streams + s];
+            const std::vector<index_t>& spk = src.spike_history[slot * ctx_.streams + s];
             c.events += spk.size();
             c.sops += ps.kind->sops(pr, spk, ns, nt);
+            for (index_t j : spk) c.effective_acs += nz[j];
         } else {
             c.macs += ps.kind->macs(pr, ns, nt);
+            // NeuroBench: a step's input of only 0, 1 and -1 is binary (accumulates), else multiplies.
+            const float* x = src.value_history.data() + (slot * ctx_.streams + s) * ns;
+            std::uint64_t effective = 0;
+            bool binary = true;
+            for (std::size_t j = 0; j < ns; ++j) {
+                if (x[j] == 0.0f) continue;
+                effective += nz[j];
+                binary = binary && (x[j] == 1.0f || x[j] == -1.0f);
+            }
+            (binary ? c.effective_acs : c.effective_macs) += effective;
         }
     }
 }

@@ -37,8 +37,9 @@ double coupling(double dt, double tau_m, double tau_s) {
 // The step kernel, a free function over restrict pointers so that it vectorises (branch-free:
 // SSE4.1/AVX2 with -fno-trapping-math). Adds this step's input to the currents, integrates v
 // exactly unless refractory, decays the currents, thresholds and resets.
-void integrate(std::size_t begin, std::size_t end, float* __restrict v, float* __restrict ge, float* __restrict gi,
-               std::int32_t* __restrict ref, std::uint8_t* __restrict fired, const continuous_lif::propagators b) {
+std::uint64_t integrate(std::size_t begin, std::size_t end, float* __restrict v, float* __restrict ge, float* __restrict gi,
+                        std::int32_t* __restrict ref, std::uint8_t* __restrict fired, const continuous_lif::propagators b) {
+    std::uint64_t changed = 0;  // membranes that changed (NeuroBench's membrane updates)
     for (std::size_t i = begin; i < end; ++i) {
         const float e = ge[i];  // this step's input is already added (ports 0, 1 are bound to ge, gi)
         const float g = gi[i];
@@ -46,12 +47,15 @@ void integrate(std::size_t begin, std::size_t end, float* __restrict v, float* _
         const float vi = b.v_inf + (v[i] - b.v_inf) * b.p_mm + e * b.p_me + g * b.p_mi;
         const float vn = r == 0 ? vi : v[i];
         const bool s = (r == 0) & (vn > b.v_threshold);
-        v[i] = s ? b.v_reset : vn;
+        const float next = s ? b.v_reset : vn;
+        changed += next != v[i];
+        v[i] = next;
         ref[i] = s ? b.ref_steps : r - (r > 0);
         ge[i] = e * b.p_ee;
         gi[i] = g * b.p_ii;
         fired[i] = static_cast<std::uint8_t>(s);
     }
+    return changed;
 }
 
 }  // namespace
@@ -83,13 +87,16 @@ void continuous_lif::reset() {
     std::fill(gi_.begin(), gi_.end(), 0.0f);
     std::fill(ref_.begin(), ref_.end(), 0);
     clear_inputs();
+    clear_own_ops();
 }
 
-void continuous_lif::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t,
+void continuous_lif::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t frame,
                                   std::vector<index_t>& spikes, float*) {
     const std::size_t off = stream * size();
     std::uint8_t* fired = fired_.data() + off;
-    integrate(begin, end, v_.data() + off, ge_.data() + off, gi_.data() + off, ref_.data() + off, fired, b_);
+    const std::uint64_t changed =
+        integrate(begin, end, v_.data() + off, ge_.data() + off, gi_.data() + off, ref_.data() + off, fired, b_);
+    add_membrane_updates(stream, frame == 0 ? end - begin : changed);
     for (std::size_t i = begin; i < end; ++i)
         if (fired[i]) spikes.push_back(static_cast<index_t>(i));
 }

@@ -32,6 +32,7 @@ discrete_lif::discrete_lif(const discrete_lif_params& p, std::size_t size, std::
 void discrete_lif::reset() {
     std::fill(v_.begin(), v_.end(), p_.v_reset);
     clear_inputs();
+    clear_own_ops();
 }
 
 namespace {
@@ -40,22 +41,27 @@ namespace {
 // it vectorises (as continuous_lif's): the same float operations in the same order per neuron as
 // the scalar form, so results are bit-identical. spikingjelly: h = v + (x - (v - v_reset)) / tau;
 // spike if h >= v_threshold; hard reset. Divides by tau unless 1/tau is exact (tau a power of 2).
+// Returns how many membranes changed (NeuroBench's membrane updates).
 template <bool pow2>
-void charge_fire(std::size_t n, float* __restrict x, float* __restrict v, std::uint8_t* __restrict fired, float vr,
-                 float th, float tau, float inv_tau) {
+std::uint64_t charge_fire(std::size_t n, float* __restrict x, float* __restrict v, std::uint8_t* __restrict fired, float vr,
+                          float th, float tau, float inv_tau) {
+    std::uint64_t changed = 0;
     for (std::size_t i = 0; i < n; ++i) {
         const float d = x[i] - (v[i] - vr);
         const float h = v[i] + (pow2 ? d * inv_tau : d / tau);
         const bool s = h >= th;
-        v[i] = s ? vr : h;
+        const float next = s ? vr : h;
+        changed += next != v[i];
+        v[i] = next;
         x[i] = 0.0f;
         fired[i] = static_cast<std::uint8_t>(s);
     }
+    return changed;
 }
 
 }  // namespace
 
-void discrete_lif::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t,
+void discrete_lif::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t frame,
                                 std::vector<index_t>& spikes, float*) {
     float* x = input(0, stream);
     float* v = v_.data() + stream * size();
@@ -63,14 +69,16 @@ void discrete_lif::update_range(std::size_t stream, std::size_t begin, std::size
     apply_affine(p_.affine, x, begin, end);
     constexpr std::size_t chunk = 512;
     alignas(64) std::uint8_t fired[chunk];
+    std::uint64_t changed = 0;
     for (std::size_t b = begin; b < end; b += chunk) {
         const std::size_t n = std::min(chunk, end - b);
         if (tau_pow2_)
-            charge_fire<true>(n, x + b, v + b, fired, vr, th, tau, inv_tau);
+            changed += charge_fire<true>(n, x + b, v + b, fired, vr, th, tau, inv_tau);
         else
-            charge_fire<false>(n, x + b, v + b, fired, vr, th, tau, inv_tau);
+            changed += charge_fire<false>(n, x + b, v + b, fired, vr, th, tau, inv_tau);
         collect_spikes(fired, n, b, spikes);
     }
+    add_membrane_updates(stream, frame == 0 ? end - begin : changed);
 }
 
 void discrete_lif::save_state(state_store& out, const std::string& prefix) const {

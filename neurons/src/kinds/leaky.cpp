@@ -33,8 +33,9 @@ std::vector<float> per_neuron(const std::vector<float>& v, std::size_t n) {
 // One step over a chunk, branch-free (vectorises): the same float operations in the same order
 // as snnTorch's, per neuron.
 template <leaky_reset R>
-void step(std::size_t n, float* __restrict x, float* __restrict mem, const float* __restrict beta,
-          const float* __restrict thr, std::uint8_t* __restrict fired) {
+std::uint64_t step(std::size_t n, float* __restrict x, float* __restrict mem, const float* __restrict beta,
+                   const float* __restrict thr, std::uint8_t* __restrict fired) {
+    std::uint64_t changed = 0;
     for (std::size_t i = 0; i < n; ++i) {
         const float m = mem[i];
         const bool was_above = m > thr[i];
@@ -45,10 +46,12 @@ void step(std::size_t n, float* __restrict x, float* __restrict mem, const float
             next = beta[i] * (was_above ? 0.0f : m) + x[i];
         else
             next = beta[i] * m + x[i];
+        changed += next != m;
         mem[i] = next;
         x[i] = 0.0f;
         fired[i] = static_cast<std::uint8_t>(next > thr[i]);
     }
+    return changed;
 }
 
 }  // namespace
@@ -62,19 +65,24 @@ leaky::leaky(const leaky_params& p, std::size_t size, std::size_t streams)
 void leaky::reset() {
     std::fill(mem_.begin(), mem_.end(), 0.0f);
     clear_inputs();
+    clear_own_ops();
 }
 
-void leaky::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t,
+void leaky::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t frame,
                          std::vector<index_t>& spikes, float*) {
     float* x = input(0, stream) + begin;
     float* mem = mem_.data() + stream * size() + begin;
     std::uint8_t* fired = fired_.data() + stream * size() + begin;
     const std::size_t n = end - begin;
+    const float* beta = beta_.data() + begin;
+    const float* thr = threshold_.data() + begin;
+    std::uint64_t changed = 0;
     switch (reset_) {
-        case leaky_reset::subtract: step<leaky_reset::subtract>(n, x, mem, beta_.data() + begin, threshold_.data() + begin, fired); break;
-        case leaky_reset::zero: step<leaky_reset::zero>(n, x, mem, beta_.data() + begin, threshold_.data() + begin, fired); break;
-        case leaky_reset::none: step<leaky_reset::none>(n, x, mem, beta_.data() + begin, threshold_.data() + begin, fired); break;
+        case leaky_reset::subtract: changed = step<leaky_reset::subtract>(n, x, mem, beta, thr, fired); break;
+        case leaky_reset::zero: changed = step<leaky_reset::zero>(n, x, mem, beta, thr, fired); break;
+        case leaky_reset::none: changed = step<leaky_reset::none>(n, x, mem, beta, thr, fired); break;
     }
+    add_membrane_updates(stream, frame == 0 ? n : changed);  // NeuroBench counts every neuron on the first step
     collect_spikes(fired, n, begin, spikes);
 }
 

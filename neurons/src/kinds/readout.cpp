@@ -25,7 +25,11 @@ std::unique_ptr<population> make_population(const readout_params& p, const popul
 }
 
 readout::readout(const readout_params& p, std::size_t size, std::size_t streams)
-    : population(size, streams, {p.input_size}), p_(p), sum_(p.input_size * streams, 0.0), mean_(p.input_size * streams) {}
+    : population(size, streams, {p.input_size}), p_(p), sum_(p.input_size * streams, 0.0), mean_(p.input_size * streams),
+      nonzero_(p.input_size, 0) {
+    for (std::size_t t = 0; t < size; ++t)
+        for (std::size_t i = 0; i < p.input_size; ++i) nonzero_[i] += p.weight[t * p.input_size + i] != 0.0f;
+}
 
 void readout::reset() {
     std::fill(sum_.begin(), sum_.end(), 0.0);
@@ -53,6 +57,15 @@ void readout::update_range(std::size_t stream, std::size_t, std::size_t, std::ui
     y = W * mv + b;
     own_[stream].macs += size() * n;
     own_[stream].dense += size() * n;
+    // NeuroBench's effective operations of the linear layer on the mean (binary input: ACs).
+    std::uint64_t effective = 0;
+    bool binary = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (mean[i] == 0.0f) continue;
+        effective += nonzero_[i];
+        binary = binary && (mean[i] == 1.0f || mean[i] == -1.0f);
+    }
+    (binary ? own_[stream].effective_acs : own_[stream].effective_macs) += effective;
     std::fill(x, x + n, 0.0f);
 }
 

@@ -29,19 +29,22 @@ std::vector<float> lowered(const std::vector<float>& v, std::size_t n, bool clam
 }
 
 template <bool Subtract>
-void step(std::size_t n, float* __restrict x, float* __restrict syn, float* __restrict mem, const float* __restrict alpha,
+std::uint64_t step(std::size_t n, float* __restrict x, float* __restrict syn, float* __restrict mem, const float* __restrict alpha,
           const float* __restrict beta, const float* __restrict thr, std::uint8_t* __restrict fired) {
+    std::uint64_t changed = 0;
     for (std::size_t i = 0; i < n; ++i) {
         const float m = mem[i];
         const bool was_above = m > thr[i];
         const float s = alpha[i] * syn[i] + x[i];
         float next = beta[i] * m + s;
         if constexpr (Subtract) next = next - (was_above ? thr[i] : 0.0f);
+        changed += next != m;
         syn[i] = s;
         mem[i] = next;
         x[i] = 0.0f;
         fired[i] = static_cast<std::uint8_t>(next > thr[i]);
     }
+    return changed;
 }
 
 }  // namespace
@@ -55,18 +58,21 @@ void synaptic::reset() {
     std::fill(syn_.begin(), syn_.end(), 0.0f);
     std::fill(mem_.begin(), mem_.end(), 0.0f);
     clear_inputs();
+    clear_own_ops();
 }
 
-void synaptic::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t,
+void synaptic::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t frame,
                             std::vector<index_t>& spikes, float*) {
     const std::size_t off = stream * size() + begin, n = end - begin;
     float* x = input(0, stream) + begin;
+    std::uint64_t changed = 0;
     if (subtract_)
-        step<true>(n, x, syn_.data() + off, mem_.data() + off, alpha_.data() + begin, beta_.data() + begin,
+        changed = step<true>(n, x, syn_.data() + off, mem_.data() + off, alpha_.data() + begin, beta_.data() + begin,
                    threshold_.data() + begin, fired_.data() + off);
     else
-        step<false>(n, x, syn_.data() + off, mem_.data() + off, alpha_.data() + begin, beta_.data() + begin,
+        changed = step<false>(n, x, syn_.data() + off, mem_.data() + off, alpha_.data() + begin, beta_.data() + begin,
                     threshold_.data() + begin, fired_.data() + off);
+    add_membrane_updates(stream, frame == 0 ? n : changed);
     collect_spikes(fired_.data() + off, n, begin, spikes);
 }
 

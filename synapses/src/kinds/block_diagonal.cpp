@@ -82,6 +82,13 @@ std::uint64_t sops(const projection& p, std::span<const index_t> spikes, std::si
     return spikes.size() * shape_of(p.weights.size(), ns, nt).rows;
 }
 
+void nonzero_fanout(const projection& p, std::size_t ns, std::size_t nt, std::vector<std::uint32_t>& out) {
+    const blocks s = shape_of(p.weights.size(), ns, nt);
+    out.assign(ns, 0);
+    for (std::size_t j = 0; j < ns; ++j)
+        for (std::size_t t = 0; t < s.rows; ++t) out[j] += p.weights[t * s.cols + j % s.cols] != 0.0f;
+}
+
 std::uint64_t all_products(const projection& p, std::size_t ns, std::size_t nt) {
     const blocks s = shape_of(p.weights.size(), ns, nt);
     return s.repeats * s.rows * s.cols;
@@ -102,6 +109,7 @@ extern const projection_kind block_diagonal_projection_kind{
     .sops = sops,
     .macs = all_products,
     .dense = all_products,
+    .nonzero_fanout = nonzero_fanout,
 };
 
 }  // namespace lmusim

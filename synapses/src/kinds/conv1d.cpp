@@ -56,6 +56,14 @@ void deliver_values(const projection&, const std::vector<float>& wt, std::uint32
 
 std::uint64_t macs(const projection&, std::size_t ns, std::size_t nt) { return nt * ns; }
 
+void nonzero_fanout(const projection& p, std::size_t ns, std::size_t nt, std::vector<std::uint32_t>& out) {
+    const std::size_t K = p.kernel;
+    out.assign(K * ns, 0);
+    for (std::size_t t = 0; t < nt; ++t)
+        for (std::size_t j = 0; j < ns; ++j)
+            for (std::size_t k = 0; k < K; ++k) out[k * ns + j] += p.weights[(t * ns + j) * K + k] != 0.0f;
+}
+
 }  // namespace
 
 extern const projection_kind conv1d_projection_kind{
@@ -74,6 +82,7 @@ extern const projection_kind conv1d_projection_kind{
     .sops = kinds_common::spikes_times_targets,
     .macs = macs,
     .dense = macs,
+    .nonzero_fanout = nonzero_fanout,
 };
 
 }  // namespace lmusim

@@ -39,6 +39,12 @@ void deliver_values(const projection& p, const std::vector<float>&, std::uint32_
 
 std::uint64_t macs(const projection&, std::size_t ns, std::size_t nt) { return nt * ns; }
 
+void nonzero_fanout(const projection& p, std::size_t ns, std::size_t nt, std::vector<std::uint32_t>& out) {
+    out.assign(ns, 0);
+    for (std::size_t t = 0; t < nt; ++t)
+        for (std::size_t j = 0; j < ns; ++j) out[j] += p.weights[t * ns + j] != 0.0f;
+}
+
 }  // namespace
 
 extern const projection_kind dense_projection_kind{
@@ -54,6 +60,7 @@ extern const projection_kind dense_projection_kind{
     .sops = kinds_common::spikes_times_targets,
     .macs = macs,
     .dense = macs,
+    .nonzero_fanout = nonzero_fanout,
 };
 
 }  // namespace lmusim

@@ -35,6 +35,9 @@ void deliver_values(const projection&, const std::vector<float>&, std::uint32_t,
 
 std::uint64_t none(const projection&, std::size_t, std::size_t) { return 0; }
 
+// Routing is no synaptic layer: no effective operations.
+void no_fanout(const projection&, std::size_t ns, std::size_t, std::vector<std::uint32_t>& out) { out.assign(ns, 0); }
+
 }  // namespace
 
 extern const projection_kind identity_projection_kind{
@@ -49,6 +52,7 @@ extern const projection_kind identity_projection_kind{
     .sops = kinds_common::one_per_spike,
     .macs = none,
     .dense = none,
+    .nonzero_fanout = no_fanout,
 };
 
 }  // namespace lmusim

@@ -34,6 +34,11 @@ void deliver_values(const projection& p, const std::vector<float>&, std::uint32_
 
 std::uint64_t per_source(const projection&, std::size_t ns, std::size_t) { return ns; }
 
+void nonzero_fanout(const projection& p, std::size_t ns, std::size_t, std::vector<std::uint32_t>& out) {
+    out.assign(ns, 0);
+    for (std::size_t j = 0; j < ns; ++j) out[j] = p.weights[j] != 0.0f;
+}
+
 }  // namespace
 
 extern const projection_kind one_to_one_projection_kind{
@@ -48,6 +53,7 @@ extern const projection_kind one_to_one_projection_kind{
     .sops = kinds_common::one_per_spike,
     .macs = per_source,
     .dense = per_source,
+    .nonzero_fanout = nonzero_fanout,
 };
 
 }  // namespace lmusim

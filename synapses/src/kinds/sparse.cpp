@@ -76,6 +76,12 @@ std::uint64_t sops(const projection& p, std::span<const index_t> spikes, std::si
 
 std::uint64_t nnz(const projection& p, std::size_t, std::size_t) { return p.sparse.nnz(); }
 
+void nonzero_fanout(const projection& p, std::size_t ns, std::size_t, std::vector<std::uint32_t>& out) {
+    out.assign(ns, 0);
+    for (std::size_t j = 0; j < ns; ++j)
+        for (std::uint64_t q = p.sparse.indptr[j]; q < p.sparse.indptr[j + 1]; ++q) out[j] += p.sparse.weights[q] != 0.0f;
+}
+
 }  // namespace
 
 extern const projection_kind sparse_projection_kind{
@@ -90,6 +96,7 @@ extern const projection_kind sparse_projection_kind{
     .sops = sops,
     .macs = nnz,
     .dense = nnz,
+    .nonzero_fanout = nonzero_fanout,
 };
 
 }  // namespace lmusim

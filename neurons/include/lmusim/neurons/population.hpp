@@ -5,6 +5,7 @@
 // State is structure-of-arrays, neurons x streams: stream s of a size-n population occupies
 // [s*n, (s+1)*n) of every state array, so independent streams (clips) run side by side.
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -42,7 +43,12 @@ public:
 
     // Work a node does itself (not through projections), per stream since reset: the LMU
     // memory's and the readout's products (sops = accumulates triggered by events, macs, dense).
-    const op_counts& own_ops(std::size_t stream) const noexcept { return own_[stream]; }
+    // Includes the membrane updates counted by add_membrane_updates().
+    op_counts own_ops(std::size_t stream) const noexcept {
+        op_counts c = own_[stream];
+        c.membrane = membrane_[stream].load(std::memory_order_relaxed);
+        return c;
+    }
 
     // Back to the initial state (and clears the input buffers).
     virtual void reset() = 0;
@@ -72,6 +78,12 @@ protected:
         bound_[port] = 1;
     }
     void clear_own_ops();
+    // NeuroBench's membrane updates: a kind with a membrane calls this once per update_range with
+    // the neurons of [begin, end) whose membrane changed (all of them on a clip's first frame).
+    // Safe from parallel ranges of one stream (a relaxed atomic add; the total is exact).
+    void add_membrane_updates(std::size_t stream, std::uint64_t n) noexcept {
+        membrane_[stream].fetch_add(n, std::memory_order_relaxed);
+    }
     std::vector<op_counts> own_;  // per stream
 
 private:
@@ -80,6 +92,7 @@ private:
     std::vector<float> input_;      // [port][stream][value]
     std::vector<float*> port_base_;  // per port: into input_, or a bound state array
     std::vector<std::uint8_t> bound_;  // per port: 1 if bound to a state array (saved by the owner)
+    std::unique_ptr<std::atomic<std::uint64_t>[]> membrane_;  // per stream
 };
 
 // Appends b + k for every k < n with fired[k] != 0 to `spikes` (ascending), skipping eight

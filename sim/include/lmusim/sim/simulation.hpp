@@ -123,6 +123,7 @@ private:
         std::uint32_t lag = 0;               // history lag of the last tap (alignment + delay)
         std::uint32_t taps = 1;              // conv1d kernel, else 1
         std::vector<float> wt;               // the kind's lowered weights (projection_kind::prepare)
+        std::vector<std::uint32_t> nz;       // [tap][source] nonzero fan-out (effective operations)
         std::vector<op_counts> counts;       // per stream
     };
 

@@ -72,6 +72,9 @@ struct projection_kind {
     std::uint64_t (*sops)(const projection&, std::span<const index_t> spikes, std::size_t n_source, std::size_t n_target);
     std::uint64_t (*macs)(const projection&, std::size_t n_source, std::size_t n_target);
     std::uint64_t (*dense)(const projection&, std::size_t n_source, std::size_t n_target);
+    // Per tap and source neuron, [taps][n_source]: how many of its weights are not zero (the
+    // effective synaptic operations one nonzero input of that neuron costs, as NeuroBench counts).
+    void (*nonzero_fanout)(const projection&, std::size_t n_source, std::size_t n_target, std::vector<std::uint32_t>& out);
 };
 
 // The registered kind of a connectivity value (synapses/src/kinds.cpp).

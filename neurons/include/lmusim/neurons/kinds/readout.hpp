@@ -43,6 +43,7 @@ private:
     readout_params p_;
     std::vector<double> sum_;   // [stream][input_size] running sum of the input (exact for spikes)
     std::vector<float> mean_;   // [stream][input_size] scratch
+    std::vector<std::uint32_t> nonzero_;  // per input: nonzero weights of its column
 };
 
 std::unique_ptr<population> make_population(const readout_params& p, const population_args& a);
