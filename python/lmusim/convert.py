@@ -11,9 +11,10 @@ or ``"model"``.  The output is the HDF5 model file of ``docs/model_format.md`` (
 ``docs/network_format.md``, with the LMUFormer node and projection kinds and a ``/meta`` group).
 ``docs/converter.md`` describes the checks and the error messages.
 
-Safety: the checkpoint is read with ``torch.load(..., weights_only=True)``, which only rebuilds
-tensors and plain containers; a pickle that names any other class or function is refused before
-anything in it runs.
+Safety: the checkpoint is read with :func:`lmusim.safe_load.load`, lmusim's own reader of
+``torch.save`` files, which only rebuilds tensors and plain containers (and Lightning's
+``AttributeDict``, as a dict); a pickle that names any other class or function is refused before
+anything in it runs (docs/converter.md, "Reading checkpoints safely").
 
 This module needs torch, numpy and h5py, but none of lmusim's compiled code.
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import pickle
 import re
 import sys
 from collections import OrderedDict
@@ -116,25 +116,23 @@ def load_state_dict(path: str) -> "Tuple[OrderedDict[str, Any], Dict[str, str]]"
     """
     import torch  # local: importing lmusim must not need torch
 
+    from .safe_load import LoadError, RefusedError, load
+
     if not os.path.isfile(path):
         raise ConversionError(f"{path}: no such file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        lines = str(e).strip().splitlines()
-        detail = lines[-1].split("WeightsUnpickler error:")[-1].strip() if lines else ""
-        hint = ""
-        if "Unsupported operand" in detail:
-            hint = (" (this PyTorch's safe loader also refuses some plain values, e.g. torch 1.13 "
-                    "rejects a Python float such as a stored accuracy next to the state dict)")
+        obj = load(path, what="checkpoint")
+    except RefusedError as e:
         raise ConversionError(
-            f"{path}: not a plain state dict / unsafe pickle: torch.load(weights_only=True) "
-            f"refused it ({detail}). The file refers to Python objects other than tensors and "
-            f"plain containers{hint}; nothing in it was run. Re-save just the weights, e.g. "
-            f"torch.save(model.state_dict(), path).") from None
-    except Exception as e:  # corrupt or foreign file
-        raise ConversionError(f"{path}: cannot read as a PyTorch checkpoint: "
-                              f"{type(e).__name__}: {e}") from None
+            f"{path}: not a plain state dict / unsafe pickle: it refers to {e.name}. lmusim reads "
+            f"only tensors and plain containers; nothing in it was run. Re-save just the weights, "
+            f"e.g. torch.save(model.state_dict(), path).") from None
+    except LoadError as e:  # corrupt or foreign file; the message starts with the path
+        detail = str(e)
+        for prefix in (f"{path}: ", "cannot read as a PyTorch file: "):
+            if detail.startswith(prefix):
+                detail = detail[len(prefix):]
+        raise ConversionError(f"{path}: cannot read as a PyTorch checkpoint: {detail}") from None
     raw = _unwrap(obj, path)
 
     sd: "OrderedDict[str, Any]" = OrderedDict()
