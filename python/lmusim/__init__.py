@@ -308,10 +308,10 @@ def load_model(path, memory_mode: Optional[str] = None) -> Model:
     return Model(path, memory_mode)
 
 
-def convert(ckpt_path, out_path, memory_mode: str = "impulse", overwrite: bool = False):
+def convert(ckpt_path, out_path, memory_mode: str = "impulse", overwrite: bool = False, input_kind: str = "spikes"):
     """Convert an upstream PyTorch checkpoint into a model file (needs torch; see docs/converter.md)."""
     from .convert import convert as _convert
-    return _convert(ckpt_path, out_path, memory_mode=memory_mode, overwrite=overwrite)
+    return _convert(ckpt_path, out_path, memory_mode=memory_mode, overwrite=overwrite, input_kind=input_kind)
 
 
 def report(path, energy_model: str = "horowitz45-fp32", include_elementwise: bool = False) -> dict:

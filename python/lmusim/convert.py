@@ -528,26 +528,32 @@ def _write_data(group, name: str, arr: np.ndarray) -> None:
         group.create_dataset(name, data=arr)
 
 
+def _write_network(f, builder, model: str, dt_ms: float, sha256: str):
+    """Root attributes, nodes and projections of a model file (docs/network_format.md); returns
+    the /meta group for the caller to fill."""
+    _write_attrs(f, OrderedDict([
+        ("format", FORMAT),
+        ("format_version", np.int64(FORMAT_VERSION)),
+        ("lmusim_version", __version__),
+        ("name", model),
+        ("dt_ms", np.float64(dt_ms)),
+        ("model", model),
+        ("source_checkpoint_sha256", sha256),
+    ]))
+    for top, objs in (("nodes", builder.nodes), ("projections", builder.projections)):
+        grp = f.create_group(top)
+        for index, obj in enumerate(objs):
+            g = grp.create_group(obj.name)
+            _write_attrs(g, OrderedDict([("index", np.uint64(index))] + list(obj.attrs.items())))
+            for name, arr in obj.data.items():
+                _write_data(g, name, arr)
+    return f.create_group("meta")
+
+
 def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str) -> None:
     import h5py
     with h5py.File(path, "w") as f:
-        _write_attrs(f, OrderedDict([
-            ("format", FORMAT),
-            ("format_version", np.int64(FORMAT_VERSION)),
-            ("lmusim_version", __version__),
-            ("name", MODEL_NAME),
-            ("dt_ms", np.float64(DT_MS)),
-            ("model", MODEL_NAME),
-            ("source_checkpoint_sha256", sha256),
-        ]))
-        for top, objs in (("nodes", builder.nodes), ("projections", builder.projections)):
-            grp = f.create_group(top)
-            for index, obj in enumerate(objs):
-                g = grp.create_group(obj.name)
-                _write_attrs(g, OrderedDict([("index", np.uint64(index))] + list(obj.attrs.items())))
-                for name, arr in obj.data.items():
-                    _write_data(g, name, arr)
-        meta = f.create_group("meta")
+        meta = _write_network(f, builder, MODEL_NAME, DT_MS, sha256)
         names = list(CLASS_NAMES_35) if cfg.n_class == len(CLASS_NAMES_35) else \
             [f"class_{k}" for k in range(cfg.n_class)]
         meta.create_dataset("class_names", data=names, dtype=h5py.string_dtype())
@@ -560,6 +566,67 @@ def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str
         meta.attrs["feature_std2"] = np.float32(FEATURE_STD2)
 
 
+class _Graph:
+    """Nodes and projections of a model other than the Spiking LMUFormer, as written to the file."""
+
+    def __init__(self):
+        self.nodes: List[_Obj] = []
+        self.projections: List[_Obj] = []
+        self.f32 = _f32
+
+    def node(self, name: str, kind: str, size: int, **attrs) -> _Obj:
+        obj = _Obj(name, OrderedDict([("kind", kind), ("size", np.uint64(size))] + list(attrs.items())))
+        self.nodes.append(obj)
+        return obj
+
+    def projection(self, name: str, source: str, target: str, kind: str, delay: int = 0, port: int = 0,
+                   **attrs) -> _Obj:
+        obj = _Obj(name, OrderedDict([("source", source), ("target", target), ("kind", kind),
+                                      ("delay", np.uint32(delay)), ("port", np.uint32(port))] + list(attrs.items())))
+        self.projections.append(obj)
+        return obj
+
+
+L2MU_DT_MS = 1.0  # one step per input frame; the L2MU's own bins (5 ms for Braille) are the data's
+
+
+def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_kind: str, overwrite: bool,
+                  hparams) -> Dict[str, Any]:
+    from . import convert_l2mu as L
+    import h5py
+    try:
+        cfg = L.infer(sd, prefix, names, ConversionError)
+    except ConversionError as e:
+        raise ConversionError(f"{ckpt_path}: {e}") from None
+    graph = _Graph()
+    L.build(graph, sd, prefix, cfg, input_kind)
+    sha = file_sha256(ckpt_path)
+    with claim(out_path, overwrite, inputs=[ckpt_path]) as tmp:
+        with h5py.File(tmp, "w") as f:
+            meta = _write_network(f, graph, "l2mu", L2MU_DT_MS, sha)
+            meta.create_dataset("class_names", data=[f"class_{k}" for k in range(cfg["classes"])],
+                                dtype=h5py.string_dtype())
+            config = meta.create_group("config")
+            for k in ("n_in", "memory_size", "order", "hidden", "classes"):
+                config.attrs[k] = np.uint64(cfg[k])
+            config.attrs["variant"] = cfg["variant"]
+            if isinstance(hparams, Mapping):
+                params = hparams.get("params", hparams)
+                if isinstance(params, Mapping) and isinstance(params.get("theta"), (int, float)):
+                    config.attrs["theta"] = np.float64(params["theta"])
+            meta.attrs["input_node"] = "input"
+            meta.attrs["output_node"] = "output"
+    return {
+        "out_path": out_path,
+        "config": cfg,
+        "nodes": [n.name for n in graph.nodes],
+        "projections": [p.name for p in graph.projections],
+        "trainable_parameters": L.trainable(sd, prefix),
+        "sha256": sha,
+        "model": "l2mu",
+    }
+
+
 def count_trainable(builder: _GraphBuilder) -> int:
     """Trainable parameters in the converted graph (weights, biases, BN gamma/beta;
     docs/lmuformer.md §2.7)."""
@@ -569,7 +636,18 @@ def count_trainable(builder: _GraphBuilder) -> int:
                for k, a in o.data.items() if k in keep)
 
 
-def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwrite: bool = False) -> Dict[str, Any]:
+def _hyperparameters(path: str):
+    """A Lightning checkpoint's hyper_parameters (read again, safely), or None."""
+    from .safe_load import load
+    try:
+        obj = load(path, what="checkpoint")
+    except Exception:  # already read once by load_state_dict; nothing more to report
+        return None
+    return obj.get("hyper_parameters") if isinstance(obj, Mapping) else None
+
+
+def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwrite: bool = False,
+            input_kind: str = "spikes") -> Dict[str, Any]:
     """Convert checkpoint ``ckpt_path`` into the model file ``out_path``.
 
     ``out_path`` must not be the checkpoint, and must not exist unless ``overwrite`` (checked
@@ -585,7 +663,13 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
                               f"{', '.join(MEMORY_MODES)}")
     ckpt_path, out_path = os.fspath(ckpt_path), os.fspath(out_path)
     check_outputs([out_path], [ckpt_path], overwrite)
+    if input_kind not in ("spikes", "values"):
+        raise ConversionError(f"input_kind = {input_kind!r}, expected 'spikes' or 'values'")
     sd, names = load_state_dict(ckpt_path)
+    from .convert_l2mu import find_prefix
+    prefix = find_prefix(sd)
+    if prefix is not None:
+        return _convert_l2mu(ckpt_path, out_path, sd, names, prefix, input_kind, overwrite, _hyperparameters(ckpt_path))
     try:
         cfg = infer_config(sd, names)
         check_state_dict(sd, cfg, names)
@@ -621,11 +705,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--memory-mode", choices=MEMORY_MODES, default="impulse",
                     help="how lmusim evaluates the LMU memory: 'impulse' (bit-exact with "
                          "upstream's FFT for the first H columns, default) or 'recurrence'")
+    ap.add_argument("--input", dest="input_kind", choices=("spikes", "values"), default="spikes",
+                    help="L2MU checkpoints: the input is spikes (0/1, event-driven; default, as the Braille "
+                         "data) or real values injected as current")
     ap.add_argument("--overwrite", action="store_true",
                     help="replace the output file if it exists (never the checkpoint itself)")
     args = ap.parse_args(None if argv is None else list(argv))
     try:
-        info = convert(args.checkpoint, args.output, args.memory_mode, overwrite=args.overwrite)
+        info = convert(args.checkpoint, args.output, args.memory_mode, overwrite=args.overwrite,
+                       input_kind=args.input_kind)
     except (ConversionError, Error) as e:
         print("lmusim.convert: error: " + "; ".join(str(e).splitlines()).replace(":;", ":"), file=sys.stderr)
         return 2
@@ -633,6 +721,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("lmusim.convert: error: " + "; ".join(str(e).splitlines()).replace(":;", ":"), file=sys.stderr)
         return 2
     cfg = info["config"]
+    if info.get("model") == "l2mu":
+        c = info["config"]
+        print(f"wrote {info['out_path']}: L2MU ({c['variant']}), inputs {c['n_in']}, memory {c['memory_size']} x order "
+              f"{c['order']}, hidden {c['hidden']}, classes {c['classes']}; {len(info['nodes'])} nodes, "
+              f"{len(info['projections'])} projections, {info['trainable_parameters']:,} trainable parameters")
+        return 0
     print(f"wrote {info['out_path']}: {MODEL_NAME}, {cfg.describe()}; "
           f"{len(info['nodes'])} nodes, {len(info['projections'])} projections, "
           f"{info['trainable_parameters']:,} trainable parameters, memory mode {args.memory_mode}")

@@ -114,6 +114,6 @@ TEST_CASE("snnTorch kinds: parameter counts and validation", "[neurons][leaky]")
     REQUIRE_NOTHROW(p.validate({"node 'u'", 3, 1.0}));
     REQUIRE(p.parameters(3) == 2);
     synaptic_params s;
-    s.reset = leaky_reset::zero;
-    REQUIRE_THROWS_WITH(s.validate({"node 's'", 3, 1.0}), Catch::Matchers::Contains("reset 'zero' is not supported"));
+    s.alpha = {0.5f, 0.5f};
+    REQUIRE_THROWS_WITH(s.validate({"node 's'", 3, 1.0}), Catch::Matchers::Contains("alpha has 2 values"));
 }

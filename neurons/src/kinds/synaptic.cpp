@@ -11,8 +11,6 @@ void synaptic_params::validate(const node_context& c) const {
     check_per_population_or_neuron(c, "alpha", alpha);
     check_per_population_or_neuron(c, "beta", beta);
     check_per_population_or_neuron(c, "threshold", threshold);
-    if (reset == leaky_reset::zero)
-        check::fail(cat(c.label, ": reset 'zero' is not supported by the synaptic kind, expected subtract or none"));
 }
 
 std::unique_ptr<population> make_population(const synaptic_params& p, const population_args& a) {
@@ -28,7 +26,7 @@ std::vector<float> lowered(const std::vector<float>& v, std::size_t n, bool clam
     return out;
 }
 
-template <bool Subtract>
+template <leaky_reset R>
 std::uint64_t step(std::size_t n, float* __restrict x, float* __restrict syn, float* __restrict mem, const float* __restrict alpha,
           const float* __restrict beta, const float* __restrict thr, std::uint8_t* __restrict fired) {
     std::uint64_t changed = 0;
@@ -37,7 +35,8 @@ std::uint64_t step(std::size_t n, float* __restrict x, float* __restrict syn, fl
         const bool was_above = m > thr[i];
         const float s = alpha[i] * syn[i] + x[i];
         float next = beta[i] * m + s;
-        if constexpr (Subtract) next = next - (was_above ? thr[i] : 0.0f);
+        if constexpr (R == leaky_reset::subtract) next = next - (was_above ? thr[i] : 0.0f);
+        if constexpr (R == leaky_reset::zero) next = next - (was_above ? next : 0.0f);  // 0 after a reset
         changed += next != m;
         syn[i] = s;
         mem[i] = next;
@@ -50,7 +49,7 @@ std::uint64_t step(std::size_t n, float* __restrict x, float* __restrict syn, fl
 }  // namespace
 
 synaptic::synaptic(const synaptic_params& p, std::size_t size, std::size_t streams)
-    : population(size, streams, {size}), subtract_(p.reset == leaky_reset::subtract), alpha_(lowered(p.alpha, size, true)),
+    : population(size, streams, {size}), reset_(p.reset), alpha_(lowered(p.alpha, size, true)),
       beta_(lowered(p.beta, size, true)), threshold_(lowered(p.threshold, size, false)), syn_(size * streams, 0.0f),
       mem_(size * streams, 0.0f), fired_(size * streams) {}
 
@@ -65,13 +64,15 @@ void synaptic::update_range(std::size_t stream, std::size_t begin, std::size_t e
                             std::vector<index_t>& spikes, float*) {
     const std::size_t off = stream * size() + begin, n = end - begin;
     float* x = input(0, stream) + begin;
+    float *syn = syn_.data() + off, *mem = mem_.data() + off;
+    const float *a = alpha_.data() + begin, *b = beta_.data() + begin, *thr = threshold_.data() + begin;
+    std::uint8_t* fired = fired_.data() + off;
     std::uint64_t changed = 0;
-    if (subtract_)
-        changed = step<true>(n, x, syn_.data() + off, mem_.data() + off, alpha_.data() + begin, beta_.data() + begin,
-                   threshold_.data() + begin, fired_.data() + off);
-    else
-        changed = step<false>(n, x, syn_.data() + off, mem_.data() + off, alpha_.data() + begin, beta_.data() + begin,
-                    threshold_.data() + begin, fired_.data() + off);
+    switch (reset_) {
+        case leaky_reset::subtract: changed = step<leaky_reset::subtract>(n, x, syn, mem, a, b, thr, fired); break;
+        case leaky_reset::zero: changed = step<leaky_reset::zero>(n, x, syn, mem, a, b, thr, fired); break;
+        case leaky_reset::none: changed = step<leaky_reset::none>(n, x, syn, mem, a, b, thr, fired); break;
+    }
     add_membrane_updates(stream, frame == 0 ? n : changed);
     collect_spikes(fired_.data() + off, n, begin, spikes);
 }

@@ -15,6 +15,7 @@
 #include "lmusim/neurons/kinds/leaky.hpp"
 #include "lmusim/neurons/kinds/lmu_memory.hpp"
 #include "lmusim/neurons/kinds/readout.hpp"
+#include "lmusim/neurons/kinds/spike_count.hpp"
 #include "lmusim/neurons/kinds/spike_input.hpp"
 #include "lmusim/neurons/kinds/spike_source.hpp"
 #include "lmusim/neurons/kinds/synaptic.hpp"
@@ -31,7 +32,8 @@ using node_kinds = node_kind_list<
     readout_params,
     leaky_params,
     synaptic_params,
-    spike_input_params>;
+    spike_input_params,
+    spike_count_params>;
 
 using node_params = node_kinds::variant;
 

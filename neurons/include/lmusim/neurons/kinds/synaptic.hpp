@@ -4,6 +4,8 @@
 //   reset = (mem of the previous step > threshold)
 //   syn   = clamp(alpha, 0, 1) * syn + I
 //   mem   = clamp(beta, 0, 1) * mem + syn - reset * threshold   (reset "subtract", the default)
+//           new - reset * new, new = clamp(beta, 0, 1) * mem + syn  (reset "zero", as snnTorch 0.9.1;
+//                                                                    syn is not reset)
 //           clamp(beta, 0, 1) * mem + syn                       (reset "none")
 //   spike = mem > threshold
 // alpha, beta and threshold hold one value for the population or one per neuron; syn and mem
@@ -22,7 +24,7 @@ struct synaptic_params {
     std::vector<float> alpha{0.9f};      // synaptic decay, clamped to [0, 1]; 1 or size values
     std::vector<float> beta{0.9f};       // membrane decay, clamped to [0, 1]; 1 or size values
     std::vector<float> threshold{1.0f};  // 1 or size values
-    leaky_reset reset = leaky_reset::subtract;  // subtract or none
+    leaky_reset reset = leaky_reset::subtract;
 
     std::size_t input_ports() const { return 1; }
     std::size_t port_size(std::size_t, std::size_t size) const { return size; }
@@ -48,7 +50,7 @@ public:
     void load_state(const state_store& in, const std::string& prefix) override;
 
 private:
-    bool subtract_;
+    leaky_reset reset_;
     std::vector<float> alpha_, beta_, threshold_;  // lowered: per neuron, decays clamped
     std::vector<float> syn_, mem_;                 // [stream][neuron]
     std::vector<std::uint8_t> fired_;              // scratch
