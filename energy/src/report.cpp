@@ -123,6 +123,29 @@ energy_report make_report(const activity& a, const energy_model& model, bool inc
         finish(row);
         r.rows.push_back(row);
     }
+    // NeuroBench (docs/energy.md): per sample, from the counts of every projection and node.
+    neurobench_figures& nb = r.neurobench;
+    nb.footprint = a.footprint_bytes;
+    nb.connection_sparsity = a.connection_weights > 0 ? a.connection_zeros / a.connection_weights : -1.0;
+    double spikes = 0, neuron_steps = 0;
+    for (const report_population& p : a.populations)
+        if (p.neurons) {
+            spikes += p.spikes;
+            neuron_steps += static_cast<double>(p.size) * static_cast<double>(a.frames);
+        }
+    nb.activation_sparsity = neuron_steps > 0 ? 1.0 - spikes / neuron_steps : 0.0;
+    constexpr std::size_t ACS = op_field("effective_acs"), MACS = op_field("effective_macs"), MEM = op_field("membrane");
+    for (const auto& p : a.projections) {
+        nb.effective_acs += p.ops[ACS];
+        nb.effective_macs += p.ops[MACS];
+        nb.dense += p.ops[DE];
+    }
+    for (const auto& n : a.nodes) {
+        nb.effective_acs += n.ops[ACS];
+        nb.effective_macs += n.ops[MACS];
+        nb.dense += n.ops[DE];
+        nb.membrane_updates += n.ops[MEM];
+    }
     r.snn_formula = cat("E_SNN = ", e_mac, " pJ x MACs + ", e_ac, " pJ x SOPs",
                         include_elementwise ? cat(" + ", e_el, " pJ x element-wise ops") : std::string(" (element-wise ops excluded)"));
     r.ann_formula = cat("E_ANN = ", e_mac, " pJ x dense-equivalent MACs",
@@ -159,6 +182,14 @@ std::string report_json(const energy_report& r) {
         o["ann_pj"] = row.ann_pj;
         j["layers"].push_back(o);
     }
+    const neurobench_figures& nb = r.neurobench;
+    nlohmann::ordered_json n;
+    n["Footprint"] = nb.footprint < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(nb.footprint);
+    n["ConnectionSparsity"] = nb.connection_sparsity < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(nb.connection_sparsity);
+    n["ActivationSparsity"] = nb.activation_sparsity;
+    n["MembraneUpdates"] = nb.membrane_updates;
+    n["SynapticOperations"] = {{"Effective_MACs", nb.effective_macs}, {"Effective_ACs", nb.effective_acs}, {"Dense", nb.dense}};
+    j["neurobench"] = n;
     j["total"] = {{"sops", r.sops},          {"macs", r.macs},     {"dense_macs", r.dense}, {"elementwise", r.elementwise},
                   {"snn_pj", r.snn_pj},      {"ann_pj", r.ann_pj}, {"ann_over_snn", r.snn_pj > 0 ? r.ann_pj / r.snn_pj : 0.0}};
     return j.dump(2);
@@ -200,6 +231,13 @@ std::string report_table(const energy_report& r) {
     if (!r.include_elementwise)
         out += cat("element-wise ops (affines, residual adds, biases, neuron updates): ", count_text(r.elementwise),
                    " per clip, not in the energy (--include-elementwise adds them to both sides)\n");
+    const neurobench_figures& nb = r.neurobench;
+    out += cat("\nNeuroBench (per sample; docs/energy.md): Footprint ",
+               nb.footprint < 0 ? std::string("n/a") : cat(static_cast<std::uint64_t>(nb.footprint), " B"),
+               ", ConnectionSparsity ", nb.connection_sparsity < 0 ? std::string("n/a") : cat(nb.connection_sparsity),
+               ", ActivationSparsity ", nb.activation_sparsity, ", MembraneUpdates ", count_text(nb.membrane_updates),
+               ",\n  SynapticOperations: Effective_MACs ", count_text(nb.effective_macs), ", Effective_ACs ",
+               count_text(nb.effective_acs), ", Dense ", count_text(nb.dense), "\n");
     out += "SOPs: accumulates triggered by spikes (taps inside the clip only); MACs: real-valued input;\n"
            "dense: the same layer in an ANN; the LMU memory's impulse mode counts one H column per earlier\n"
            "input spike per frame as SOPs. Memory traffic is not modelled (docs/energy.md).\n";

@@ -65,12 +65,18 @@ activity read_activity(const std::string& path) {
         }
     }
 
+    for (auto [name, value] : {std::pair{"footprint_bytes", &r.footprint_bytes}, {"connection_zeros", &r.connection_zeros},
+                               {"connection_weights", &r.connection_weights}})
+        if (h5::has_attr(root, name)) *value = static_cast<double>(h5::read_attr<std::uint64_t>(f, root, name, "/"));
+
     // Populations: spikes per clip and firing rate.
     if (clips_file) {
         r.frames = h5::read_attr<std::uint64_t>(f, root, "frames", "/");
         h5::handle sc = h5::open_group(f, root, "spike_counts", "/spike_counts");
         const auto pops = h5::read_strings(f, sc.id(), "populations", "/spike_counts/populations");
         const auto sizes = h5::read<std::uint64_t>(f, sc.id(), "sizes", "/spike_counts/sizes");
+        const auto neurons = h5::exists(sc.id(), "neurons") ? h5::read<std::uint8_t>(f, sc.id(), "neurons", "/spike_counts/neurons")
+                                                             : std::vector<std::uint8_t>(pops.size(), 1);
         h5::handle per = h5::open_group(f, sc.id(), "per_neuron", "/spike_counts/per_neuron");
         for (std::size_t k = 0; k < pops.size(); ++k) {
             const auto dims = h5::shape(f, per.id(), pops[k], "/spike_counts/per_neuron/" + pops[k]);
@@ -80,6 +86,7 @@ activity read_activity(const std::string& path) {
             for (std::uint64_t x : v) total += static_cast<double>(x);
             report_population p{pops[k], sizes[k], r.clips ? total / static_cast<double>(r.clips) : 0.0, 0.0};
             p.rate = (r.frames && p.size) ? p.spikes / static_cast<double>(p.size * r.frames) : 0.0;
+            p.neurons = k < neurons.size() ? neurons[k] != 0 : true;
             r.populations.push_back(p);
         }
     } else {
@@ -89,11 +96,14 @@ activity read_activity(const std::string& path) {
         h5::handle c = h5::open_group(f, root, "counts", "/counts");
         const auto pops = h5::read_strings(f, c.id(), "populations", "/counts/populations");
         const auto sizes = h5::read<std::uint64_t>(f, c.id(), "sizes", "/counts/sizes");
+        const auto neurons = h5::exists(c.id(), "neurons") ? h5::read<std::uint8_t>(f, c.id(), "neurons", "/counts/neurons")
+                                                            : std::vector<std::uint8_t>(pops.size(), 1);
         const auto spikes = h5::read<std::uint64_t>(f, c.id(), "total_spikes", "/counts/total_spikes");
         const auto updates = h5::read<std::uint64_t>(f, c.id(), "neuron_updates", "/counts/neuron_updates");
         for (std::size_t k = 0; k < pops.size(); ++k) {
             report_population p{pops[k], sizes[k], static_cast<double>(spikes[k]) / static_cast<double>(std::max<std::uint64_t>(r.clips, 1)),
                                 updates[k] ? static_cast<double>(spikes[k]) / static_cast<double>(updates[k]) : 0.0};
+            p.neurons = k < neurons.size() ? neurons[k] != 0 : true;
             r.populations.push_back(p);
         }
     }

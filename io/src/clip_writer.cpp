@@ -47,6 +47,7 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
     h5::write_attr(root, "frame_ms", net.dt);
     h5::write_attr(root, "started_utc", h5::utc_now());
     for (const auto& [k, v] : m.opt.attributes) h5::write_attr(root, k, v);
+    h5::write_static_metrics(root, net);
     if (!m.opt.class_names.empty()) h5::write_strings(root, "class_names", m.opt.class_names);
     m.logits = h5::appender(root, "logits", H5T_NATIVE_FLOAT, 64, {classes});
     m.frame_logits = h5::appender(root, "frame_logits", H5T_NATIVE_FLOAT, 8, {frames, classes});
@@ -73,6 +74,7 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
     h5::handle counts = h5::create_group(root, "spike_counts");
     h5::write_strings(counts.id(), "populations", pop_names);
     h5::write<std::uint64_t>(counts.id(), "sizes", pop_sizes);
+    h5::write<std::uint8_t>(counts.id(), "neurons", h5::neuron_flags(net));
     h5::handle per = h5::create_group(counts.id(), "per_neuron");
     for (std::size_t i : m.spiking)
         m.counts.emplace_back(per.id(), net.nodes[i].name, H5T_NATIVE_UINT64, 16, std::vector<hsize_t>{net.nodes[i].size});

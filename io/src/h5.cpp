@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "h5_probe.hpp"
+#include "lmusim/graph/stats.hpp"
 #include "lmusim/core/strings.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -406,5 +407,19 @@ LMUSIM_H5_INSTANTIATE(std::uint64_t)
 LMUSIM_H5_INSTANTIATE(std::int32_t)
 LMUSIM_H5_INSTANTIATE(std::int64_t)
 #undef LMUSIM_H5_INSTANTIATE
+
+void write_static_metrics(hid_t root, const network& net) {
+    const static_metrics sm = static_metrics_of(net);
+    write_attr(root, "footprint_bytes", std::uint64_t{sm.footprint_bytes});
+    write_attr(root, "connection_zeros", std::uint64_t{sm.connection_zeros});
+    write_attr(root, "connection_weights", std::uint64_t{sm.connection_total});
+}
+
+std::vector<std::uint8_t> neuron_flags(const network& net) {
+    std::vector<std::uint8_t> out;
+    for (const node& nd : net.nodes)
+        if (nd.spiking()) out.push_back(nd.input_ports() > 0 ? 1 : 0);
+    return out;
+}
 
 }  // namespace lmusim::h5

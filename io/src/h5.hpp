@@ -12,6 +12,7 @@
 
 #include "lmusim/core/error.hpp"
 #include "lmusim/core/output_file.hpp"
+#include "lmusim/graph/network.hpp"
 
 namespace lmusim::h5 {
 
@@ -159,5 +160,8 @@ private:
     std::vector<hsize_t> trailing_;
     hsize_t rows_ = 0;
 };
+
+void write_static_metrics(hid_t root, const network& net);  // NeuroBench's static figures (graph/stats.hpp)
+std::vector<std::uint8_t> neuron_flags(const network& net);   // per spiking node: 1 if it has inputs
 
 }  // namespace lmusim::h5

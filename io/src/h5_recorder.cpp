@@ -150,6 +150,7 @@ void h5_recorder::begin(const simulation& sim, std::uint64_t steps) {
     h5::write_attr(root, "chunk_steps", std::uint64_t{m.opt.chunk_steps});
     h5::write_attr(root, "started_utc", h5::utc_now());
     for (const auto& [k, v] : m.opt.attributes) h5::write_attr(root, k, v);
+    h5::write_static_metrics(root, net);
 
     std::vector<std::string> pop_names, proj_names, proj_src, proj_tgt;
     std::vector<std::uint64_t> pop_sizes;
@@ -166,6 +167,7 @@ void h5_recorder::begin(const simulation& sim, std::uint64_t steps) {
     m.counts_group = h5::create_group(root, "counts");
     h5::write_strings(m.counts_group.id(), "populations", pop_names);
     h5::write<std::uint64_t>(m.counts_group.id(), "sizes", pop_sizes);
+    h5::write<std::uint8_t>(m.counts_group.id(), "neurons", h5::neuron_flags(net));
     m.per_neuron_group = h5::create_group(m.counts_group.id(), "per_neuron");
     m.ops_group = h5::create_group(root, "ops");
     h5::write_strings(m.ops_group.id(), "projections", proj_names);

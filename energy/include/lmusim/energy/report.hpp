@@ -42,6 +42,16 @@ struct report_population {
     std::uint64_t size = 0;
     double spikes = 0;  // per clip (mean)
     double rate = 0;    // fraction of neuron-steps that spiked
+    bool neurons = true;  // a layer of neurons (false: a spike source or spiking input)
+};
+
+// NeuroBench's figures under their own names, per sample (clip): docs/energy.md, "NeuroBench".
+struct neurobench_figures {
+    double footprint = -1;            // Footprint [bytes], -1 if the file does not say
+    double connection_sparsity = -1;  // ConnectionSparsity, -1 if the file does not say
+    double activation_sparsity = 0;   // ActivationSparsity
+    double membrane_updates = 0;      // MembraneUpdates
+    double effective_macs = 0, effective_acs = 0, dense = 0;  // SynapticOperations
 };
 
 struct energy_report {
@@ -51,6 +61,7 @@ struct energy_report {
     bool include_elementwise = false;
     std::vector<report_population> populations;
     std::vector<report_row> rows;  // projections, then nodes with own work or element-wise ops
+    neurobench_figures neurobench;
     double snn_pj = 0, ann_pj = 0, sops = 0, macs = 0, dense = 0, elementwise = 0;
     std::string snn_formula, ann_formula;
 };
@@ -70,6 +81,8 @@ struct activity {
     std::string file, format, network;
     std::uint64_t clips = 0, frames = 0;  // frames (or steps) per clip
     std::vector<report_population> populations;
+    // The network's static figures (graph/stats.hpp), -1 when the file predates them.
+    double footprint_bytes = -1, connection_zeros = -1, connection_weights = -1;
     std::vector<projection_row> projections;
     std::vector<node_row> nodes;
 };
