@@ -55,6 +55,19 @@ void guard_outputs(std::vector<std::string> outputs, std::vector<std::string> in
                    const std::string& own_checkpoint = "");
 void guard_network_run(const run_settings& s, std::vector<std::string> inputs, std::vector<std::string> outputs);
 
+// Python helpers (python3 -m lmusim.<module>): the interpreter is $LMUSIM_PYTHON, else
+// /usr/bin/python3, else python3 from PATH; the build tree's package goes first on PYTHONPATH
+// while that tree exists.
+std::string python_interpreter();
+std::string python_path();
+struct helper_result {
+    bool started = false;  // false: the interpreter could not be run (exec_errno says why)
+    int exec_errno = 0;
+    int status = 0;  // waitpid status
+};
+helper_result run_python_helper(const std::vector<std::string>& module_and_args,
+                                const std::vector<std::pair<std::string, std::string>>& env_defaults = {});
+
 int run_network(network net, const run_settings& s, const std::map<std::string, std::string>& attrs,
                 const std::string& identity);
 int run_model(const std::string& path, const run_settings& rs, const model_settings& ms);

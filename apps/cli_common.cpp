@@ -143,4 +143,57 @@ void guard_network_run(const run_settings& s, std::vector<std::string> inputs, s
     guard_outputs(std::move(outputs), std::move(inputs), s.overwrite, own ? s.checkpoint : "");
 }
 
+std::string python_interpreter() {
+    if (const char* p = std::getenv("LMUSIM_PYTHON"); p && *p) return p;
+    if (::access("/usr/bin/python3", X_OK) == 0) return "/usr/bin/python3";
+    return "python3";
+}
+
+std::string python_path() {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(std::filesystem::path(LMUSIM_BUILD_PYTHON_DIR) / "lmusim", ec)) return "";
+    std::string pythonpath = LMUSIM_BUILD_PYTHON_DIR;
+    if (const char* old = std::getenv("PYTHONPATH"); old && *old) pythonpath += std::string(":") + old;
+    return pythonpath;
+}
+
+helper_result run_python_helper(const std::vector<std::string>& module_and_args,
+                                const std::vector<std::pair<std::string, std::string>>& env_defaults) {
+    const std::string python = python_interpreter();
+    const std::string pythonpath = python_path();
+    std::vector<const char*> argv{python.c_str(), "-m"};
+    for (const std::string& a : module_and_args) argv.push_back(a.c_str());
+    argv.push_back(nullptr);
+    // A pipe closed on exec tells the parent whether the interpreter started (errno if not).
+    int exec_pipe[2];
+    if (::pipe2(exec_pipe, O_CLOEXEC) < 0) throw lmusim::error(cat("cannot create a pipe: ", std::strerror(errno)));
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid < 0) {
+        const int err = errno;
+        ::close(exec_pipe[0]);
+        ::close(exec_pipe[1]);
+        throw lmusim::error(cat("cannot start the Python helper: ", std::strerror(err)));
+    }
+    if (pid == 0) {
+        ::close(exec_pipe[0]);
+        if (!pythonpath.empty()) setenv("PYTHONPATH", pythonpath.c_str(), 1);
+        for (const auto& [k, v] : env_defaults) setenv(k.c_str(), v.c_str(), 0);
+        execvp(python.c_str(), const_cast<char* const*>(argv.data()));
+        const int err = errno;
+        [[maybe_unused]] const ssize_t n = ::write(exec_pipe[1], &err, sizeof err);
+        _exit(127);
+    }
+    ::close(exec_pipe[1]);
+    helper_result r;
+    ssize_t got = 0;
+    while ((got = ::read(exec_pipe[0], &r.exec_errno, sizeof r.exec_errno)) < 0 && errno == EINTR) {
+    }
+    r.started = got != static_cast<ssize_t>(sizeof r.exec_errno);
+    ::close(exec_pipe[0]);
+    while (waitpid(pid, &r.status, 0) < 0 && errno == EINTR) {
+    }
+    return r;
+}
+
 }  // namespace lmusim::cli

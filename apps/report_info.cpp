@@ -42,24 +42,6 @@ namespace lmusim::cli {
 
 using lmusim::cat;
 
-// The interpreter that runs the plot helper: $LMUSIM_PYTHON, else Debian's /usr/bin/python3
-// (where matplotlib is installed), else python3 from PATH.
-std::string plot_python() {
-    if (const char* p = std::getenv("LMUSIM_PYTHON"); p && *p) return p;
-    if (::access("/usr/bin/python3", X_OK) == 0) return "/usr/bin/python3";
-    return "python3";
-}
-
-// PYTHONPATH for the plot helper: the package of this build tree first while that tree exists
-// (running from build/), else "" (keep the environment: an installed package is found as usual).
-std::string plot_pythonpath() {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(std::filesystem::path(LMUSIM_BUILD_PYTHON_DIR) / "lmusim", ec)) return "";
-    std::string pythonpath = LMUSIM_BUILD_PYTHON_DIR;
-    if (const char* old = std::getenv("PYTHONPATH"); old && *old) pythonpath += std::string(":") + old;
-    return pythonpath;
-}
-
 // `lmusim report`: energy and activity from a recording or clip output, as a table or JSON; the
 // plot is drawn by the Python helper lmusim.plot (matplotlib) from the JSON report.
 int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot,
@@ -83,41 +65,14 @@ int report(const std::string& path, const std::string& model_name, bool json, bo
         ::close(fd);
         if (!ok) throw lmusim::file_error(cat("cannot write '", json_path, "'"));
     }
-    const std::string python = plot_python();
-    const std::string pythonpath = plot_pythonpath();
-    // A pipe closed on exec tells the parent whether the interpreter started (errno if not).
-    int exec_pipe[2];
-    if (::pipe2(exec_pipe, O_CLOEXEC) < 0) throw lmusim::error(cat("--plot: cannot create a pipe: ", std::strerror(errno)));
-    std::fflush(nullptr);
-    const pid_t pid = fork();
-    if (pid < 0) {
-        const int err = errno;
-        ::close(exec_pipe[0]);
-        ::close(exec_pipe[1]);
-        throw lmusim::error(cat("--plot: cannot start the Python helper: ", std::strerror(err)));
-    }
-    if (pid == 0) {
-        ::close(exec_pipe[0]);
-        if (!pythonpath.empty()) setenv("PYTHONPATH", pythonpath.c_str(), 1);
-        setenv("MPLBACKEND", "Agg", 0);
-        // The helper claims the PNG itself (lmusim/_outputs.py: the same lock and rename as here).
-        const char* args[] = {python.c_str(), "-m", "lmusim.plot", json_path.c_str(), path.c_str(), plot.c_str(),
-                              overwrite ? "--overwrite" : "--no-overwrite", nullptr};
-        execvp(python.c_str(), const_cast<char* const*>(args));
-        const int err = errno;
-        [[maybe_unused]] const ssize_t n = ::write(exec_pipe[1], &err, sizeof err);
-        _exit(127);
-    }
-    ::close(exec_pipe[1]);
-    int exec_errno = 0;
-    ssize_t got = 0;
-    while ((got = ::read(exec_pipe[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
-    }
-    const bool exec_failed = got == static_cast<ssize_t>(sizeof exec_errno);
-    ::close(exec_pipe[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    const std::string python = python_interpreter();
+    const std::string pythonpath = python_path();
+    // The helper claims the PNG itself (lmusim/_outputs.py: the same lock and rename as here).
+    const helper_result h = run_python_helper(
+        {"lmusim.plot", json_path, path, plot, overwrite ? "--overwrite" : "--no-overwrite"}, {{"MPLBACKEND", "Agg"}});
+    const bool exec_failed = !h.started;
+    const int exec_errno = h.exec_errno;
+    const int status = h.status;
     if (exec_failed)
         throw lmusim::error(cat("--plot: cannot run the Python interpreter '", python, "': ", std::strerror(exec_errno),
                                 " (set LMUSIM_PYTHON to a python3 with matplotlib and the lmusim package); the report is in ",

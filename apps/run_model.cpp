@@ -51,6 +51,8 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
             throw lmusim::error(cat("--memory-mode: ", e.what()));
         }
     }
+    std::vector<std::int64_t> labels;  // from a dataset file, -1 where unknown
+    std::size_t correct = 0, labelled = 0;
     const bool audio = ms.inputs.front().size() > 4 && ms.inputs.front().substr(ms.inputs.front().size() - 4) == ".wav";
     lmusim::npy_array x;
     std::vector<std::vector<float>> waves;
@@ -69,8 +71,35 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
         clips = waves.size();
         frames = fb.options().target_frames;
     } else {
-        if (ms.inputs.size() != 1) throw lmusim::error("--input: one .npy file, or one or more .wav files");
-        x = lmusim::read_npy(ms.inputs.front());
+        if (ms.inputs.size() != 1) throw lmusim::error("--input: one .npy or .pt file, or one or more .wav files");
+        const std::string& in0 = ms.inputs.front();
+        if (in0.size() > 3 && in0.substr(in0.size() - 3) == ".pt") {
+            // A pickled TensorDataset: read by the Python helper with lmusim's safe loader (nothing in
+            // the file is run) into a private temporary directory.
+            const char* tmpdir = std::getenv("TMPDIR");
+            std::string dir = cat(tmpdir && *tmpdir ? tmpdir : "/tmp", "/lmusim-data-XXXXXX");
+            if (!::mkdtemp(dir.data())) throw lmusim::file_error(cat("cannot create a temporary directory: ", std::strerror(errno)));
+            const std::string xs = dir + "/x.npy", ys = dir + "/y.npy";
+            const helper_result h = run_python_helper({"lmusim.dataset", in0, xs, ys});
+            auto cleanup = [&] {
+                std::remove(xs.c_str());
+                std::remove(ys.c_str());
+                ::rmdir(dir.c_str());
+            };
+            if (!h.started || !WIFEXITED(h.status) || WEXITSTATUS(h.status) != 0) {
+                cleanup();
+                if (h.started && WIFEXITED(h.status) && WEXITSTATUS(h.status) == 2) std::_Exit(2);  // it said why, in one line
+                throw lmusim::error(cat(in0, ": the Python helper (", python_interpreter(),
+                                        " -m lmusim.dataset, needs torch and the lmusim package; LMUSIM_PYTHON selects the "
+                                        "interpreter) could not read it"));
+            }
+            x = lmusim::read_npy(xs);
+            const lmusim::npy_array y = lmusim::read_npy(ys);
+            for (float v : y.data) labels.push_back(static_cast<std::int64_t>(v));
+            cleanup();
+        } else {
+            x = lmusim::read_npy(in0);
+        }
         const std::string& in = ms.inputs.front();
         const std::size_t width = m.net.find_node(m.input_node).size;
         clips = 1;
@@ -119,7 +148,11 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
             for (std::size_t p = 0; p < sim.net().projections.size(); ++p) sops += sim.ops(p, s).sops, macs += sim.ops(p, s).macs;
             for (std::size_t i = 0; i < sim.net().nodes.size(); ++i) sops += sim.node_ops(i, s).sops, macs += sim.node_ops(i, s).macs;
             const float* z = logits.data() + s * C;
-            const auto best = static_cast<std::size_t>(std::max_element(z, z + C) - z);
+            const auto best = static_cast<std::size_t>(std::max_element(z, z + C) - z);  // the first maximum
+            if (first + s < labels.size() && labels[first + s] >= 0) {
+                ++labelled;
+                correct += static_cast<std::int64_t>(best) == labels[first + s];
+            }
             // one line per clip for the first kShownClips; the output file holds every prediction
             constexpr std::size_t kShownClips = 20;
             if (!rs.json && first + s < kShownClips)
@@ -155,6 +188,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
         j["macs"] = macs;
         j["seconds"] = rounded(r.seconds, 6);
         j["us_per_step"] = rounded(us_per_step, 3);
+        if (labelled) j["accuracy"] = rounded(static_cast<double>(correct) / static_cast<double>(labelled), 6);
         print_json(j);
         return 0;
     }
@@ -162,6 +196,9 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     std::printf("per clip: %.0f SOPs, %.0f MACs (mean)\n", static_cast<double>(sops) / static_cast<double>(clips),
                 static_cast<double>(macs) / static_cast<double>(clips));
     std::printf("time: %.3f s (%.1f us per step of %zu stream(s))\n", r.seconds, us_per_step, batch);
+    if (labelled)
+        std::printf("accuracy: %.2f %% (%zu of %zu clips)\n", 100.0 * static_cast<double>(correct) / static_cast<double>(labelled),
+                    correct, labelled);
     if (!ms.output.empty()) std::printf("output: %s (lmusim report %s)\n", ms.output.c_str(), ms.output.c_str());
     return 0;
 }
