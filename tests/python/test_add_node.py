@@ -10,7 +10,8 @@ lmusim = require_core()
 
 def test_every_registered_kind_is_listed():
     assert set(lmusim.Network.node_kinds) == {"discrete_lif", "continuous_lif", "spike_source", "input", "analog",
-                                              "lmu_memory", "readout"}
+                                              "lmu_memory", "readout", "leaky", "synaptic", "spike_input",
+                                              "spike_count"}
 
 
 def build(generic):
@@ -49,8 +50,8 @@ def test_unknown_fields_and_kinds_are_named():
     net = lmusim.Network()
     with pytest.raises(lmusim.Error, match="unknown parameter 'tau_x'"):
         net.add_node("discrete_lif", "a", 3, tau_x=2.0)
-    with pytest.raises(lmusim.Error, match="unknown node kind 'leaky'"):
-        net.add_node("leaky", "a", 3)
+    with pytest.raises(lmusim.Error, match="unknown node kind 'izhikevich'"):
+        net.add_node("izhikevich", "a", 3)
     with pytest.raises(lmusim.Error, match="mode = 'bursty', expected arrays or poisson"):
         net.add_node("spike_source", "s", 3, mode="bursty")
     net.add_node("lmu_memory", "m", 2, input_size=1, mode="recurrence", A=np.eye(2, dtype=np.float32).ravel(),
