@@ -71,8 +71,10 @@ def test_renamed_nodes_run_when_the_file_names_them(model, tmp_path):
     want = frame_logits(model / "m.h5", [model / "x.npy"])
     np.testing.assert_array_equal(frame_logits(renamed, [model / "x.npy"]), want)
     np.testing.assert_array_equal(frame_logits(renamed, [model / "x.npy"], "--stream"), want)
-    r = lmusim.load_model(renamed).run(np.load(model / "x.npy"))
-    np.testing.assert_array_equal(r.frame_logits, want)
+    # Python's API (its own build: compared with itself, docs/semantics.md on builds)
+    x = np.load(model / "x.npy")
+    np.testing.assert_array_equal(lmusim.load_model(renamed).run(x).frame_logits,
+                                  lmusim.load_model(model / "m.h5").run(x).frame_logits)
 
 
 def test_a_node_name_that_is_not_in_the_network_is_refused(model, tmp_path):
@@ -93,10 +95,13 @@ def test_the_normalisation_comes_from_the_model_file(model, tmp_path):
     np.testing.assert_array_equal(got, frame_logits(model / "m.h5", [tmp_path / "shifted.npy"], overwrite_dir=tmp_path))
     np.testing.assert_array_equal(frame_logits(shifted, [wav], "--stream"), got)
     # Python: Model.run on WAV paths and Stream.push_audio use it too.
+    # Python's API (its own build: compared with itself, docs/semantics.md on builds).
     m = lmusim.load_model(shifted)
-    np.testing.assert_array_equal(m.run([str(wav)]).frame_logits, got)
+    py = m.run([str(wav)]).frame_logits
+    np.testing.assert_array_equal(py, lmusim.load_model(model / "m.h5").run(x[None]).frame_logits)
+    assert not np.array_equal(py, lmusim.load_model(model / "m.h5").run([str(wav)]).frame_logits)
     samples, _ = lmusim.read_wav(str(wav))
     s = m.stream()
     frames, logits = s.push_audio(samples)
     f2, l2 = s.finish_audio()
-    np.testing.assert_array_equal(np.concatenate([logits, l2])[:, 0, :], got[0])
+    np.testing.assert_array_equal(np.concatenate([logits, l2])[:, 0, :], py[0])
