@@ -54,17 +54,5 @@ void population::clear_own_ops() {
     for (std::size_t s = 0; s < streams_; ++s) membrane_[s].store(0, std::memory_order_relaxed);
 }
 
-void collect_spikes(const std::uint8_t* fired, std::size_t n, std::size_t b, std::vector<index_t>& spikes) {
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        std::uint64_t word;
-        std::memcpy(&word, fired + i, 8);
-        if (word == 0) continue;
-        for (std::size_t k = i; k < i + 8; ++k)
-            if (fired[k]) spikes.push_back(static_cast<index_t>(b + k));
-    }
-    for (; i < n; ++i)
-        if (fired[i]) spikes.push_back(static_cast<index_t>(b + i));
-}
 
 }  // namespace lmusim

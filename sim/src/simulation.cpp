@@ -60,6 +60,7 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         nodes_[ps.target].incoming.push_back(p);
         ps.kind->prepare(pr, projection_context{"", ps.n_source, ps.n_target, net_.nodes[ps.source].spiking()}, ps.wt);
         ps.kind->nonzero_fanout(pr, ps.n_source, ps.n_target, ps.nz);
+        ps.any_nz = std::any_of(ps.nz.begin(), ps.nz.end(), [](std::uint32_t v) { return v != 0; });
     }
     for (std::size_t i = 0; i < net_.nodes.size(); ++i) {
         const node& nd = net_.nodes[i];
@@ -359,9 +360,9 @@ void simulation::count_ops(std::size_t p, std::size_t s) {
             const std::vector<index_t>& spk = src.spike_history[slot * ctx_.streams + s];
             c.events += spk.size();
             c.sops += ps.kind->sops(pr, spk, ns, nt);
-            for (index_t j : spk) c.effective_acs += nz[j];
-        } else {
-            c.macs += ps.kind->macs(pr, ns, nt);
+            if (ps.any_nz)
+                for (index_t j : spk) c.effective_acs += nz[j];
+        } else if (ps.any_nz) {
             // NeuroBench: a step's input of only 0, 1 and -1 is binary (accumulates), else multiplies.
             const float* x = src.value_history.data() + (slot * ctx_.streams + s) * ns;
             std::uint64_t effective = 0;
@@ -373,6 +374,7 @@ void simulation::count_ops(std::size_t p, std::size_t s) {
             }
             (binary ? c.effective_acs : c.effective_macs) += effective;
         }
+        if (!src.spiking) c.macs += ps.kind->macs(pr, ns, nt);
     }
 }
 

@@ -37,9 +37,9 @@ double coupling(double dt, double tau_m, double tau_s) {
 // The step kernel, a free function over restrict pointers so that it vectorises (branch-free:
 // SSE4.1/AVX2 with -fno-trapping-math). Adds this step's input to the currents, integrates v
 // exactly unless refractory, decays the currents, thresholds and resets.
-std::uint64_t integrate(std::size_t begin, std::size_t end, float* __restrict v, float* __restrict ge, float* __restrict gi,
-                        std::int32_t* __restrict ref, std::uint8_t* __restrict fired, const continuous_lif::propagators b) {
-    std::uint64_t changed = 0;  // membranes that changed (NeuroBench's membrane updates)
+void integrate(std::size_t begin, std::size_t end, float* __restrict v, float* __restrict ge, float* __restrict gi,
+               std::int32_t* __restrict ref, std::uint8_t* __restrict fired, std::uint8_t* __restrict moved,
+               const continuous_lif::propagators b) {
     for (std::size_t i = begin; i < end; ++i) {
         const float e = ge[i];  // this step's input is already added (ports 0, 1 are bound to ge, gi)
         const float g = gi[i];
@@ -48,21 +48,20 @@ std::uint64_t integrate(std::size_t begin, std::size_t end, float* __restrict v,
         const float vn = r == 0 ? vi : v[i];
         const bool s = (r == 0) & (vn > b.v_threshold);
         const float next = s ? b.v_reset : vn;
-        changed += next != v[i];
+        moved[i] = static_cast<std::uint8_t>(next != v[i]);  // NeuroBench's membrane updates
         v[i] = next;
         ref[i] = s ? b.ref_steps : r - (r > 0);
         ge[i] = e * b.p_ee;
         gi[i] = g * b.p_ii;
         fired[i] = static_cast<std::uint8_t>(s);
     }
-    return changed;
 }
 
 }  // namespace
 
 continuous_lif::continuous_lif(const continuous_lif_params& p, double dt, std::size_t size, std::size_t streams)
     : population(size, streams, {size, size}), p_(p), v_(size * streams), ge_(size * streams), gi_(size * streams),
-      ref_(size * streams), fired_(size * streams) {
+      ref_(size * streams), fired_(size * streams), moved_(size * streams) {
     b_.p_mm = static_cast<float>(std::exp(-dt / p.tau_m));
     b_.p_ee = static_cast<float>(std::exp(-dt / p.tau_exc));
     b_.p_ii = static_cast<float>(std::exp(-dt / p.tau_inh));
@@ -94,11 +93,10 @@ void continuous_lif::update_range(std::size_t stream, std::size_t begin, std::si
                                   std::vector<index_t>& spikes, float*) {
     const std::size_t off = stream * size();
     std::uint8_t* fired = fired_.data() + off;
-    const std::uint64_t changed =
-        integrate(begin, end, v_.data() + off, ge_.data() + off, gi_.data() + off, ref_.data() + off, fired, b_);
-    add_membrane_updates(stream, frame == 0 ? end - begin : changed);
-    for (std::size_t i = begin; i < end; ++i)
-        if (fired[i]) spikes.push_back(static_cast<index_t>(i));
+    std::uint8_t* moved = moved_.data() + off;
+    integrate(begin, end, v_.data() + off, ge_.data() + off, gi_.data() + off, ref_.data() + off, fired, moved, b_);
+    add_membrane_updates(stream, frame == 0 ? end - begin : count_set(moved + begin, end - begin));
+    collect_spikes(fired + begin, end - begin, begin, spikes);
 }
 
 void continuous_lif::save_state(state_store& out, const std::string& prefix) const {

@@ -41,22 +41,20 @@ namespace {
 // it vectorises (as continuous_lif's): the same float operations in the same order per neuron as
 // the scalar form, so results are bit-identical. spikingjelly: h = v + (x - (v - v_reset)) / tau;
 // spike if h >= v_threshold; hard reset. Divides by tau unless 1/tau is exact (tau a power of 2).
-// Returns how many membranes changed (NeuroBench's membrane updates).
+// moved[i]: whether the membrane changed (NeuroBench's membrane updates).
 template <bool pow2>
-std::uint64_t charge_fire(std::size_t n, float* __restrict x, float* __restrict v, std::uint8_t* __restrict fired, float vr,
-                          float th, float tau, float inv_tau) {
-    std::uint64_t changed = 0;
+void charge_fire(std::size_t n, float* __restrict x, float* __restrict v, std::uint8_t* __restrict fired,
+                 std::uint8_t* __restrict moved, float vr, float th, float tau, float inv_tau) {
     for (std::size_t i = 0; i < n; ++i) {
         const float d = x[i] - (v[i] - vr);
         const float h = v[i] + (pow2 ? d * inv_tau : d / tau);
         const bool s = h >= th;
         const float next = s ? vr : h;
-        changed += next != v[i];
+        moved[i] = static_cast<std::uint8_t>(next != v[i]);
         v[i] = next;
         x[i] = 0.0f;
         fired[i] = static_cast<std::uint8_t>(s);
     }
-    return changed;
 }
 
 }  // namespace
@@ -69,13 +67,15 @@ void discrete_lif::update_range(std::size_t stream, std::size_t begin, std::size
     apply_affine(p_.affine, x, begin, end);
     constexpr std::size_t chunk = 512;
     alignas(64) std::uint8_t fired[chunk];
+    alignas(64) std::uint8_t moved[chunk];
     std::uint64_t changed = 0;
     for (std::size_t b = begin; b < end; b += chunk) {
         const std::size_t n = std::min(chunk, end - b);
         if (tau_pow2_)
-            changed += charge_fire<true>(n, x + b, v + b, fired, vr, th, tau, inv_tau);
+            charge_fire<true>(n, x + b, v + b, fired, moved, vr, th, tau, inv_tau);
         else
-            changed += charge_fire<false>(n, x + b, v + b, fired, vr, th, tau, inv_tau);
+            charge_fire<false>(n, x + b, v + b, fired, moved, vr, th, tau, inv_tau);
+        changed += count_set(moved, n);
         collect_spikes(fired, n, b, spikes);
     }
     add_membrane_updates(stream, frame == 0 ? end - begin : changed);

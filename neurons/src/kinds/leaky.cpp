@@ -33,9 +33,8 @@ std::vector<float> per_neuron(const std::vector<float>& v, std::size_t n) {
 // One step over a chunk, branch-free (vectorises): the same float operations in the same order
 // as snnTorch's, per neuron.
 template <leaky_reset R>
-std::uint64_t step(std::size_t n, float* __restrict x, float* __restrict mem, const float* __restrict beta,
-                   const float* __restrict thr, std::uint8_t* __restrict fired) {
-    std::uint64_t changed = 0;
+void step(std::size_t n, float* __restrict x, float* __restrict mem, const float* __restrict beta,
+          const float* __restrict thr, std::uint8_t* __restrict fired, std::uint8_t* __restrict moved) {
     for (std::size_t i = 0; i < n; ++i) {
         const float m = mem[i];
         const bool was_above = m > thr[i];
@@ -46,19 +45,19 @@ std::uint64_t step(std::size_t n, float* __restrict x, float* __restrict mem, co
             next = beta[i] * (was_above ? 0.0f : m) + x[i];
         else
             next = beta[i] * m + x[i];
-        changed += next != m;
+        moved[i] = static_cast<std::uint8_t>(next != m);
         mem[i] = next;
         x[i] = 0.0f;
         fired[i] = static_cast<std::uint8_t>(next > thr[i]);
     }
-    return changed;
 }
 
 }  // namespace
 
 leaky::leaky(const leaky_params& p, std::size_t size, std::size_t streams)
     : population(size, streams, {size}), reset_(p.reset), beta_(per_neuron(p.beta, size)),
-      threshold_(per_neuron(p.threshold, size)), mem_(size * streams, 0.0f), fired_(size * streams) {
+      threshold_(per_neuron(p.threshold, size)), mem_(size * streams, 0.0f), fired_(size * streams),
+      moved_(size * streams) {
     for (float& b : beta_) b = std::clamp(b, 0.0f, 1.0f);
 }
 
@@ -76,13 +75,13 @@ void leaky::update_range(std::size_t stream, std::size_t begin, std::size_t end,
     const std::size_t n = end - begin;
     const float* beta = beta_.data() + begin;
     const float* thr = threshold_.data() + begin;
-    std::uint64_t changed = 0;
+    std::uint8_t* moved = moved_.data() + stream * size() + begin;
     switch (reset_) {
-        case leaky_reset::subtract: changed = step<leaky_reset::subtract>(n, x, mem, beta, thr, fired); break;
-        case leaky_reset::zero: changed = step<leaky_reset::zero>(n, x, mem, beta, thr, fired); break;
-        case leaky_reset::none: changed = step<leaky_reset::none>(n, x, mem, beta, thr, fired); break;
+        case leaky_reset::subtract: step<leaky_reset::subtract>(n, x, mem, beta, thr, fired, moved); break;
+        case leaky_reset::zero: step<leaky_reset::zero>(n, x, mem, beta, thr, fired, moved); break;
+        case leaky_reset::none: step<leaky_reset::none>(n, x, mem, beta, thr, fired, moved); break;
     }
-    add_membrane_updates(stream, frame == 0 ? n : changed);  // NeuroBench counts every neuron on the first step
+    add_membrane_updates(stream, frame == 0 ? n : count_set(moved, n));  // NeuroBench counts every neuron on the first step
     collect_spikes(fired, n, begin, spikes);
 }
 

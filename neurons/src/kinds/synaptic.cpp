@@ -27,9 +27,9 @@ std::vector<float> lowered(const std::vector<float>& v, std::size_t n, bool clam
 }
 
 template <leaky_reset R>
-std::uint64_t step(std::size_t n, float* __restrict x, float* __restrict syn, float* __restrict mem, const float* __restrict alpha,
-          const float* __restrict beta, const float* __restrict thr, std::uint8_t* __restrict fired) {
-    std::uint64_t changed = 0;
+void step(std::size_t n, float* __restrict x, float* __restrict syn, float* __restrict mem, const float* __restrict alpha,
+          const float* __restrict beta, const float* __restrict thr, std::uint8_t* __restrict fired,
+          std::uint8_t* __restrict moved) {
     for (std::size_t i = 0; i < n; ++i) {
         const float m = mem[i];
         const bool was_above = m > thr[i];
@@ -37,13 +37,12 @@ std::uint64_t step(std::size_t n, float* __restrict x, float* __restrict syn, fl
         float next = beta[i] * m + s;
         if constexpr (R == leaky_reset::subtract) next = next - (was_above ? thr[i] : 0.0f);
         if constexpr (R == leaky_reset::zero) next = next - (was_above ? next : 0.0f);  // 0 after a reset
-        changed += next != m;
+        moved[i] = static_cast<std::uint8_t>(next != m);
         syn[i] = s;
         mem[i] = next;
         x[i] = 0.0f;
         fired[i] = static_cast<std::uint8_t>(next > thr[i]);
     }
-    return changed;
 }
 
 }  // namespace
@@ -51,7 +50,7 @@ std::uint64_t step(std::size_t n, float* __restrict x, float* __restrict syn, fl
 synaptic::synaptic(const synaptic_params& p, std::size_t size, std::size_t streams)
     : population(size, streams, {size}), reset_(p.reset), alpha_(lowered(p.alpha, size, true)),
       beta_(lowered(p.beta, size, true)), threshold_(lowered(p.threshold, size, false)), syn_(size * streams, 0.0f),
-      mem_(size * streams, 0.0f), fired_(size * streams) {}
+      mem_(size * streams, 0.0f), fired_(size * streams), moved_(size * streams) {}
 
 void synaptic::reset() {
     std::fill(syn_.begin(), syn_.end(), 0.0f);
@@ -67,13 +66,13 @@ void synaptic::update_range(std::size_t stream, std::size_t begin, std::size_t e
     float *syn = syn_.data() + off, *mem = mem_.data() + off;
     const float *a = alpha_.data() + begin, *b = beta_.data() + begin, *thr = threshold_.data() + begin;
     std::uint8_t* fired = fired_.data() + off;
-    std::uint64_t changed = 0;
+    std::uint8_t* moved = moved_.data() + off;
     switch (reset_) {
-        case leaky_reset::subtract: changed = step<leaky_reset::subtract>(n, x, syn, mem, a, b, thr, fired); break;
-        case leaky_reset::zero: changed = step<leaky_reset::zero>(n, x, syn, mem, a, b, thr, fired); break;
-        case leaky_reset::none: changed = step<leaky_reset::none>(n, x, syn, mem, a, b, thr, fired); break;
+        case leaky_reset::subtract: step<leaky_reset::subtract>(n, x, syn, mem, a, b, thr, fired, moved); break;
+        case leaky_reset::zero: step<leaky_reset::zero>(n, x, syn, mem, a, b, thr, fired, moved); break;
+        case leaky_reset::none: step<leaky_reset::none>(n, x, syn, mem, a, b, thr, fired, moved); break;
     }
-    add_membrane_updates(stream, frame == 0 ? n : changed);
+    add_membrane_updates(stream, frame == 0 ? n : count_set(moved, n));
     collect_spikes(fired_.data() + off, n, begin, spikes);
 }
 

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -97,6 +98,25 @@ private:
 
 // Appends b + k for every k < n with fired[k] != 0 to `spikes` (ascending), skipping eight
 // silent neurons at a time.
-void collect_spikes(const std::uint8_t* fired, std::size_t n, std::size_t b, std::vector<index_t>& spikes);
+inline void collect_spikes(const std::uint8_t* fired, std::size_t n, std::size_t b, std::vector<index_t>& spikes) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, fired + i, 8);
+        if (word == 0) continue;
+        for (std::size_t k = i; k < i + 8; ++k)
+            if (fired[k]) spikes.push_back(static_cast<index_t>(b + k));
+    }
+    for (; i < n; ++i)
+        if (fired[i]) spikes.push_back(static_cast<index_t>(b + i));
+}
+
+// How many of flags[0, n) are set. Kernels write 0/1 flags (e.g. "the membrane moved") and count
+// them here, so that the kernel's own loop stays free of reductions and vectorises.
+inline std::uint64_t count_set(const std::uint8_t* __restrict flags, std::size_t n) noexcept {
+    std::uint32_t total = 0;
+    for (std::size_t i = 0; i < n; ++i) total += flags[i];
+    return total;
+}
 
 }  // namespace lmusim

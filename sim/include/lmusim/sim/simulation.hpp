@@ -124,6 +124,7 @@ private:
         std::uint32_t taps = 1;              // conv1d kernel, else 1
         std::vector<float> wt;               // the kind's lowered weights (projection_kind::prepare)
         std::vector<std::uint32_t> nz;       // [tap][source] nonzero fan-out (effective operations)
+        bool any_nz = false;                 // some weight is nonzero (routing has none)
         std::vector<op_counts> counts;       // per stream
     };
 

@@ -57,7 +57,7 @@ private:
     leaky_reset reset_;
     std::vector<float> beta_, threshold_;  // lowered: per neuron, beta clamped
     std::vector<float> mem_;               // [stream][neuron]
-    std::vector<std::uint8_t> fired_;      // scratch
+    std::vector<std::uint8_t> fired_, moved_;  // scratch flags
 };
 
 std::unique_ptr<population> make_population(const leaky_params& p, const population_args& a);

@@ -53,7 +53,7 @@ private:
     leaky_reset reset_;
     std::vector<float> alpha_, beta_, threshold_;  // lowered: per neuron, decays clamped
     std::vector<float> syn_, mem_;                 // [stream][neuron]
-    std::vector<std::uint8_t> fired_;              // scratch
+    std::vector<std::uint8_t> fired_, moved_;      // scratch flags
 };
 
 std::unique_ptr<population> make_population(const synaptic_params& p, const population_args& a);
