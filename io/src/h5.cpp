@@ -1,9 +1,6 @@
 #include "h5.hpp"
 
-#include <dlfcn.h>
 #include <fcntl.h>
-#include <link.h>
-#include <spawn.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,20 +20,6 @@
 #include "h5_probe.hpp"
 #include "lmusim/graph/stats.hpp"
 #include "lmusim/core/strings.hpp"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define LMUSIM_HAS_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LMUSIM_HAS_SANITIZER 1
-#endif
-#endif
-#ifndef LMUSIM_HAS_SANITIZER
-#define LMUSIM_HAS_SANITIZER 0
-#endif
-#if LMUSIM_HAS_SANITIZER
-#include <sanitizer/common_interface_defs.h>
-#endif
 
 namespace lmusim::h5 {
 namespace {
