@@ -22,10 +22,6 @@ void positive(const std::string& label, const char* what, double v) {
     if (!(v > 0) || !std::isfinite(v)) fail(cat(label, ": ", what, " = ", v, ", expected a finite value > 0"));
 }
 
-void size_is(const std::string& label, const char* what, std::size_t found, std::size_t expected, const char* unit) {
-    if (found != expected) fail(cat(label, ": ", what, " has ", found, " values, expected ", expected, unit));
-}
-
 void affine(const std::string& label, const input_affine& a, std::size_t n) {
     auto size_ok = [&](const char* what, const std::vector<float>& v) {
         if (v.size() != n)

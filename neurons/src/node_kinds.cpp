@@ -11,7 +11,7 @@ template <class... P> node_params from_name(std::string_view name, node_kind_lis
     const bool found = ((name == P::name ? (out = P{}, true) : false) || ...);
     if (!found) {
         std::string known;
-        ((known += cat(known.empty() ? "" : ", ", P::name)), ...);
+        for (std::string_view k : registered_node_kind_names()) known += cat(known.empty() ? "" : ", ", k);
         throw error(cat("unknown node kind '", name, "', expected one of ", known));
     }
     return out;

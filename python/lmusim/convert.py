@@ -114,6 +114,13 @@ def load_state_dict(path: str) -> "Tuple[OrderedDict[str, Any], Dict[str, str]]"
     The state dict has any ``module.`` prefix removed; ``original_names`` maps each returned key
     to the key as spelled in the file (for error messages).
     """
+    sd, original, _ = load_checkpoint(path)
+    return sd, original
+
+
+def load_checkpoint(path: str) -> "Tuple[OrderedDict[str, Any], Dict[str, str], Any]":
+    """:func:`load_state_dict` plus the checkpoint's ``hyper_parameters`` (a Lightning file's;
+    None otherwise), from one read of the file."""
     import torch  # local: importing lmusim must not need torch
 
     from .safe_load import LoadError, RefusedError, load
@@ -151,7 +158,7 @@ def load_state_dict(path: str) -> "Tuple[OrderedDict[str, Any], Dict[str, str]]"
         original[name] = key
     if not sd:
         raise ConversionError(f"{path}: the state dict is empty")
-    return sd, original
+    return sd, original, obj.get("hyper_parameters") if isinstance(obj, Mapping) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -636,16 +643,6 @@ def count_trainable(builder: _GraphBuilder) -> int:
                for k, a in o.data.items() if k in keep)
 
 
-def _hyperparameters(path: str):
-    """A Lightning checkpoint's hyper_parameters (read again, safely), or None."""
-    from .safe_load import load
-    try:
-        obj = load(path, what="checkpoint")
-    except Exception:  # already read once by load_state_dict; nothing more to report
-        return None
-    return obj.get("hyper_parameters") if isinstance(obj, Mapping) else None
-
-
 def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwrite: bool = False,
             input_kind: str = "spikes") -> Dict[str, Any]:
     """Convert checkpoint ``ckpt_path`` into the model file ``out_path``.
@@ -665,11 +662,11 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
     check_outputs([out_path], [ckpt_path], overwrite)
     if input_kind not in ("spikes", "values"):
         raise ConversionError(f"input_kind = {input_kind!r}, expected 'spikes' or 'values'")
-    sd, names = load_state_dict(ckpt_path)
+    sd, names, hparams = load_checkpoint(ckpt_path)
     from .convert_l2mu import find_prefix
     prefix = find_prefix(sd)
     if prefix is not None:
-        return _convert_l2mu(ckpt_path, out_path, sd, names, prefix, input_kind, overwrite, _hyperparameters(ckpt_path))
+        return _convert_l2mu(ckpt_path, out_path, sd, names, prefix, input_kind, overwrite, hparams)
     try:
         cfg = infer_config(sd, names)
         check_state_dict(sd, cfg, names)

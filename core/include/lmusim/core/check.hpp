@@ -16,8 +16,6 @@ void finite(const std::string& label, const char* what, const std::vector<float>
 void finite(const std::string& label, const char* what, double v);
 // A finite value > 0.
 void positive(const std::string& label, const char* what, double v);
-// `count` values (a named array of a node or projection).
-void size_is(const std::string& label, const char* what, std::size_t found, std::size_t expected, const char* unit = "");
 // An affine of n values: the arrays its form needs, each of n finite values.
 void affine(const std::string& label, const input_affine& a, std::size_t n);
 

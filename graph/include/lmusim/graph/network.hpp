@@ -26,7 +26,6 @@ struct node {
     node_params params;
 
     std::string_view kind() const noexcept { return kind_name(params); }  // the kind's name
-    template <class P> bool is() const noexcept { return std::holds_alternative<P>(params); }
     bool spiking() const noexcept;             // output is spikes (else real values)
     bool frame_input() const noexcept;         // fed with frames (simulation::push_frames)
     std::size_t input_ports() const noexcept;  // 0 for sources

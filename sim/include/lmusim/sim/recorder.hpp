@@ -31,7 +31,6 @@ public:
     void add(recorder* r) {
         if (r) members_.push_back(r);
     }
-    bool empty() const noexcept { return members_.empty(); }
     // The chain itself, or nullptr when it has no members (for run_options::rec).
     recorder* get() noexcept { return members_.empty() ? nullptr : this; }
 
