@@ -2,6 +2,9 @@
 """Train the Spiking LMUFormer (``slmu_rnn_ms_conv1d``) on the keyword data of
 ``scripts/gen_keywords.py``.
 
+The loop, data, augmentation and checkpointing are :mod:`lmusim.training.kws` (shared with
+``scripts/train_l2mu.py``); this script adds the model.
+
 * Features (docs/lmuformer.md §1.2, :mod:`lmusim.training.features`) are computed once per
   split and cached under ``--cache`` (``feats_<split>.npy`` float32 [clips, 128, 128]
   + ``labels_<split>.npy`` + ``paths_<split>.json``).
@@ -30,316 +33,42 @@ Logs go to stdout and ``OUT/log.txt``.  ``--time-batches N`` only times N traini
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-import time
-from collections import Counter, OrderedDict
 
 # OpenMP threads that spin while waiting are ruinous on a shared, oversubscribed CPU (measured:
 # 2.6 s instead of 0.65 s per batch); must be set before torch loads its OpenMP runtime.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-from lmusim.training import features as feat  # noqa: E402
+from lmusim.training import kws  # noqa: E402
 from lmusim.training.slmu import (SpikingLMUFormer, firing_rates, load_upstream,  # noqa: E402
                                   upstream_state_dict)
 
-SPLITS = ("train", "validation", "test")
 
+class SLMU(kws.Arch):
+    name = "slmu"
 
-class Logger:
-    def __init__(self, path: str):
-        self.f = open(path, "a", buffering=1)
+    def add_arguments(self, ap):
+        ap.add_argument("--dim", type=int, default=256)
+        ap.add_argument("--depth", type=int, default=1)
+        ap.add_argument("--memory-size", type=int, default=None, help="default 2*dim (upstream)")
 
-    def __call__(self, *a):
-        s = " ".join(str(x) for x in a)
-        line = time.strftime("%H:%M:%S ") + s
-        print(line, flush=True)
-        self.f.write(line + "\n")
+    def build(self, args):
+        return SpikingLMUFormer(dim=args.dim, depth=args.depth, memory_size=args.memory_size)
 
+    def describe(self, model):
+        return "slmu_rnn_ms_conv1d " + super().describe(model)
 
-# ---------------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------------
+    def checkpoint(self, model, args):
+        return upstream_state_dict(model)
 
-def load_split(data_dir: str, cache: str, split: str, log, workers: int = 2):
-    """Cached features/labels of one split (computed on first use)."""
-    os.makedirs(cache, exist_ok=True)
-    fpath = os.path.join(cache, f"feats_{split}.npy")
-    lpath = os.path.join(cache, f"labels_{split}.npy")
-    ppath = os.path.join(cache, f"paths_{split}.json")
-    with open(os.path.join(data_dir, "manifest.json")) as f:
-        man = json.load(f)
-    recs = [r for r in man["clips"] if r["split"] == split]
-    paths = [r["path"] for r in recs]
-    if os.path.exists(fpath) and os.path.exists(ppath):
-        with open(ppath) as f:
-            if json.load(f) == paths:
-                return np.load(fpath, mmap_mode="r"), np.load(lpath), recs
-        log(f"cache {ppath} does not match the manifest; recomputing")
-    t0 = time.time()
-    log(f"computing features of {len(paths)} {split} clips ({workers} workers)")
-    x = feat.wavs_features(paths, root=data_dir, workers=workers, progress=True)
-    y = np.array([r["label"] for r in recs], dtype=np.int64)
-    np.save(fpath + ".tmp.npy", x)
-    os.replace(fpath + ".tmp.npy", fpath)
-    np.save(lpath, y)
-    with open(ppath, "w") as f:
-        json.dump(paths, f)
-    log(f"  {split}: {x.shape} in {time.time() - t0:.0f} s -> {fpath}")
-    return np.load(fpath, mmap_mode="r"), y, recs
+    def load(self, model, obj):
+        load_upstream(model, obj)
 
-
-def _warp_index(alpha: torch.Tensor, n_mels: int) -> torch.Tensor:
-    """Fractional source mel-bin index per (clip, target bin) for formant scaling by ``alpha``:
-    the warped spectrum is S'(f) = S(f / alpha) (vocal tract length perturbation), evaluated at
-    the centre frequencies of the 128 HTK-mel filters of docs/lmuformer.md §1.2 (20 Hz .. 8 kHz)."""
-    lo, hi = 1127.0 * np.log1p(20.0 / 700.0), 1127.0 * np.log1p(8000.0 / 700.0)
-    step = (hi - lo) / (n_mels + 1)
-    centre_mel = lo + step * torch.arange(1, n_mels + 1, dtype=torch.float64)
-    centre_hz = 700.0 * torch.expm1(centre_mel / 1127.0)
-    src_hz = centre_hz.view(1, -1) / alpha.double().view(-1, 1)
-    src_mel = 1127.0 * torch.log1p(src_hz / 700.0)
-    return ((src_mel - lo) / step - 1.0).clamp(0, n_mels - 1).float()
-
-
-def augment(x: torch.Tensor, gen: torch.Generator, freqm: int, timem: int, noise: bool,
-            roll: int, warp: float = 0.0) -> torch.Tensor:
-    """Training augmentation on normalised features x [B, N, F] (may work in place): optional
-    formant scaling (``warp``: factor uniform in [1-warp, 1+warp], linear interpolation across
-    mel bins), then upstream's SpecAugment, noise and roll (docs/lmuformer.md §1.3)."""
-    b, n, f = x.shape
-    if warp > 0:
-        alpha = 1.0 + (torch.rand(b, generator=gen) * 2 - 1) * warp
-        src = _warp_index(alpha, f)  # [B, F]
-        i0 = src.floor().long()
-        i1 = (i0 + 1).clamp(max=f - 1)
-        w = (src - i0).view(b, 1, f)
-        x = torch.gather(x, 2, i0.view(b, 1, f).expand(b, n, f)) * (1 - w) \
-            + torch.gather(x, 2, i1.view(b, 1, f).expand(b, n, f)) * w
-    if freqm > 0:
-        w = torch.randint(0, freqm + 1, (b,), generator=gen)
-        s = (torch.rand(b, generator=gen) * (f - w)).long()
-        idx = torch.arange(f).view(1, f)
-        mask = (idx >= s.view(b, 1)) & (idx < (s + w).view(b, 1))
-        x.masked_fill_(mask.view(b, 1, f), feat.PAD_VALUE)
-    if timem > 0:
-        w = torch.randint(0, timem + 1, (b,), generator=gen)
-        s = (torch.rand(b, generator=gen) * (n - w)).long()
-        idx = torch.arange(n).view(1, n)
-        mask = (idx >= s.view(b, 1)) & (idx < (s + w).view(b, 1))
-        x.masked_fill_(mask.view(b, n, 1), feat.PAD_VALUE)
-    if noise:
-        amp = torch.rand(b, 1, 1, generator=gen) / 10
-        x.add_(torch.rand(x.shape, generator=gen) * amp)
-    if roll > 0:
-        sh = torch.randint(-roll, roll, (b,), generator=gen)
-        idx = (torch.arange(n).view(1, n) - sh.view(b, 1)) % n
-        x = torch.gather(x, 1, idx.view(b, n, 1).expand(b, n, f))
-    return x
-
-
-@torch.no_grad()
-def evaluate(model, x, y, batch: int = 256):
-    """Accuracy and predictions of the model in eval mode."""
-    model.eval()
-    preds = []
-    for i in range(0, len(y), batch):
-        xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch]))
-        preds.append(model(xb).argmax(dim=1))
-    p = torch.cat(preds).numpy()
-    return float((p == y).mean()), p
-
-
-# ---------------------------------------------------------------------------------------------
-# Main
-# ---------------------------------------------------------------------------------------------
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="build/data/keywords")
-    ap.add_argument("--cache", default="build/train/cache")
-    ap.add_argument("--out", default="build/train/slmu_kws")
-    ap.add_argument("--dim", type=int, default=256)
-    ap.add_argument("--depth", type=int, default=1)
-    ap.add_argument("--memory-size", type=int, default=None, help="default 2*dim (upstream)")
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=2.5e-3)
-    ap.add_argument("--milestones", default="5:5", help="'START:STEP' (every STEP epochs from "
-                    "START, upstream 10:10) or a comma list")
-    ap.add_argument("--gamma", type=float, default=0.7, help="MultiStepLR gamma (upstream 0.85)")
-    ap.add_argument("--loss", choices=["ce", "bce"], default="ce")
-    ap.add_argument("--freqm", type=int, default=24)
-    ap.add_argument("--timem", type=int, default=24)
-    ap.add_argument("--no-noise", action="store_true")
-    ap.add_argument("--roll", type=int, default=10)
-    ap.add_argument("--warp", type=float, default=0.0,
-                    help="formant-scaling augmentation: factor in [1-W, 1+W] (0: off)")
-    ap.add_argument("--train-subset", type=int, default=0,
-                    help="use a random subset of this many training clips per epoch (0: all)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--init", default=None,
-                    help="start from the weights of this upstream-format checkpoint (.pth; fresh "
-                         "optimiser and schedule), e.g. to fine-tune on new data")
-    ap.add_argument("--resume-lr", type=float, default=None,
-                    help="with --resume: set the learning rate to this value")
-    ap.add_argument("--time-batches", type=int, default=0)
-    args = ap.parse_args(argv)
-
-    torch.set_num_threads(args.threads)
-    os.makedirs(os.path.join(args.out, "checkpoints"), exist_ok=True)
-    log = Logger(os.path.join(args.out, "log.txt"))
-    log("args:", json.dumps(vars(args)))
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-
-    data = {s: load_split(args.data, args.cache, s, log) for s in SPLITS}
-    xtr, ytr, _ = data["train"]
-    xva, yva, _ = data["validation"]
-    xte, yte, _ = data["test"]
-    xtr_t = torch.from_numpy(np.array(xtr))  # in memory (1.4 GB for 21k clips)
-    log(f"train {len(ytr)}, validation {len(yva)}, test {len(yte)} clips")
-
-    model = SpikingLMUFormer(dim=args.dim, depth=args.depth, memory_size=args.memory_size)
-    n_par = sum(p.numel() for p in model.parameters())
-    log(f"model slmu_rnn_ms_conv1d {json.dumps(model.config)}: {n_par:,} trainable parameters")
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.95, 0.999), weight_decay=0)
-    if ":" in args.milestones:
-        a, b = (int(v) for v in args.milestones.split(":"))
-        milestones = list(range(a, args.epochs + 1, b))
-    else:
-        milestones = [int(v) for v in args.milestones.split(",") if v]
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=args.gamma)
-    gen = torch.Generator().manual_seed(args.seed + 1)
-
-    start_epoch, best_acc, best_epoch, history = 1, -1.0, 0, []
-    resume_path = os.path.join(args.out, "resume.pt")
-    if args.resume and os.path.exists(resume_path):
-        st = torch.load(resume_path, map_location="cpu")
-        load_upstream(model, st["model"])
-        opt.load_state_dict(st["optimizer"])
-        sched.load_state_dict(st["scheduler"])
-        # the schedule of this invocation wins (e.g. a resumed run extended with more epochs)
-        sched.milestones = Counter(milestones)
-        sched.gamma = args.gamma
-        if args.resume_lr is not None:
-            for g in opt.param_groups:
-                g["lr"] = args.resume_lr
-        gen.set_state(st["gen"])
-        torch.set_rng_state(st["torch_rng"])
-        start_epoch, best_acc, best_epoch = st["epoch"] + 1, st["best_acc"], st["best_epoch"]
-        history = st["history"]
-        log(f"resumed after epoch {st['epoch']} (best validation {best_acc:.4f} at epoch "
-            f"{best_epoch})")
-
-    elif args.init:
-        load_upstream(model, torch.load(args.init, map_location="cpu"))
-        log(f"initialised from {args.init}")
-
-    def loss_fn(logits, yb):
-        if args.loss == "ce":
-            return F.cross_entropy(logits, yb)
-        return F.binary_cross_entropy_with_logits(
-            logits, F.one_hot(yb, logits.shape[1]).float())
-
-    def train_batches(order, limit=0):
-        model.train()
-        tot_loss, tot_ok, tot_n, t0 = 0.0, 0, 0, time.time()
-        nb = (len(order) + args.batch - 1) // args.batch
-        for bi in range(nb):
-            if limit and bi >= limit:
-                break
-            idx = order[bi * args.batch:(bi + 1) * args.batch]
-            xb = xtr_t[idx].clone()
-            yb = torch.from_numpy(ytr[idx.numpy()])
-            xb = augment(xb, gen, args.freqm, args.timem, not args.no_noise, args.roll, args.warp)
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot_loss += float(loss) * len(idx)
-            tot_ok += int((logits.argmax(1) == yb).sum())
-            tot_n += len(idx)
-            if (bi + 1) % 20 == 0 or bi + 1 == nb:
-                el = time.time() - t0
-                log(f"  batch {bi + 1}/{nb} loss {tot_loss / tot_n:.4f} acc {tot_ok / tot_n:.4f}"
-                    f" ({el / (bi + 1):.2f} s/batch, epoch eta {el / (bi + 1) * (nb - bi - 1):.0f} s)")
-        return tot_loss / max(tot_n, 1), tot_ok / max(tot_n, 1), time.time() - t0
-
-    if args.time_batches:
-        order = torch.randperm(len(ytr), generator=gen)
-        n_ep = min(len(ytr), args.train_subset or len(ytr))
-        _, _, dt = train_batches(order[:n_ep], args.time_batches)
-        per_batch = dt / args.time_batches
-        t0 = time.time()
-        evaluate(model, xva, yva)
-        tv = time.time() - t0
-        ep = per_batch * ((n_ep + args.batch - 1) // args.batch) + tv
-        log(f"TIMING dim {args.dim} depth {args.depth} batch {args.batch}: {per_batch:.2f} s/batch,"
-            f" validation {tv:.0f} s, epoch ~{ep:.0f} s ({ep / 60:.1f} min), {args.epochs} epochs "
-            f"~{ep * args.epochs / 60:.0f} min")
-        return 0
-
-    for epoch in range(start_epoch, args.epochs + 1):
-        order = torch.randperm(len(ytr), generator=gen)
-        if args.train_subset:
-            order = order[:args.train_subset]
-        lr = opt.param_groups[0]["lr"]
-        log(f"epoch {epoch}/{args.epochs} lr {lr:.3g}")
-        tl, ta, dt = train_batches(order)
-        sched.step()
-        t0 = time.time()
-        va, _ = evaluate(model, xva, yva)
-        tv = time.time() - t0
-        sd = upstream_state_dict(model)
-        torch.save(sd, os.path.join(args.out, "checkpoints", f"epoch_{epoch:03d}.pth"))
-        improved = va > best_acc
-        if improved:
-            best_acc, best_epoch = va, epoch
-            torch.save(sd, os.path.join(args.out, "best_model.pth"))
-        history.append(OrderedDict(epoch=epoch, lr=lr, train_loss=tl, train_acc=ta, val_acc=va,
-                                   train_s=round(dt, 1), val_s=round(tv, 1), batch=args.batch,
-                                   clips=len(order), freqm=args.freqm, timem=args.timem,
-                                   warp=args.warp))
-        torch.save(dict(model=sd, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                        gen=gen.get_state(), torch_rng=torch.get_rng_state(), epoch=epoch,
-                        best_acc=best_acc, best_epoch=best_epoch, history=history,
-                        args=vars(args)), resume_path + ".tmp")
-        os.replace(resume_path + ".tmp", resume_path)
-        log(f"epoch {epoch} done: train loss {tl:.4f} acc {ta:.4f}, validation acc {va:.4f}"
-            f"{' (best)' if improved else ''}, {dt:.0f} s train + {tv:.0f} s validation")
-
-    # final evaluation of the best checkpoint
-    best = torch.load(os.path.join(args.out, "best_model.pth"), map_location="cpu")
-    load_upstream(model, best)
-    va, _ = evaluate(model, xva, yva)
-    te, pte = evaluate(model, xte, yte)
-    per_class = OrderedDict((w, float((pte[yte == k] == k).mean()))
-                            for k, w in enumerate(feat.CLASS_NAMES))
-    rates = firing_rates(model, torch.from_numpy(np.ascontiguousarray(xte)))
-    res = OrderedDict(config=model.config, trainable_parameters=n_par, args=vars(args),
-                      best_epoch=best_epoch, validation_acc=va, test_acc=te,
-                      test_per_class=per_class, test_firing_rates=rates,
-                      train_time_s=round(sum(h["train_s"] + h["val_s"] for h in history), 1),
-                      history=history)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    log(f"best epoch {best_epoch}: validation acc {va:.4f}, TEST acc {te:.4f}")
-    for k, v in rates.items():
-        log(f"  firing rate {k:28s} {v:.4f}")
-    log("DONE")
-    return 0
+    def firing_rates(self, model, feats):
+        return firing_rates(model, feats)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(kws.main(SLMU(), description=__doc__.split("\n")[0]))

@@ -611,18 +611,33 @@ def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_k
     with claim(out_path, overwrite, inputs=[ckpt_path]) as tmp:
         with h5py.File(tmp, "w") as f:
             meta = _write_network(f, graph, "l2mu", L2MU_DT_MS, sha)
-            meta.create_dataset("class_names", data=[f"class_{k}" for k in range(cfg["classes"])],
-                                dtype=h5py.string_dtype())
+            hp = hparams if isinstance(hparams, Mapping) else {}
+            names_hp = hp.get("class_names")
+            class_names = [f"class_{k}" for k in range(cfg["classes"])]
+            if names_hp is not None:
+                if not (isinstance(names_hp, (list, tuple)) and all(isinstance(n, str) for n in names_hp)
+                        and len(names_hp) == cfg["classes"]):
+                    raise ConversionError(f"{ckpt_path}: hyper_parameters 'class_names': expected a list of "
+                                          f"{cfg['classes']} strings (one per output neuron)")
+                class_names = list(names_hp)
+            meta.create_dataset("class_names", data=class_names, dtype=h5py.string_dtype())
             config = meta.create_group("config")
             for k in ("n_in", "memory_size", "order", "hidden", "classes"):
                 config.attrs[k] = np.uint64(cfg[k])
             config.attrs["variant"] = cfg["variant"]
-            if isinstance(hparams, Mapping):
-                params = hparams.get("params", hparams)
-                if isinstance(params, Mapping) and isinstance(params.get("theta"), (int, float)):
-                    config.attrs["theta"] = np.float64(params["theta"])
+            params = hp.get("params", hp)
+            if isinstance(params, Mapping) and isinstance(params.get("theta"), (int, float)):
+                config.attrs["theta"] = np.float64(params["theta"])
             meta.attrs["input_node"] = "input"
             meta.attrs["output_node"] = "output"
+            # audio models (scripts/train_l2mu.py): the front-end's feature normalisation
+            for key in ("feature_mean", "feature_std2"):
+                if key in hp:
+                    v = hp[key]
+                    if not isinstance(v, (int, float)) or not np.isfinite(v) or (key == "feature_std2" and v <= 0):
+                        raise ConversionError(f"{ckpt_path}: hyper_parameters '{key}' = {v!r}: expected a finite "
+                                              f"number{' > 0' if key == 'feature_std2' else ''}")
+                    meta.attrs[key] = np.float32(v)
     return {
         "out_path": out_path,
         "config": cfg,
