@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lmusim/graph/network.hpp"
+#include "lmusim/io/nir.hpp"
 
 namespace lmusim::cli {
 
@@ -36,6 +37,10 @@ struct model_settings {
     bool per_frame_counts = false;
     std::size_t batch = 16;
     std::string memory_mode;
+    // NIR graphs (docs/nir.md)
+    double dt = 0;  // [s]
+    std::string nir_discretization = "euler";
+    std::string nir_reset = "zero";
 };
 
 // SIGINT/SIGTERM: the first asks the run to stop at the next boundary, a second ends the process.
@@ -75,5 +80,6 @@ int features(const std::string& in, const std::string& out, bool overwrite);
 int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot,
            bool overwrite);
 int info(const std::string& path);
+int nir_info(const std::string& path, const nir_options& options);
 
 }  // namespace lmusim::cli

@@ -36,6 +36,7 @@
 #include "lmusim/io/h5_recorder.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/network_file.hpp"
+#include "lmusim/io/nir.hpp"
 #include "lmusim/io/npy.hpp"
 #include "lmusim/core/output_file.hpp"
 #include "lmusim/sim/run_clips.hpp"
@@ -76,6 +77,14 @@ int main(int argc, char** argv) {
     run->add_flag("--per-frame-counts", model_run.per_frame_counts, "With --output: spikes per population per frame");
     run->add_option("--batch", model_run.batch, "Clips run side by side")->capture_default_str();
     run->add_option("--memory-mode", model_run.memory_mode, "LMU memory: impulse (exact) or recurrence (A m + B u)");
+    run->add_option("--dt", model_run.dt, "NIR graphs: the step [s] (e.g. 1e-4); required for them");
+    run->add_option("--nir-discretization", model_run.nir_discretization,
+                    "NIR graphs: euler (dt/tau) or exact (1 - exp(-dt/tau))")
+        ->check(CLI::IsMember({"euler", "exact"}))
+        ->capture_default_str();
+    run->add_option("--nir-reset", model_run.nir_reset, "NIR graphs: after a spike v <- v_reset (zero) or v - v_threshold (subtract)")
+        ->check(CLI::IsMember({"zero", "subtract"}))
+        ->capture_default_str();
 
     std::string feat_in, feat_out;
     auto* feat = app.add_subcommand("features", "Log-mel features of a WAV file (the model's front-end), printed or saved as .npy");
@@ -97,8 +106,13 @@ int main(int argc, char** argv) {
     add_overwrite_flag(rep, report_overwrite);
 
     std::string info_path;
-    auto* inf = app.add_subcommand("info", "Describe a network file");
-    inf->add_option("network", info_path, "Network file (HDF5)")->required();
+    auto* inf = app.add_subcommand("info", "Describe a network, model or NIR file");
+    inf->add_option("network", info_path, "Network, model (HDF5) or NIR graph file")->required();
+    lmusim::nir_options info_nir;
+    std::string info_disc = "euler", info_reset = "zero";
+    inf->add_option("--dt", info_nir.dt, "NIR graphs: the step [s] the description assumes (default 1e-4)");
+    inf->add_option("--nir-discretization", info_disc, "NIR graphs: euler or exact")->check(CLI::IsMember({"euler", "exact"}));
+    inf->add_option("--nir-reset", info_reset, "NIR graphs: zero or subtract")->check(CLI::IsMember({"zero", "subtract"}));
 
     CLI11_PARSE(app, argc, argv);
     if (*cuba || *run) install_signal_handlers();  // other commands end at once on Ctrl-C
@@ -122,10 +136,19 @@ int main(int argc, char** argv) {
             return run_model(net_path, file_run, model_run);
         }
         if (*feat) return features(feat_in, feat_out, feat_overwrite);
+        if (*run && lmusim::is_nir_file(net_path))
+            throw lmusim::error(cat(net_path, ": a NIR graph runs on input data: lmusim run ", net_path,
+                                    " --input X.npy --dt SECONDS [--output OUT.h5] (docs/nir.md)"));
         if (*run) guard_network_run(file_run, {net_path}, {});
         if (*run)
             return run_network(lmusim::load_network(net_path), file_run, {{"command", "run"}, {"network_file", net_path}},
                                lmusim::sha256_file(net_path));
+        if (*inf && lmusim::is_nir_file(info_path)) {
+            if (info_nir.dt == 0) info_nir.dt = 1e-4;
+            info_nir.discretization = lmusim::nir_discretization_from_string(info_disc);
+            info_nir.reset = lmusim::nir_reset_from_string(info_reset);
+            return nir_info(info_path, info_nir);
+        }
         if (*inf) return info(info_path);
         if (*rep) {
             if (list_models) {

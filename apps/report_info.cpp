@@ -91,9 +91,9 @@ int report(const std::string& path, const std::string& model_name, bool json, bo
     return 0;
 }
 
-int info(const std::string& path) {
-    const lmusim::network net = lmusim::load_network(path);
-    std::printf("network '%s' (dt %g ms)\n", net.name.c_str(), net.dt);
+namespace {
+
+void print_network(const lmusim::network& net) {
     std::size_t synapses = 0;
     std::printf("%zu nodes:\n", net.nodes.size());
     for (const auto& n : net.nodes)
@@ -109,6 +109,37 @@ int info(const std::string& path) {
     std::printf("%zu trainable parameters\n", net.parameter_count());
     const auto lat = net.latencies();
     std::printf("latency: output after +%u frames\n", *std::max_element(lat.begin(), lat.end()));
+}
+
+std::string dims(const std::vector<std::size_t>& s) {
+    std::string t = "(";
+    for (std::size_t i = 0; i < s.size(); ++i) t += cat(i ? ", " : "", s[i]);
+    return t + (s.size() == 1 ? ",)" : ")");
+}
+
+}  // namespace
+
+int info(const std::string& path) {
+    const lmusim::network net = lmusim::load_network(path);
+    std::printf("network '%s' (dt %g ms)\n", net.name.c_str(), net.dt);
+    print_network(net);
+    return 0;
+}
+
+int nir_info(const std::string& path, const lmusim::nir_options& o) {
+    const lmusim::nir_model g = lmusim::load_nir(path, o);
+    std::printf("NIR graph %s (written by nir %s)\n", path.c_str(), g.version.empty() ? "?" : g.version.c_str());
+    std::printf("semantics: dt %g s, discretization %s, reset %s (docs/nir.md)\n", o.dt,
+                std::string(lmusim::to_string(o.discretization)).c_str(), std::string(lmusim::to_string(o.reset)).c_str());
+    std::printf("%zu NIR nodes (nested graphs flattened, evaluation order):\n", g.entries.size());
+    for (const auto& e : g.entries)
+        std::printf("  %-28s %-10s %-16s -> %s\n", e.name.c_str(), e.type.c_str(), dims(e.shape).c_str(), e.lowered.c_str());
+    std::printf("%zu edges:\n", g.edges.size());
+    for (const auto& [e, back] : g.edges)
+        std::printf("  %s -> %s%s\n", e.first.c_str(), e.second.c_str(), back ? "   (closes a cycle: previous step)" : "");
+    for (const auto& n : g.notes) std::printf("note: %s\n", n.c_str());
+    std::printf("as lmusim network (dt %g ms):\n", g.net.dt);
+    print_network(g.net);
     return 0;
 }
 

@@ -30,6 +30,7 @@
 #include "lmusim/io/h5_recorder.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/network_file.hpp"
+#include "lmusim/io/nir.hpp"
 #include "lmusim/io/npy.hpp"
 #include "lmusim/core/output_file.hpp"
 #include "lmusim/sim/run_clips.hpp"
@@ -42,8 +43,59 @@ namespace lmusim::cli {
 
 using lmusim::cat;
 
+namespace {
+
+// A model file, or a NIR graph lowered onto lmusim kinds (docs/nir.md).
+struct loaded_model {
+    lmusim::model_file m;
+    std::vector<std::size_t> input_shape;    // per frame
+    std::vector<std::string> node_outputs;  // NIR: every Output node, written to /outputs
+    bool nir = false;
+};
+
+loaded_model load_any_model(const std::string& path, const model_settings& ms) {
+    loaded_model l;
+    l.nir = lmusim::is_nir_file(path);
+    if (!l.nir) {
+        if (ms.dt != 0) throw lmusim::error(cat("--dt is for NIR graphs; ", path, " is an lmusim model file (its step is stored)"));
+        l.m = lmusim::load_model(path);
+        l.input_shape = {l.m.net.find_node(l.m.input_node).size};
+        return l;
+    }
+    lmusim::nir_options o;
+    if (ms.dt == 0)
+        throw lmusim::error(cat(path, " is a NIR graph: its neurons are continuous-time, give the step with --dt SECONDS "
+                                "(e.g. --dt 1e-4; docs/nir.md)"));
+    o.dt = ms.dt;
+    o.discretization = lmusim::nir_discretization_from_string(ms.nir_discretization);
+    o.reset = lmusim::nir_reset_from_string(ms.nir_reset);
+    lmusim::nir_model g = lmusim::load_nir(path, o);
+    if (g.inputs.size() != 1) {
+        std::string names;
+        for (const auto& n : g.inputs) names += cat(names.empty() ? "" : ", ", "'", n, "'");
+        throw lmusim::error(cat(path, ": ", g.inputs.size(), " Input nodes (", names, "); lmusim run feeds one"));
+    }
+    for (const std::string& note : g.notes) std::fprintf(stderr, "lmusim: note: %s\n", note.c_str());
+    l.m.net = std::move(g.net);
+    l.m.model = "nir";
+    l.m.input_node = g.inputs[0];
+    l.m.output_node = g.outputs[0];
+    l.input_shape = g.input_shapes[0];
+    l.node_outputs = g.outputs;
+    return l;
+}
+
+std::string shape_text(const std::vector<std::size_t>& s) {
+    std::string t;
+    for (std::size_t d : s) t += cat(t.empty() ? "" : ", ", d);
+    return t;
+}
+
+}  // namespace
+
 int run_model(const std::string& path, const run_settings& rs, const model_settings& ms) {
-    lmusim::model_file m = lmusim::load_model(path);
+    loaded_model lm = load_any_model(path, ms);
+    lmusim::model_file& m = lm.m;
     if (!ms.memory_mode.empty()) {
         try {
             lmusim::set_memory_mode(m.net, lmusim::memory_mode_from_string(ms.memory_mode));
@@ -58,6 +110,8 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     std::vector<std::vector<float>> waves;
     const lmusim::fbank fb(m.frontend);
     std::size_t clips = 0, frames = 0;
+    if (audio && lm.nir) throw lmusim::error(cat(path, " is a NIR graph: give its input as --input X.npy [clips, steps, ",
+                                                 shape_text(lm.input_shape), "] (or .pt)"));
     if (audio) {
         for (const std::string& in : ms.inputs) {
             lmusim::wav_audio w = lmusim::read_wav(in);
@@ -101,19 +155,22 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
             x = lmusim::read_npy(in0);
         }
         const std::string& in = ms.inputs.front();
-        const std::size_t width = m.net.find_node(m.input_node).size;
+        // [frames, *shape] or [clips, frames, *shape]; the frame's values flattened in C order.
+        const std::size_t r = lm.input_shape.size();
+        const std::string shp = shape_text(lm.input_shape);
         clips = 1;
-        if (x.shape.size() == 2) {
+        if (x.shape.size() == r + 1) {
             frames = x.shape[0];
-        } else if (x.shape.size() == 3) {
+        } else if (x.shape.size() == r + 2) {
             clips = x.shape[0];
             frames = x.shape[1];
         } else {
-            throw lmusim::error(cat(in, ": features of rank ", x.shape.size(), ", expected [frames, ", width,
-                                    "] or [clips, frames, ", width, "]"));
+            throw lmusim::error(cat(in, ": input of rank ", x.shape.size(), ", expected [frames, ", shp, "] or [clips, frames, ",
+                                    shp, "]"));
         }
-        if (x.shape.back() != width)
-            throw lmusim::error(cat(in, ": features have ", x.shape.back(), " channels, expected ", width));
+        if (!std::equal(lm.input_shape.begin(), lm.input_shape.end(), x.shape.end() - static_cast<std::ptrdiff_t>(r)))
+            throw lmusim::error(cat(in, ": input of shape [", shape_text(x.shape), "], expected [", clips > 1 || x.shape.size() == r + 2 ? "clips, " : "",
+                                    "frames, ", shp, "] (", r == 1 ? "channels" : "the Input node's shape", ")"));
         if (frames == 0 || clips == 0) throw lmusim::error(cat(in, ": empty input (", clips, " clips of ", frames, " frames)"));
     }
 
@@ -130,9 +187,15 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
         wo.spikes = ms.record_spikes;
         wo.per_frame_counts = ms.per_frame_counts;
         wo.class_names = m.class_names;
+        wo.node_outputs = lm.node_outputs;
         wo.attributes = {{"model_file", path},        {"model_sha256", lmusim::sha256_file(path)},
                          {"input_file", input_list},  {"threads", std::to_string(rs.threads)},
                          {"batch", std::to_string(ms.batch)}, {"mode", ms.stream ? "stream" : "clip"}};
+        if (lm.nir) {
+            wo.attributes.emplace_back("nir_dt_s", cat(ms.dt));
+            wo.attributes.emplace_back("nir_discretization", ms.nir_discretization);
+            wo.attributes.emplace_back("nir_reset", ms.nir_reset);
+        }
         wo.existing = lmusim::overwrite_if(rs.overwrite);
         opt.sink = lmusim::clip_output(ms.output, std::move(wo));
     }

@@ -8,6 +8,7 @@
 #include "lmusim/io/clip_writer.hpp"
 #include "lmusim/io/activity_file.hpp"
 #include "lmusim/io/model_file.hpp"
+#include "lmusim/io/nir.hpp"
 #include "lmusim/sim/run_clips.hpp"
 #include "lmusim/sim/clip_runner.hpp"
 
@@ -105,17 +106,19 @@ void register_model(py::module_& m) {
     m.def("run_clips",
           [](const model_file& mf, carray<float> features, std::size_t clips, std::size_t frames, std::size_t batch,
              std::size_t threads, bool stream, const std::string& output, bool record_spikes, bool per_frame_counts,
-             bool overwrite) {
+             bool overwrite, const std::vector<std::string>& value_nodes) {
               run_clips_options opt;
               opt.batch = batch;
               opt.threads = threads;
               opt.stream = stream;
               opt.input_node = mf.input_node;
               opt.output_node = mf.output_node;
+              opt.value_nodes = value_nodes;
               if (!output.empty()) {
                   clip_writer_options wo{.spikes = record_spikes,
                                          .per_frame_counts = per_frame_counts,
                                          .class_names = mf.class_names,
+                                         .node_outputs = value_nodes,
                                          .attributes = {{"source", "python"}, {"mode", stream ? "stream" : "clip"}},
                                          .existing = overwrite_if(overwrite)};
                   opt.sink = clip_output(output, std::move(wo));
@@ -139,11 +142,50 @@ void register_model(py::module_& m) {
               d["node_ops"] = ops_dict(r.nodes, r.node_ops, clips);
               d["latency"] = r.latency;
               d["seconds"] = r.seconds;
+              py::dict values;
+              for (std::size_t k = 0; k < value_nodes.size(); ++k) {
+                  const auto size = static_cast<py::ssize_t>(mf.net.find_node(value_nodes[k]).size);
+                  values[py::str(value_nodes[k])] = to_numpy(r.node_values[k].data(), {S, T, size});
+              }
+              d["node_values"] = values;
               return d;
           },
           py::arg("model"), py::arg("features"), py::arg("clips"), py::arg("frames"), py::arg("batch") = 16,
           py::arg("threads") = 0, py::arg("stream") = false, py::arg("output") = "", py::arg("record_spikes") = false,
-          py::arg("per_frame_counts") = false, py::arg("overwrite") = false);
+          py::arg("per_frame_counts") = false, py::arg("overwrite") = false,
+          py::arg("value_nodes") = std::vector<std::string>{});
+
+    m.def("load_nir",
+          [](const std::string& path, double dt, const std::string& discretization, const std::string& reset) {
+              nir_options o;
+              o.dt = dt;
+              o.discretization = nir_discretization_from_string(discretization);
+              o.reset = nir_reset_from_string(reset);
+              nir_model g = load_nir(path, o);
+              if (g.inputs.size() != 1)
+                  throw error(cat(path, ": ", g.inputs.size(), " Input nodes; lmusim runs graphs with exactly one"));
+              model_file mf;
+              mf.model = "nir";
+              mf.input_node = g.inputs[0];
+              mf.output_node = g.outputs[0];
+              mf.net = std::move(g.net);
+              py::dict d;
+              d["file"] = std::move(mf);
+              d["version"] = g.version;
+              d["inputs"] = g.inputs;
+              d["outputs"] = g.outputs;
+              d["input_shape"] = g.input_shapes[0];
+              d["notes"] = g.notes;
+              py::list entries;
+              for (const auto& e : g.entries) entries.append(py::make_tuple(e.name, e.type, e.shape, e.lowered));
+              d["nodes"] = entries;
+              py::list edges;
+              for (const auto& [e, back] : g.edges) edges.append(py::make_tuple(e.first, e.second, back));
+              d["edges"] = edges;
+              return d;
+          },
+          py::arg("path"), py::arg("dt"), py::arg("discretization") = "euler", py::arg("reset") = "zero");
+    m.def("is_nir_file", &is_nir_file, py::arg("path"));
 
     m.def("report_json",
           [](const std::string& path, const std::string& energy_model, bool include_elementwise) {

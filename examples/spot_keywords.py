@@ -6,7 +6,8 @@
 
 Each 16 kHz mono WAV is pushed into the model in chunks of ``--chunk-ms`` of audio (true
 streaming: every 25 ms analysis frame enters the model as soon as its last sample arrives; the
-decision for frame n is ready after input frame n + 5). For every clip it prints the keyword,
+decision for frame n is ready after input frame n + latency: 5 for the Spiking LMUFormer, whose
+convolutions look ahead, 0 for the L2MU). For every clip it prints the keyword,
 its confidence (softmax of the final logits) and the frame from which the decision no longer
 changed (counted in input frames, look-ahead included; 10 ms each, 98 frames of audio plus 30 of
 padding). Without WAV arguments it takes ``--clips`` of the shipped test clips in
@@ -50,8 +51,9 @@ else:
     wavs = [os.path.join(demo, c["file"]) for c in pick]
     truth = {w: c["word"] for w, c in zip(wavs, pick)}
 
+latency = model.stream().latency
 print(f"model {os.path.relpath(a.model)}: {len(model.class_names)} keywords; streaming "
-      f"{a.chunk_ms:g} ms of audio per push; decision for frame n ready after input frame n+5")
+      f"{a.chunk_ms:g} ms of audio per push; decision for frame n ready after input frame n+{latency}")
 print(f"{'clip':28s} {'keyword':9s} {'conf':>6s}  {'final from frame':>16s}" + ("  truth" if truth else ""))
 right = 0
 for w in wavs:

@@ -20,6 +20,9 @@ struct clip_writer::impl {
     std::vector<h5::appender> per_frame;                              // per spiking node: [clips, frames]
     std::vector<std::uint64_t> frame_buf;                             // [spiking][stream][frame]
     std::vector<h5::appender> counts;                // per spiking node: [clips, size]
+    std::vector<std::size_t> out_nodes;              // node_outputs' node indices
+    std::vector<h5::appender> outputs;               // per node_outputs entry: [clips, frames, size]
+    std::vector<std::vector<float>> out_buf;         // per entry: [stream][frame][size]
     std::vector<h5::appender> sp_t, sp_id, sp_clip;  // per spiking node
     std::vector<std::vector<double>> buf_t;
     std::vector<std::vector<std::uint64_t>> buf_id;
@@ -112,6 +115,16 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
         m.buf_id.resize(m.spiking.size());
         m.buf_clip.resize(m.spiking.size());
     }
+    if (!m.opt.node_outputs.empty()) {
+        h5::handle og = h5::create_group(root, "outputs");
+        for (const std::string& name : m.opt.node_outputs) {
+            const std::size_t i = net.node_index(name);
+            if (net.nodes[i].spiking()) throw error(cat("output node '", name, "' emits spikes, expected a value node"));
+            m.out_nodes.push_back(i);
+            m.outputs.emplace_back(og.id(), name, H5T_NATIVE_FLOAT, 8, std::vector<hsize_t>{frames, net.nodes[i].size});
+            m.out_buf.emplace_back(sim.ctx().streams * frames * net.nodes[i].size, 0.0f);
+        }
+    }
     m.status = h5::create_group(root, "status");
     h5::write_scalar_u64(m.status.id(), "clips_done", 0);
     h5::write_scalar_u64(m.status.id(), "complete", 0);
@@ -122,6 +135,15 @@ clip_writer::~clip_writer() = default;
 
 void clip_writer::record_step(const simulation& sim) {
     impl& m = *impl_;
+    for (std::size_t k = 0; k < m.out_nodes.size(); ++k) {
+        const std::size_t i = m.out_nodes[k];
+        if (!sim.was_active(i) || sim.last_frame(i) >= m.frames) continue;
+        const std::size_t n = sim.net().nodes[i].size, f = sim.last_frame(i);
+        for (std::size_t s = 0; s < sim.ctx().streams; ++s) {
+            const auto v = sim.values(i, s);
+            std::copy(v.begin(), v.end(), m.out_buf[k].begin() + static_cast<std::ptrdiff_t>((s * m.frames + f) * n));
+        }
+    }
     if (m.opt.per_frame_counts) {
         const std::size_t S = sim.ctx().streams;
         for (std::size_t k = 0; k < m.spiking.size(); ++k) {
@@ -185,6 +207,10 @@ void clip_writer::write_batch(const simulation& sim, const std::vector<frame_out
             for (std::size_t i = 0; i < N; ++i) rows[s * N + i] = sim.node_ops(i, s).*member;
         m.node_ops[k].append(rows.data(), clips);
     }
+    for (std::size_t k = 0; k < m.out_nodes.size(); ++k) {
+        m.outputs[k].append(m.out_buf[k].data(), clips);
+        std::fill(m.out_buf[k].begin(), m.out_buf[k].end(), 0.0f);
+    }
     if (m.opt.per_frame_counts) {
         const std::size_t S = sim.ctx().streams;
         for (std::size_t k = 0; k < m.spiking.size(); ++k)
@@ -217,7 +243,7 @@ void clip_writer::write_batch(const simulation& sim, const std::vector<frame_out
     for (auto* ops : {&m.proj_ops, &m.node_ops})
         for (h5::appender& a : *ops)
             if (a) growing.push_back(&a);
-    for (auto* v : {&m.counts, &m.per_frame, &m.sp_t, &m.sp_id, &m.sp_clip})
+    for (auto* v : {&m.counts, &m.per_frame, &m.sp_t, &m.sp_id, &m.sp_clip, &m.outputs})
         for (auto& a : *v) growing.push_back(&a);
     for (h5::appender* a : growing)
         if (!a->flush()) {
@@ -237,7 +263,7 @@ void clip_writer::close(bool complete) {
     h5::write_scalar_u64(m.status.id(), "complete", complete ? 1 : 0);
     h5::flush(m.file);
     // Close every object, then the file, then move it into place.
-    for (auto* v : {&m.per_frame, &m.counts, &m.sp_t, &m.sp_id, &m.sp_clip}) v->clear();
+    for (auto* v : {&m.per_frame, &m.counts, &m.sp_t, &m.sp_id, &m.sp_clip, &m.outputs}) v->clear();
     for (h5::appender* a : {&m.logits, &m.frame_logits, &m.predictions}) *a = h5::appender();
     for (auto* ops : {&m.proj_ops, &m.node_ops})
         for (h5::appender& a : *ops) a = h5::appender();

@@ -281,6 +281,92 @@ std::vector<std::string> read_strings(const file& f, hid_t loc, const std::strin
     return out;
 }
 
+any_dataset read_any(const file& f, hid_t loc, const std::string& name, const std::string& where) {
+    any_dataset out;
+    out.dims = shape(f, loc, name, where);
+    hsize_t count = 1;
+    for (hsize_t d : out.dims) {
+        if (d != 0 && count > (hsize_t{1} << 32) / d)
+            throw file_error(cat(f.path, ": dataset '", where, "' has absurd shape ", dims_text(out.dims)));
+        count *= d;
+    }
+    handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);
+    handle type(H5Dget_type(ds.id()), H5Tclose);
+    const H5T_class_t cls = H5Tget_class(type.id());
+    if (cls == H5T_STRING) {
+        out.text = true;
+        out.strings.resize(count);
+        if (count == 0) return out;
+        if (H5Tis_variable_str(type.id()) > 0) {
+            handle mt = vlen_string_type();
+            std::vector<char*> ptrs(count, nullptr);
+            if (H5Dread(ds.id(), mt.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+                fail(cat(f.path, ": cannot read dataset '", where, "' (truncated or corrupt?)"));
+            for (std::size_t i = 0; i < count; ++i) {
+                out.strings[i] = ptrs[i] ? ptrs[i] : "";
+                H5free_memory(ptrs[i]);
+            }
+        } else {
+            const std::size_t len = H5Tget_size(type.id());
+            std::vector<char> buf(len * count + 1, '\0');
+            if (H5Dread(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
+                fail(cat(f.path, ": cannot read dataset '", where, "' (truncated or corrupt?)"));
+            for (std::size_t i = 0; i < count; ++i)
+                out.strings[i] = std::string(buf.data() + i * len, strnlen(buf.data() + i * len, len));
+        }
+        return out;
+    }
+    hid_t mem = H5T_NATIVE_DOUBLE;
+    handle base;
+    if (cls == H5T_ENUM) {  // h5py's bool: an int8 enum; read its integer values
+        base = handle(H5Tget_super(type.id()), H5Tclose);
+        if (H5Tget_class(base.id()) != H5T_INTEGER)
+            throw file_error(cat(f.path, ": dataset '", where, "' has dtype ", describe_type(type.id()), ", expected numbers"));
+    } else if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
+        throw file_error(cat(f.path, ": dataset '", where, "' has dtype ", describe_type(type.id()),
+                             ", expected numbers or strings"));
+    }
+    out.numbers.resize(count);
+    if (count == 0) return out;
+    if (cls == H5T_ENUM) {
+        std::vector<std::int64_t> raw(count);
+        if (H5Dread(ds.id(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0) {
+            // HDF5 cannot convert an enum to an integer directly: read its base type's bytes.
+            const std::size_t size = H5Tget_size(base.id());
+            std::vector<unsigned char> bytes(size * count);
+            if (H5Dread(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()) < 0)
+                fail(cat(f.path, ": cannot read dataset '", where, "' (truncated or corrupt?)"));
+            for (std::size_t i = 0; i < count; ++i) {
+                std::int64_t v = 0;
+                for (std::size_t b = 0; b < size && b < 8; ++b) v |= std::int64_t{bytes[i * size + b]} << (8 * b);
+                raw[i] = v;
+            }
+        }
+        for (std::size_t i = 0; i < count; ++i) out.numbers[i] = static_cast<double>(raw[i]);
+        return out;
+    }
+    if (H5Dread(ds.id(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.numbers.data()) < 0)
+        fail(cat(f.path, ": cannot read dataset '", where, "' (truncated or corrupt?)"));
+    return out;
+}
+
+bool is_group(hid_t loc, const std::string& name) {
+    if (!exists(loc, name)) return false;
+    handle obj(H5Oopen(loc, name.c_str(), H5P_DEFAULT), H5Oclose);
+    return obj && H5Iget_type(obj.id()) == H5I_GROUP;
+}
+
+std::vector<std::string> members(hid_t group) {
+    std::vector<std::string> names;
+    H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+               [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+                   static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+                   return 0;
+               },
+               &names);
+    return names;
+}
+
 template <class T> void write_attr(hid_t obj, const std::string& name, T value) {
     handle space(H5Screate(H5S_SCALAR), H5Sclose);
     if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());

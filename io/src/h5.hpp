@@ -133,6 +133,23 @@ std::vector<T> read(const file& f, hid_t loc, const std::string& name, const std
                     const std::vector<hsize_t>* expected_dims = nullptr);
 std::vector<std::string> read_strings(const file& f, hid_t loc, const std::string& name, const std::string& where);
 
+// Any dataset of numbers or strings, whatever its dtype and rank (a scalar has dims {}): for files
+// written by other programs (NIR). Integers, floats and h5py's booleans (an int8 enum) become
+// doubles; fixed-length and variable-length strings become std::string. Other types throw naming
+// `where` and the type.
+struct any_dataset {
+    std::vector<hsize_t> dims;
+    bool text = false;
+    std::vector<double> numbers;       // !text
+    std::vector<std::string> strings;  // text
+    std::size_t count() const noexcept { return text ? strings.size() : numbers.size(); }
+};
+any_dataset read_any(const file& f, hid_t loc, const std::string& name, const std::string& where);
+// Is `name` in `loc` a group (false for datasets and absent names)?
+bool is_group(hid_t loc, const std::string& name);
+// Names of a group's members in HDF5's name order.
+std::vector<std::string> members(hid_t group);
+
 // Attributes (scalars and strings).
 template <class T> void write_attr(hid_t obj, const std::string& name, T value);
 template <class T> void write_attr_array(hid_t obj, const std::string& name, std::span<const T> values);

@@ -177,16 +177,7 @@ struct field_reader {
     }
 };
 
-std::vector<std::string> children(hid_t g) {
-    std::vector<std::string> names;
-    H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, nullptr,
-               [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
-                   static_cast<std::vector<std::string>*>(data)->emplace_back(name);
-                   return 0;
-               },
-               &names);
-    return names;
-}
+std::vector<std::string> children(hid_t g) { return h5::members(g); }
 
 // Children of a group in the order of their `index` attribute.
 std::vector<std::string> ordered_children(const h5::file& f, hid_t g, const std::string& where) {

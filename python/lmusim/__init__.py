@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -82,6 +82,7 @@ __all__ = [
     "Error", "FileError", "NetworkError", "Network", "Simulation", "fixed_probability", "cuba_network",
     "cuba_v_init", "derive_seed", "load_model", "Model", "RunResult", "Stream", "convert", "read_h5",
     "read_recording", "read_output", "report", "energy_presets", "plot_report", "read_wav", "features",
+    "load_nir", "NirModel",
 ]
 
 
@@ -117,6 +118,8 @@ class RunResult:
     latency: int                       # output for frame t after input frame t + latency
     seconds: float
     class_names: list = field(default_factory=list)
+    #: NIR graphs: what reached each Output node at each step, name -> [clips, steps, size]
+    outputs: Dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -306,6 +309,64 @@ def features(audio, sample_rate: int = 16000, frames: int = 128, feature_mean: O
 def load_model(path, memory_mode: Optional[str] = None) -> Model:
     """Load and validate a model file (docs/model_format.md). ``memory_mode``: impulse or recurrence."""
     return Model(path, memory_mode)
+
+
+class NirModel:
+    """A NIR graph file lowered onto lmusim's kinds (see :func:`load_nir`, docs/nir.md)."""
+
+    def __init__(self, path, dt: float, discretization: str = "euler", reset: str = "zero"):
+        _require_core()
+        self.path = str(path)
+        self.dt = float(dt)
+        self.discretization = discretization
+        self.reset = reset
+        d = _core.load_nir(self.path, self.dt, discretization, reset)
+        self._file = d["file"]
+        self.network = self._file.network
+        self.version: str = d["version"]
+        self.input_node: str = d["inputs"][0]
+        self.output_nodes: List[str] = list(d["outputs"])
+        self.input_shape: tuple = tuple(d["input_shape"])
+        self.nodes: list = list(d["nodes"])   # (name, NIR type, shape, what it became)
+        self.edges: list = list(d["edges"])   # (source, target, closes a cycle)
+        self.notes: List[str] = list(d["notes"])
+
+    def run(self, x, batch: int = 16, threads: int = 0, stream: bool = False, output: Optional[str] = None,
+            record_spikes: bool = False, per_frame_counts: bool = False, overwrite: bool = False) -> RunResult:
+        """Run input ``x`` float32 [steps, *input_shape] (one clip) or [clips, steps, *input_shape];
+        returns a :class:`RunResult` whose ``outputs`` holds every Output node's values per step
+        and whose ``spike_counts`` holds every spiking node's counts. ``output`` writes the file of
+        ``lmusim run GRAPH.nir --output`` (never over the graph file; an existing file only with
+        ``overwrite=True``)."""
+        if output:
+            check_outputs([output], [self.path], overwrite)
+        a = np.asarray(x)
+        r = len(self.input_shape)
+        if a.ndim == r + 1:
+            a = a[None]
+        if a.ndim != r + 2 or tuple(a.shape[2:]) != self.input_shape:
+            raise Error(f"input: shape {np.shape(x)}, expected [steps, {', '.join(map(str, self.input_shape))}] or "
+                        f"[clips, steps, {', '.join(map(str, self.input_shape))}]")
+        clips, steps = a.shape[:2]
+        a = _as_float32(a.reshape(clips, steps, -1), "input", (3,))
+        if clips == 0 or steps == 0:
+            raise Error(f"input: empty (shape {np.shape(x)})")
+        d = _core.run_clips(self._file, a, clips, steps, batch=batch, threads=threads, stream=stream,
+                            output=str(output) if output else "", record_spikes=record_spikes,
+                            per_frame_counts=per_frame_counts, overwrite=overwrite, value_nodes=self.output_nodes)
+        return RunResult(d["logits"], d["frame_logits"], dict(d["spike_counts"]), dict(d["ops"]), dict(d["node_ops"]),
+                         int(d["latency"]), float(d["seconds"]), [], dict(d["node_values"]))
+
+    def __repr__(self):
+        return (f"<lmusim.NirModel {self.path}: {len(self.nodes)} NIR nodes, dt {self.dt:g} s, "
+                f"{self.discretization}, reset {self.reset}>")
+
+
+def load_nir(path, dt: float, discretization: str = "euler", reset: str = "zero") -> NirModel:
+    """Load a NIR graph file (docs/nir.md) to run with step ``dt`` seconds; ``discretization``
+    euler (dt/tau) or exact (1 - exp(-dt/tau)); ``reset`` zero (v <- v_reset, NIR's definition)
+    or subtract (v <- v - v_threshold)."""
+    return NirModel(path, dt, discretization, reset)
 
 
 def convert(ckpt_path, out_path, memory_mode: str = "impulse", overwrite: bool = False, input_kind: str = "spikes"):

@@ -8,6 +8,7 @@
 #include "lmusim/core/error.hpp"
 #include "lmusim/core/strings.hpp"
 #include "lmusim/sim/clip_runner.hpp"
+#include "lmusim/sim/recorder.hpp"
 #include "lmusim/frontend/audio.hpp"
 
 namespace lmusim {
@@ -44,15 +45,35 @@ clips_result run_batches(const network& net, std::size_t clips, std::size_t fram
     r.ops.resize(kept * P);
     r.node_ops.resize(kept * N);
 
-    std::unique_ptr<clip_sink> writer;
-    if (opt.sink) {
-        writer = opt.sink(runner.sim(), frames, C);
-        runner.set_recorder(writer.get());
+    // Value nodes collected frame by frame (their values at the frame each one just processed).
+    std::vector<std::size_t> value_idx;
+    for (const std::string& name : opt.value_nodes) {
+        const std::size_t i = nw.node_index(name);
+        if (nw.nodes[i].spiking()) throw error(cat("node '", name, "' emits spikes; only value nodes can be collected"));
+        value_idx.push_back(i);
+        r.node_values.emplace_back(kept * frames * nw.nodes[i].size);
     }
+    std::size_t batch_first = 0;
+    step_recorder values_rec([&](const simulation& sim) {
+        for (std::size_t k = 0; k < value_idx.size() && opt.collect; ++k) {
+            const std::size_t i = value_idx[k], size = nw.nodes[i].size;
+            if (!sim.was_active(i) || sim.last_frame(i) >= frames) continue;
+            for (std::size_t s = 0; s < batch && batch_first + s < clips; ++s) {
+                const auto v = sim.values(i, s);
+                std::copy(v.begin(), v.end(), r.node_values[k].begin() +
+                                                  static_cast<std::ptrdiff_t>(((batch_first + s) * frames + sim.last_frame(i)) * size));
+            }
+        }
+    });
+    std::unique_ptr<clip_sink> writer;
+    if (opt.sink) writer = opt.sink(runner.sim(), frames, C);
+    recorder_chain chain{writer.get(), value_idx.empty() ? nullptr : &values_rec};
+    runner.set_recorder(chain.get());
     const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t first = 0; first < clips; first += batch) {
         if (first > 0 && opt.should_stop && opt.should_stop()) break;
         const std::size_t n = std::min(batch, clips - first);
+        batch_first = first;
         std::vector<frame_output> out = produce(runner, first, n);
         if (out.size() != frames) throw internal_error(cat("run_clips: ", out.size(), " frame outputs, expected ", frames));
         const simulation& sim = runner.sim();

@@ -19,6 +19,9 @@ struct clip_writer_options {
     bool spikes = false;            // also write every spike (SONATA layout, stream_ids = clip index)
     bool per_frame_counts = false;  // also write spikes per population per frame [clips, frames]
     std::vector<std::string> class_names{};
+    // Value nodes whose output at every frame is written to /outputs/<node> [clips, frames, size]
+    // (NIR graphs: every Output node).
+    std::vector<std::string> node_outputs{};
     std::vector<std::pair<std::string, std::string>> attributes{};
     if_exists existing = if_exists::fail;  // when PATH (or a killed run's PATH.partial) exists
 };

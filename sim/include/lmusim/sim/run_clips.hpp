@@ -32,6 +32,9 @@ using clip_sink_factory = std::function<std::unique_ptr<clip_sink>(const simulat
 struct run_clips_options {
     std::string input_node;    // the node fed with frames (model_file::input_node)
     std::string output_node;   // the node whose values are the per-frame result (model_file::output_node)
+    // More value nodes whose values at every frame are collected (clips_result::node_values; NIR
+    // graphs: every Output node).
+    std::vector<std::string> value_nodes{};
     std::size_t batch = 16;    // clips run side by side (streams)
     std::size_t threads = 0;   // 0 = what oneTBB allows
     bool stream = false;       // push frames one at a time instead of whole clips
@@ -56,6 +59,7 @@ struct clips_result {
     std::vector<op_counts> ops;        // [clips][projections]
     std::vector<std::string> nodes;     // every node
     std::vector<op_counts> node_ops;    // [clips][nodes]: own products and element-wise work
+    std::vector<std::vector<float>> node_values;  // per options.value_nodes entry: [clips][frames][size]
     std::uint32_t latency = 0;          // frames of look-ahead
     std::size_t clips_done = 0;         // < clips when should_stop ended the run early
     double seconds = 0;                 // wall time of the runs
