@@ -53,7 +53,7 @@ struct loaded_model {
     bool nir = false;
 };
 
-loaded_model load_any_model(const std::string& path, const model_settings& ms) {
+loaded_model load_any_model(const std::string& path, const model_settings& ms, bool spike_input = false) {
     loaded_model l;
     l.nir = lmusim::is_nir_file(path);
     if (!l.nir) {
@@ -69,13 +69,15 @@ loaded_model load_any_model(const std::string& path, const model_settings& ms) {
     o.dt = ms.dt;
     o.discretization = lmusim::nir_discretization_from_string(ms.nir_discretization);
     o.reset = lmusim::nir_reset_from_string(ms.nir_reset);
+    o.spike_input = spike_input;
     lmusim::nir_model g = lmusim::load_nir(path, o);
     if (g.inputs.size() != 1) {
         std::string names;
         for (const auto& n : g.inputs) names += cat(names.empty() ? "" : ", ", "'", n, "'");
         throw lmusim::error(cat(path, ": ", g.inputs.size(), " Input nodes (", names, "); lmusim run feeds one"));
     }
-    for (const std::string& note : g.notes) std::fprintf(stderr, "lmusim: note: %s\n", note.c_str());
+    if (!spike_input)
+        for (const std::string& note : g.notes) std::fprintf(stderr, "lmusim: note: %s\n", note.c_str());
     l.m.net = std::move(g.net);
     l.m.model = "nir";
     l.m.input_node = g.inputs[0];
@@ -172,6 +174,11 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
             throw lmusim::error(cat(in, ": input of shape [", shape_text(x.shape), "], expected [", clips > 1 || x.shape.size() == r + 2 ? "clips, " : "",
                                     "frames, ", shp, "] (", r == 1 ? "channels" : "the Input node's shape", ")"));
         if (frames == 0 || clips == 0) throw lmusim::error(cat(in, ": empty input (", clips, " clips of ", frames, " frames)"));
+    }
+
+    if (lm.nir && std::all_of(x.data.begin(), x.data.end(), [](float v) { return v == 0.0f || v == 1.0f; })) {
+        // Binary data: the Input node emits spikes, delivered event-driven (docs/nir.md, section 5).
+        lm = load_any_model(path, ms, true);
     }
 
     lmusim::run_clips_options opt;

@@ -156,9 +156,11 @@ void register_model(py::module_& m) {
           py::arg("value_nodes") = std::vector<std::string>{});
 
     m.def("load_nir",
-          [](const std::string& path, double dt, const std::string& discretization, const std::string& reset) {
+          [](const std::string& path, double dt, const std::string& discretization, const std::string& reset,
+             bool spike_input) {
               nir_options o;
               o.dt = dt;
+              o.spike_input = spike_input;
               o.discretization = nir_discretization_from_string(discretization);
               o.reset = nir_reset_from_string(reset);
               nir_model g = load_nir(path, o);
@@ -184,7 +186,8 @@ void register_model(py::module_& m) {
               d["edges"] = edges;
               return d;
           },
-          py::arg("path"), py::arg("dt"), py::arg("discretization") = "euler", py::arg("reset") = "zero");
+          py::arg("path"), py::arg("dt"), py::arg("discretization") = "euler", py::arg("reset") = "zero",
+          py::arg("spike_input") = false);
     m.def("is_nir_file", &is_nir_file, py::arg("path"));
 
     m.def("report_json",

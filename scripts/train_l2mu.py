@@ -7,7 +7,8 @@ test and the same loop as ``scripts/train_slmu.py`` (:mod:`lmusim.training.kws`)
   ``--theta``), snnTorch-style Leaky neurons with subtractive reset and a learned beta and
   threshold per population, arctan surrogate gradient; the normalised log-mel features (128 per
   10 ms frame, 128 frames) are injected as current; the logits are the output population's spike
-  counts over the clip (as the official L2MU), trained with cross-entropy.
+  counts over the clip (as the official L2MU), trained with cross-entropy on the counts times
+  ``--logit-scale``.
 * Checkpoints are Lightning-style dicts (``state_dict`` with ``model.l2mu_cell.*`` keys and
   ``hyper_parameters`` holding the sizes, the class names and the feature normalisation), so
   ``python3 -m lmusim.convert OUT/best_model.pth MODEL.h5 --input values`` makes a model file that
@@ -25,6 +26,8 @@ from lmusim.training import features as feat  # noqa: E402
 from lmusim.training import kws  # noqa: E402
 from lmusim.training import l2mu  # noqa: E402
 
+import torch  # noqa: E402
+
 
 class L2MUArch(kws.Arch):
     name = "l2mu"
@@ -37,6 +40,10 @@ class L2MUArch(kws.Arch):
         ap.add_argument("--theta", type=float, default=64.0, help="memory window [steps]")
         ap.add_argument("--beta", type=float, default=0.9, help="initial beta of every population")
         ap.add_argument("--threshold", type=float, default=1.0, help="initial threshold")
+        ap.add_argument("--steps", type=int, default=feat.TARGET_LENGTH, help="frames per clip (count_mse)")
+        ap.add_argument("--logit-scale", type=float, default=0.125,
+                        help="the loss sees the spike counts times this (softmax over counts of up to 128 "
+                             "spikes is too sharp to train stably)")
 
     def build(self, args):
         return l2mu.L2MU(n_in=feat.NUM_MEL_BINS, memory_size=args.memory_size, order=args.order,
@@ -56,6 +63,14 @@ class L2MUArch(kws.Arch):
 
     def firing_rates(self, model, feats):
         return l2mu.firing_rates(model, feats)
+
+    def loss(self, logits, y, args):
+        if args.loss == "count_mse":  # snnTorch's mse_count_loss: rate targets per output neuron
+            rate = logits / args.steps
+            target = torch.full_like(rate, args.incorrect_rate)
+            target[torch.arange(len(y)), y] = args.correct_rate
+            return ((rate - target) ** 2).sum(dim=1).mean()
+        return super().loss(logits * args.logit_scale, y, args)
 
 
 if __name__ == "__main__":

@@ -527,7 +527,7 @@ private:
         const fields_of F{doc_.path, f};
         const std::size_t n = product(f.shape);
         const type_info* ti = f.type == passthrough_type ? nullptr : info_of(f.type);
-        const std::string kind = ti ? ti->kind : "analog";
+        const std::string kind = !ti ? "analog" : (t == "Input" && opt_.spike_input) ? "spike_input" : ti->kind;
         std::map<std::string, std::vector<double>> nums;
         std::map<std::string, std::string> texts;
         const std::string& t = f.type;

@@ -322,6 +322,7 @@ class NirModel:
         self.reset = reset
         d = _core.load_nir(self.path, self.dt, discretization, reset)
         self._file = d["file"]
+        self._spike_file = None  # the same graph with a spiking Input node, made on first use
         self.network = self._file.network
         self.version: str = d["version"]
         self.input_node: str = d["inputs"][0]
@@ -351,7 +352,12 @@ class NirModel:
         a = _as_float32(a.reshape(clips, steps, -1), "input", (3,))
         if clips == 0 or steps == 0:
             raise Error(f"input: empty (shape {np.shape(x)})")
-        d = _core.run_clips(self._file, a, clips, steps, batch=batch, threads=threads, stream=stream,
+        mf = self._file
+        if np.all((a == 0) | (a == 1)):  # binary data: the Input node emits spikes (event-driven, SOPs)
+            if self._spike_file is None:
+                self._spike_file = _core.load_nir(self.path, self.dt, self.discretization, self.reset, True)["file"]
+            mf = self._spike_file
+        d = _core.run_clips(mf, a, clips, steps, batch=batch, threads=threads, stream=stream,
                             output=str(output) if output else "", record_spikes=record_spikes,
                             per_frame_counts=per_frame_counts, overwrite=overwrite, value_nodes=self.output_nodes)
         return RunResult(d["logits"], d["frame_logits"], dict(d["spike_counts"]), dict(d["ops"]), dict(d["node_ops"]),

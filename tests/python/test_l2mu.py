@@ -88,6 +88,7 @@ def test_published_sizes_and_info(tmp_path):
     out = cli("info", tmp_path / "m.h5").stdout
     assert "spk_m                            leaky            490" in out
     assert "A                    spk_m -> spk_m  block_diagonal, delay 1" in out
+    assert "119035 trainable parameters" in out  # the engine's count agrees: A and B are fixed
 
 
 def test_neurobench_figures_of_a_tiny_network_by_hand(tmp_path):

@@ -179,6 +179,13 @@ class Arch:
     def firing_rates(self, model, feats: torch.Tensor) -> Dict[str, float]:
         raise NotImplementedError
 
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, args) -> torch.Tensor:
+        """The training loss of a batch (the prediction is always the logits' argmax): by default
+        cross-entropy (``--loss ce``) or BCE on one-hot targets (``--loss bce``)."""
+        if args.loss == "bce":
+            return F.binary_cross_entropy_with_logits(logits, F.one_hot(y, logits.shape[1]).float())
+        return F.cross_entropy(logits, y)
+
 
 def _atomic_save(obj, path: str) -> None:
     torch.save(obj, path + ".tmp")
@@ -197,7 +204,11 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
     ap.add_argument("--milestones", default="5:5", help="'START:STEP' (every STEP epochs from "
                     "START, upstream 10:10) or a comma list")
     ap.add_argument("--gamma", type=float, default=0.7, help="MultiStepLR gamma (upstream 0.85)")
-    ap.add_argument("--loss", choices=["ce", "bce"], default="ce")
+    ap.add_argument("--loss", choices=["ce", "bce", "count_mse"], default="ce",
+                    help="count_mse (spiking outputs): mean squared error between each output's spikes per "
+                         "step and a target rate (--correct-rate for the label, --incorrect-rate elsewhere)")
+    ap.add_argument("--correct-rate", type=float, default=0.5)
+    ap.add_argument("--incorrect-rate", type=float, default=0.02)
     ap.add_argument("--clip", type=float, default=0.0, help="clip the gradient norm to this (0: off)")
     ap.add_argument("--freqm", type=int, default=24)
     ap.add_argument("--timem", type=int, default=24)
@@ -269,12 +280,6 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
         arch.load(model, torch.load(args.init, map_location="cpu"))
         log(f"initialised from {args.init}")
 
-    def loss_fn(logits, yb):
-        if args.loss == "ce":
-            return F.cross_entropy(logits, yb)
-        return F.binary_cross_entropy_with_logits(
-            logits, F.one_hot(yb, logits.shape[1]).float())
-
     def train_batches(order, limit=0):
         model.train()
         tot_loss, tot_ok, tot_n, t0 = 0.0, 0, 0, time.time()
@@ -287,7 +292,7 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
             yb = torch.from_numpy(ytr[idx.numpy()])
             xb = augment(xb, gen, args.freqm, args.timem, not args.no_noise, args.roll, args.warp)
             logits = model(xb)
-            loss = loss_fn(logits, yb)
+            loss = arch.loss(logits, yb, args)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if args.clip > 0:

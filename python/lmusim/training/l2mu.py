@@ -15,8 +15,8 @@ Neurons are snnTorch ``Leaky`` (``reset_mechanism="subtract"``, ``reset_delay=Tr
 is decided by the previous step's membrane, ``mem = clamp(beta, 0, 1) * mem + I - reset * thr``,
 ``spk = mem > thr``; beta and threshold are one learned scalar per population.  The forward pass
 is the Heaviside step; the backward pass uses snnTorch's default arctan surrogate
-``d spk / d mem = 1 / (pi * (1 + (pi * (mem - thr))^2))`` (alpha = 2), and the reset term is
-detached, as in snnTorch.  A and B are the ZOH-discretised LMU matrices (dt = 1, window
+``d spk / d mem = 1 / (1 + (pi * (mem - thr))^2)`` (alpha = 2), and the reset term is detached,
+as in snnTorch.  A and B are the ZOH-discretised LMU matrices (dt = 1, window
 ``theta`` steps) stored as fixed buffers; the engine reads the stored values.
 
 The input is real-valued (e.g. normalised log-mel features) injected as current: converted
@@ -61,7 +61,7 @@ class _Spike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad / (math.pi * (1 + (math.pi * x) ** 2))
+        return grad / (1 + (math.pi * x) ** 2)
 
 
 class Leaky(nn.Module):

@@ -2,7 +2,8 @@
 // r*bs + c feeds target neurons r*bt + t with weight W[t, c] (r < R). The L2MU's memory: A
 // (bs = bt = order) applied to each memory row, B (bs = 1, bt = order) from each encoder neuron.
 // The file stores the block once, [bt, bs]; R follows from the sizes. Counted like dense, per
-// block: spikes x bt SOPs, or R x bt x bs MACs; dense-equivalent R x bt x bs.
+// block: spikes x bt SOPs, or R x bt x bs MACs; dense-equivalent R x bt x bs. The block is a fixed
+// matrix (the LMU's A and B are buffers, not trained): no trainable parameters.
 #include <cmath>
 
 #include "lmusim/core/check.hpp"
@@ -39,7 +40,7 @@ void validate(const projection& p, const projection_context& c) {
     check::finite(c.label, "weight", p.weights);
 }
 
-std::size_t stored(const projection& p, std::size_t, std::size_t) { return p.weights.size(); }
+std::size_t fixed(const projection&, std::size_t, std::size_t) { return 0; }
 
 std::vector<projection_array> arrays(projection& p, std::size_t ns, std::size_t nt) {
     const blocks s = shape_of(p.weights.size(), ns, nt);
@@ -101,7 +102,7 @@ extern const projection_kind block_diagonal_projection_kind{
     .name = "block_diagonal",
     .validate = validate,
     .synapses = all_products,
-    .parameters = stored,
+    .parameters = fixed,
     .arrays = arrays,
     .prepare = prepare,
     .deliver_spikes = deliver_spikes,

@@ -58,6 +58,9 @@ struct nir_options {
     double dt = 0;  // [s] the step; required (> 0)
     nir_discretization discretization = nir_discretization::euler;
     nir_reset_mode reset = nir_reset_mode::zero;
+    // The Input nodes take 0/1 spikes (delivered event-driven: each spike adds its weights, counted
+    // as SOPs) instead of real values; callers set it when the data are binary.
+    bool spike_input = false;
 };
 
 // A NIR graph lowered onto lmusim kinds.
