@@ -17,6 +17,15 @@ namespace {
 std::string node_label(const node& n) { return cat("node '", n.name, "'"); }
 std::string proj_label(const projection& p) { return cat("projection '", p.name, "'"); }
 
+// Whether p's kind stores the geometry array (conv2d, sum_pool2d): arrays() names what a kind keeps.
+bool stores_geometry(const projection& p, std::size_t ns, std::size_t nt) {
+    for (const projection_array& a : kind_of(p.kind).arrays(const_cast<projection&>(p), ns, nt)) {
+        auto* const* g = std::get_if<std::vector<std::uint64_t>*>(&a.data);
+        if (g && *g == &p.geometry) return true;
+    }
+    return false;
+}
+
 void check_name(const std::string& label, const std::string& name) {
     if (name.empty()) fail(cat(label, ": empty name"));
     if (name.find('/') != std::string::npos)
@@ -113,6 +122,9 @@ void network::validate() const {
         if (static_cast<std::size_t>(p.kind) >= projection_kinds().size())
             fail(cat(label, ": connectivity ", static_cast<int>(p.kind), " is not a registered kind"));
         kind_of(p.kind).validate(p, projection_context{label, ns, nt, src.spiking()});
+        if (!p.geometry.empty() && !stores_geometry(p, ns, nt))
+            fail(cat(label, ": geometry has ", p.geometry.size(), " values, but a ", to_string(p.kind),
+                     " projection stores none (it would be lost in a network file)"));
         if (!p.bias.empty() && p.bias.size() != nt)
             fail(cat(label, ": bias has ", p.bias.size(), " values, expected ", nt, " (target port size)"));
         check::finite(label, "bias", p.bias);

@@ -11,6 +11,7 @@ namespace {
 struct counter {
     std::size_t n;
     static_metrics& m;
+    bool synaptic;  // false for routing projections (no trained parameters: identity, sum_pool2d)
     std::size_t size() const { return n; }
     template <class T> void attr(const char*, T&) { m.footprint_bytes += sizeof(T); }
     void count(const char*, std::size_t&) {}
@@ -18,7 +19,7 @@ struct counter {
     template <class T> void array(const char* name, std::vector<T>& data, const std::vector<std::size_t>&, presence = presence::required) {
         m.footprint_bytes += data.size() * sizeof(T);
         if constexpr (std::is_same_v<T, float>)
-            if (std::strcmp(name, "weight") == 0 || std::strcmp(name, "weights") == 0) weights(data);
+            if (synaptic && (std::strcmp(name, "weight") == 0 || std::strcmp(name, "weights") == 0)) weights(data);
     }
     void affine(const char*, input_affine& a) {
         for (const auto* v : {&a.scale, &a.shift, &a.mean, &a.invstd, &a.gamma, &a.beta}) m.footprint_bytes += v->size() * sizeof(float);
@@ -34,13 +35,14 @@ struct counter {
 static_metrics static_metrics_of(const network& net) {
     static_metrics m;
     for (const node& nd : net.nodes) {
-        counter c{nd.size, m};
+        counter c{nd.size, m, true};
         std::visit([&](const auto& p) { const_cast<std::decay_t<decltype(p)>&>(p).fields(c); }, nd.params);
     }
     for (const projection& p : net.projections) {
         const std::size_t ns = net.find_node(p.source).size, nt = net.find_node(p.target).port_size(p.port);
-        counter c{nt, m};
-        for (const projection_array& a : kind_of(p.kind).arrays(const_cast<projection&>(p), ns, nt))
+        const projection_kind& kind = kind_of(p.kind);
+        counter c{nt, m, kind.parameters(p, ns, nt) > 0};
+        for (const projection_array& a : kind.arrays(const_cast<projection&>(p), ns, nt))
             std::visit([&](auto* data) { c.array(a.name, *data, a.shape); }, a.data);
         m.footprint_bytes += p.bias.size() * sizeof(float);
         c.affine("post_", const_cast<input_affine&>(p.post_affine));

@@ -10,17 +10,20 @@
 namespace lmusim {
 
 extern const projection_kind dense_projection_kind, sparse_projection_kind, one_to_one_projection_kind,
-    conv1d_projection_kind, identity_projection_kind, block_diagonal_projection_kind;
+    conv1d_projection_kind, identity_projection_kind, block_diagonal_projection_kind, conv2d_projection_kind,
+    sum_pool2d_projection_kind;
 
 namespace {
 
-const std::array<const projection_kind*, 6> registered{
+const std::array<const projection_kind*, 8> registered{
     &dense_projection_kind,
     &sparse_projection_kind,
     &one_to_one_projection_kind,
     &conv1d_projection_kind,
     &identity_projection_kind,
     &block_diagonal_projection_kind,
+    &conv2d_projection_kind,
+    &sum_pool2d_projection_kind,
 };
 
 }  // namespace

@@ -1,6 +1,13 @@
 #include "kinds_common.hpp"
 
+#include <string>
+#include <string_view>
+
 #include <Eigen/Core>
+
+#include "lmusim/core/check.hpp"
+#include "lmusim/core/strings.hpp"
+#include "lmusim/core/types.hpp"
 
 namespace lmusim::kinds_common {
 
@@ -15,6 +22,31 @@ void add_rows_times(const float* w, const float* x, std::size_t ns, std::size_t 
     Eigen::Map<const Eigen::VectorXf> xv(x, cols);
     Eigen::Map<Eigen::VectorXf> out(in + b, rows);
     out.noalias() += wm * xv;
+}
+
+std::uint64_t product(std::initializer_list<std::uint64_t> factors) noexcept {
+    std::uint64_t p = 1;
+    for (std::uint64_t f : factors)
+        if (__builtin_mul_overflow(p, f, &p)) return UINT64_MAX;
+    return p;
+}
+
+void check_geometry(const projection& p, const projection_context& c, const char* kind,
+                    std::initializer_list<const char*> names) {
+    if (p.geometry.size() != names.size()) {
+        std::string list;
+        for (const char* n : names) list += cat(list.empty() ? "" : ", ", n);
+        check::fail(cat(c.label, ": ", kind, " geometry has ", p.geometry.size(), " values, expected ", names.size(), " [",
+                        list, "]"));
+    }
+    std::size_t i = 0;
+    for (const char* n : names) {
+        const std::uint64_t v = p.geometry[i++];
+        if (v > max_population_size)
+            check::fail(cat(c.label, ": ", kind, " geometry ", n, " = ", v, ", expected <= ", max_population_size));
+        if (v == 0 && std::string_view(n).substr(0, 4) != "pad_")
+            check::fail(cat(c.label, ": ", kind, " geometry ", n, " = 0, expected >= 1"));
+    }
 }
 
 }  // namespace lmusim::kinds_common

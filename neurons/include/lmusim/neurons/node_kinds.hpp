@@ -14,11 +14,19 @@
 #include "lmusim/neurons/kinds/input.hpp"
 #include "lmusim/neurons/kinds/leaky.hpp"
 #include "lmusim/neurons/kinds/lmu_memory.hpp"
+#include "lmusim/neurons/kinds/nir_cuba_li.hpp"
+#include "lmusim/neurons/kinds/nir_cuba_lif.hpp"
+#include "lmusim/neurons/kinds/nir_delay.hpp"
+#include "lmusim/neurons/kinds/nir_if.hpp"
+#include "lmusim/neurons/kinds/nir_integrator.hpp"
+#include "lmusim/neurons/kinds/nir_li.hpp"
+#include "lmusim/neurons/kinds/nir_lif.hpp"
 #include "lmusim/neurons/kinds/readout.hpp"
 #include "lmusim/neurons/kinds/spike_count.hpp"
 #include "lmusim/neurons/kinds/spike_input.hpp"
 #include "lmusim/neurons/kinds/spike_source.hpp"
 #include "lmusim/neurons/kinds/synaptic.hpp"
+#include "lmusim/neurons/kinds/threshold.hpp"
 
 namespace lmusim {
 
@@ -33,7 +41,15 @@ using node_kinds = node_kind_list<
     leaky_params,
     synaptic_params,
     spike_input_params,
-    spike_count_params>;
+    spike_count_params,
+    nir_lif_params,
+    nir_li_params,
+    nir_cuba_lif_params,
+    nir_cuba_li_params,
+    nir_if_params,
+    nir_integrator_params,
+    threshold_params,
+    nir_delay_params>;
 
 using node_params = node_kinds::variant;
 

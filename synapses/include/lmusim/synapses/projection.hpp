@@ -24,6 +24,11 @@ enum class connectivity : std::uint8_t {
                  // (k-1)/2, k odd; adds (k-1)/2 frames of latency. The LMUFormer's convolutions.
     identity,    // source i -> target i with weight 1: routing of real values or spikes.
     block_diagonal,  // one block [bt x bs] repeated along the diagonal (the L2MU's memory A and B).
+    conv2d,      // a 2-D convolution over channels-first images (PyTorch Conv2d semantics: stride, zero
+                 // padding, dilation, groups); layout in `geometry`, weights [out_c, in_c/groups, kh, kw].
+                 // NIR's Conv2d (and Conv1d as height 1).
+    sum_pool2d,  // scale x the sum over each 2-D window (NIR's SumPool2d, AvgPool2d); layout in
+                 // `geometry`, weights = [scale]. Routing: no trained parameters.
 };
 
 std::string_view to_string(connectivity) noexcept;
@@ -50,6 +55,14 @@ struct projection {
                                  // conv1d: [n_target x n_source x kernel] row-major
     csr sparse;                  // sparse only
     std::uint32_t kernel = 0;    // conv1d only: taps (odd)
+    // conv2d and sum_pool2d only: the image layout, stored in network files as the uint64 array
+    // `geometry` (synapses/src/kinds/conv2d.cpp and sum_pool2d.cpp list the values):
+    //   conv2d     [in_c, in_h, in_w, out_c, kh, kw, stride_h, stride_w, pad_top, pad_bottom,
+    //               pad_left, pad_right, dil_h, dil_w, groups]
+    //   sum_pool2d [channels, in_h, in_w, kh, kw, stride_h, stride_w, pad_top, pad_bottom,
+    //               pad_left, pad_right]
+    // Empty for every other kind.
+    std::vector<std::uint64_t> geometry;
     std::vector<float> bias;     // optional [target port size], added once per active frame
     input_affine post_affine;    // optional, applied to (W x + bias) before it reaches the target
     // How the projection's terms meet the target's other inputs: false (default) adds them straight
