@@ -157,7 +157,17 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
             x = lmusim::read_npy(in0);
         }
         const std::string& in = ms.inputs.front();
-        // [frames, *shape] or [clips, frames, *shape]; the frame's values flattened in C order.
+        // [frames, *shape] or [clips, frames, *shape]; the frame's values flattened in C order. A
+        // shape with leading 1s (NIR files write (1, 1, 12) for 12 inputs) may be given without them.
+        if (lm.input_shape.size() > 1 && lm.input_shape.front() == 1) {
+            std::vector<std::size_t> stripped = lm.input_shape;
+            while (stripped.size() > 1 && stripped.front() == 1) stripped.erase(stripped.begin());
+            const std::size_t rs = stripped.size();
+            const bool full = x.shape.size() >= lm.input_shape.size() + 1 &&
+                              std::equal(lm.input_shape.begin(), lm.input_shape.end(), x.shape.end() - static_cast<std::ptrdiff_t>(lm.input_shape.size()));
+            if (!full && x.shape.size() >= rs + 1 && std::equal(stripped.begin(), stripped.end(), x.shape.end() - static_cast<std::ptrdiff_t>(rs)))
+                lm.input_shape = stripped;
+        }
         const std::size_t r = lm.input_shape.size();
         const std::string shp = shape_text(lm.input_shape);
         clips = 1;

@@ -9,6 +9,7 @@
 #include "lmusim/io/activity_file.hpp"
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/nir.hpp"
+#include "lmusim/core/strings.hpp"
 #include "lmusim/sim/run_clips.hpp"
 #include "lmusim/sim/clip_runner.hpp"
 

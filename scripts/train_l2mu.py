@@ -39,16 +39,18 @@ class L2MUArch(kws.Arch):
         ap.add_argument("--hidden", type=int, default=256, help="H: hidden neurons")
         ap.add_argument("--theta", type=float, default=64.0, help="memory window [steps]")
         ap.add_argument("--beta", type=float, default=0.9, help="initial beta of every population")
-        ap.add_argument("--threshold", type=float, default=1.0, help="initial threshold")
+        ap.add_argument("--threshold", type=float, default=1.0, help="initial threshold of every population")
+        ap.add_argument("--surrogate", type=float, nargs=2, default=[0.3183, 1.0], metavar=("HEIGHT", "WIDTH"),
+                        help="arctan surrogate gradient HEIGHT / (1 + (pi x / WIDTH)^2)")
         ap.add_argument("--steps", type=int, default=feat.TARGET_LENGTH, help="frames per clip (count_mse)")
-        ap.add_argument("--logit-scale", type=float, default=0.125,
+        ap.add_argument("--logit-scale", type=float, default=0.5,
                         help="the loss sees the spike counts times this (softmax over counts of up to 128 "
                              "spikes is too sharp to train stably)")
 
     def build(self, args):
         return l2mu.L2MU(n_in=feat.NUM_MEL_BINS, memory_size=args.memory_size, order=args.order,
                          hidden=args.hidden, classes=len(feat.CLASS_NAMES), theta=args.theta,
-                         beta=args.beta, threshold=args.threshold)
+                         beta=args.beta, threshold=args.threshold, surrogate=tuple(args.surrogate))
 
     def checkpoint(self, model, args):
         return l2mu.checkpoint(model, {

@@ -129,8 +129,6 @@ void network::validate() const {
             fail(cat(label, ": bias has ", p.bias.size(), " values, expected ", nt, " (target port size)"));
         check::finite(label, "bias", p.bias);
         check::affine(cat(label, " post"), p.post_affine, nt);
-        if (!src.spiking() && p.delay != 0)
-            fail(cat(label, ": delay ", p.delay, " from the real-valued node '", src.name, "'; only spike projections take delays"));
     }
     (void)topological_order();
 }

@@ -23,17 +23,17 @@
 namespace lmusim {
 
 nir_discretization nir_discretization_from_string(std::string_view s) {
-    if (s == "euler") return nir_discretization::euler;
-    if (s == "exact") return nir_discretization::exact;
+    for (const auto& [t, v] : nir_discretization_names)
+        if (s == t) return v;
     throw error(cat("NIR discretization '", s, "', expected euler or exact"));
 }
-nir_reset_mode nir_reset_from_string(std::string_view s) {
-    if (s == "zero") return nir_reset_mode::zero;
-    if (s == "subtract") return nir_reset_mode::subtract;
+nir_reset nir_reset_from_string(std::string_view s) {
+    for (const auto& [t, v] : nir_reset_names)
+        if (s == t) return v;
     throw error(cat("NIR reset '", s, "', expected zero or subtract"));
 }
 std::string_view to_string(nir_discretization d) noexcept { return d == nir_discretization::euler ? "euler" : "exact"; }
-std::string_view to_string(nir_reset_mode r) noexcept { return r == nir_reset_mode::zero ? "zero" : "subtract"; }
+std::string_view to_string(nir_reset r) noexcept { return r == nir_reset::zero ? "zero" : "subtract"; }
 
 namespace {
 
@@ -90,6 +90,8 @@ struct flat {
     const nir_node* src = nullptr;
     shape_t shape;  // output shape, once known
     bool shaped = false;
+    shape_t in_shape;  // input shape, once known (kept when edges are contracted)
+    bool in_shaped = false;
 };
 
 struct flattener {
@@ -267,6 +269,8 @@ public:
                 for (std::size_t t : fl_.resolve(e, e.target, false)) edges_.push_back({s, t});
         order();
         shapes();
+        for (const edge& e : edges_) m_.edges.push_back({{node(e.s).name, node(e.t).name}, e.back});
+        contract();
         build();
         return std::move(m_);
     }
@@ -274,7 +278,9 @@ public:
 private:
     struct edge {
         std::size_t s, t;
-        bool back = false;
+        bool back = false;        // closes a cycle (found by the walk, on the graph as stored)
+        std::uint32_t delay = 0;  // steps, after identity nodes are contracted (section 3)
+        bool dead = false;        // contracted away
     };
 
     const nir_document& doc_;
@@ -284,6 +290,7 @@ private:
     std::vector<edge> edges_;
     std::vector<std::size_t> eval_;                 // evaluation order (reverse DFS postorder)
     std::vector<std::vector<std::size_t>> out_, in_;  // edge indices per node
+    std::vector<bool> gone_;                          // contracted identity nodes
     nir_model m_;
 
     flat& node(std::size_t i) { return fl_.nodes[i]; }
@@ -337,9 +344,34 @@ private:
         eval_.assign(post.rbegin(), post.rend());
     }
 
+    // Identity nodes with one incoming edge (a nested graph's Input/Output, Flatten) are contracted:
+    // s -> P -> t becomes s -> t with the delays added, so spikes stay spikes across them.
+    void contract() {
+        gone_.assign(N_, false);
+        for (edge& e : edges_) e.delay = e.back ? 1 : 0;
+        for (std::size_t p : eval_) {
+            const flat& f = node(p);
+            if ((f.type != passthrough_type && f.type != "Flatten") || in_[p].size() != 1) continue;
+            const std::size_t k0 = in_[p][0];
+            const std::size_t src = edges_[k0].s;
+            if (src == p) continue;
+            for (std::size_t k : out_[p]) {
+                edges_[k].s = src;
+                edges_[k].delay += edges_[k0].delay;
+                out_[src].push_back(k);
+            }
+            out_[src].erase(std::remove(out_[src].begin(), out_[src].end(), k0), out_[src].end());
+            edges_[k0].dead = true;
+            in_[p].clear();
+            out_[p].clear();
+            gone_[p] = true;
+        }
+    }
+
     // ---- shapes ----------------------------------------------------------------------------
     // The input shape of node i: that of its first incoming edge's source with a known shape.
     const shape_t* input_shape(std::size_t i) {
+        if (node(i).in_shaped) return &node(i).in_shape;
         for (std::size_t k : in_[i]) {
             const flat& s = node(edges_[k].s);
             if (s.shaped) return &s.shape;
@@ -408,6 +440,10 @@ private:
         }
         f.shape = out;
         f.shaped = true;
+        if (in) {
+            f.in_shape = *in;
+            f.in_shaped = true;
+        }
         return true;
     }
 
@@ -527,10 +563,10 @@ private:
         const fields_of F{doc_.path, f};
         const std::size_t n = product(f.shape);
         const type_info* ti = f.type == passthrough_type ? nullptr : info_of(f.type);
+        const std::string& t = f.type;
         const std::string kind = !ti ? "analog" : (t == "Input" && opt_.spike_input) ? "spike_input" : ti->kind;
         std::map<std::string, std::vector<double>> nums;
         std::map<std::string, std::string> texts;
-        const std::string& t = f.type;
         const bool lif_like = t == "LIF" || t == "LI" || t == "CubaLIF" || t == "CubaLI";
         if (lif_like || t == "IF" || t == "I") nums["r"] = param(F, "r", n);
         if (t == "LIF" || t == "LI") nums["tau"] = param(F, "tau", n);
@@ -568,7 +604,7 @@ private:
             if (rounded) m_.notes.push_back(cat("Delay node '", f.name, "': delays rounded to whole steps of ", opt_.dt, " s"));
             nums["delay_steps"] = steps;
         }
-        node nd{f.name, n, default_node_params(kind)};
+        lmusim::node nd{f.name, n, default_node_params(kind)};
         const std::string where = F.where();
         field_setter set{n, nums, texts, where};
         std::visit([&](auto& p) { p.fields(set); }, nd.params);
@@ -667,6 +703,10 @@ private:
         std::vector<std::ptrdiff_t> folded(N_, -1);  // the folded edge of a map, or -1
         for (std::size_t i : eval_) {
             const flat& f = node(i);
+            if (gone_[i]) {
+                m_.entries.push_back({f.name, f.type, "contracted (identity: its edges join its neighbours)", f.shape});
+                continue;
+            }
             if (!is_map(i)) {
                 add_state_node(i);
                 in_node[i] = f.name;
@@ -681,7 +721,7 @@ private:
             } else {
                 const shape_t* in = input_shape(i);
                 in_node[i] = unique_name(f.name);
-                m_.net.add(node{in_node[i], in ? product(*in) : 0, default_node_params("analog")});
+                m_.net.add(lmusim::node{in_node[i], in ? product(*in) : 0, default_node_params("analog")});
                 m_.entries.push_back({f.name, f.type, cat("node analog '", in_node[i], "' (its summed input) + projection(s) ", kind), f.shape});
             }
             if (out_[i].empty()) m_.notes.push_back(cat(f.type, " node '", f.name, "' has no outgoing edge: it computes nothing"));
@@ -690,14 +730,14 @@ private:
         // order; a target's incoming edges in the order of their source names (its input is their
         // sum, docs/nir.md); a map's edge carries the map (its sum from zero, then its bias).
         for (std::size_t t : eval_) {
-            if (is_map(t) && folded[t] >= 0) continue;
+            if (gone_[t] || (is_map(t) && folded[t] >= 0)) continue;
             std::vector<std::size_t> ins = in_[t];
             std::stable_sort(ins.begin(), ins.end(), [&](std::size_t a, std::size_t b) {
                 return node(edges_[a].s).name < node(edges_[b].s).name;
             });
             for (std::size_t k : ins) {
                 const std::size_t s = edges_[k].s;
-                std::uint32_t delay = edges_[k].back ? 1 : 0;
+                std::uint32_t delay = edges_[k].delay;
                 const std::string& tn = in_node[t];
                 if (!is_map(s)) {
                     projection pr;
@@ -709,12 +749,11 @@ private:
                     m_.net.connect(std::move(pr));
                     continue;
                 }
-                if (folded[s] >= 0) delay += edges_[static_cast<std::size_t>(folded[s])].back ? 1 : 0;
+                if (folded[s] >= 0) delay += edges_[static_cast<std::size_t>(folded[s])].delay;
                 const std::string nm = unique_name(out_[s].size() == 1 ? node(s).name : cat(node(s).name, "->", node(t).name));
                 m_.net.connect(map_projection(s, nm, in_node[s], tn, delay, true));
             }
         }
-        for (const edge& e : edges_) m_.edges.push_back({{node(e.s).name, node(e.t).name}, e.back});
         if (m_.inputs.empty()) throw error(cat(doc_.path, ": the graph has no Input node"));
         if (m_.outputs.empty()) throw error(cat(doc_.path, ": the graph has no Output node"));
         std::vector<std::size_t> by_name(m_.inputs.size());

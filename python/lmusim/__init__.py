@@ -342,10 +342,16 @@ class NirModel:
         if output:
             check_outputs([output], [self.path], overwrite)
         a = np.asarray(x)
-        r = len(self.input_shape)
+        shape = self.input_shape
+        stripped = shape
+        while len(stripped) > 1 and stripped[0] == 1:  # (1, 1, 12) may be given as (12,)
+            stripped = stripped[1:]
+        if tuple(a.shape[-len(shape):]) != shape and tuple(a.shape[-len(stripped):]) == stripped:
+            shape = stripped
+        r = len(shape)
         if a.ndim == r + 1:
             a = a[None]
-        if a.ndim != r + 2 or tuple(a.shape[2:]) != self.input_shape:
+        if a.ndim != r + 2 or tuple(a.shape[2:]) != shape:
             raise Error(f"input: shape {np.shape(x)}, expected [steps, {', '.join(map(str, self.input_shape))}] or "
                         f"[clips, steps, {', '.join(map(str, self.input_shape))}]")
         clips, steps = a.shape[:2]

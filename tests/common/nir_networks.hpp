@@ -34,7 +34,10 @@ inline network nir_network() {
 
     nir_cuba_lif_params cl;
     cl.tau_syn = {0.004f};
-    cl.tau_mem = uniform_vec(4 * 36, 21, 0.005f, 0.02f);
+    {
+        const std::vector<float> t = uniform_vec(4 * 36, 21, 0.005f, 0.02f);
+        cl.tau_mem.assign(t.begin(), t.end());
+    }
     cl.w_in = {1.5f};
     cl.v_threshold = {0.4f};
     cl.v_reset = {-0.1f};
@@ -48,7 +51,10 @@ inline network nir_network() {
     net.add(node{"if1", 4 * 9, ifp});
 
     nir_lif_params lp;
-    lp.tau = uniform_vec(18, 22, 0.003f, 0.01f);
+    {
+        const std::vector<float> t = uniform_vec(18, 22, 0.003f, 0.01f);
+        lp.tau.assign(t.begin(), t.end());
+    }
     lp.r = {2.0f};
     lp.v_leak = {0.05f};
     lp.v_threshold = {0.3f};

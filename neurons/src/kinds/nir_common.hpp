@@ -17,34 +17,38 @@
 namespace lmusim::nir {
 
 // One value per neuron: a population-wide value repeated, or the values as given.
-inline std::vector<float> per_neuron(const std::vector<float>& v, std::size_t n) {
-    return v.size() == 1 ? std::vector<float>(n, v[0]) : v;
+template <class T> std::vector<T> per_neuron(const std::vector<T>& v, std::size_t n) {
+    return v.size() == 1 ? std::vector<T>(n, v[0]) : v;
 }
 
-// The per-step factor of time constant tau: computed in float64, rounded to float32 once.
-inline float step_factor(double dt, float tau, nir_discretization d) {
-    const double ratio = dt / static_cast<double>(tau);
+// The per-step factor of time constant tau (kept in float64: NIR files often store it so):
+// computed in float64, rounded to float32 once.
+inline float step_factor(double dt, double tau, nir_discretization d) {
+    const double ratio = dt / tau;
     return static_cast<float>(d == nir_discretization::euler ? ratio : -std::expm1(-ratio));
 }
 
 // The factors of every neuron.
-inline std::vector<float> step_factors(double dt, const std::vector<float>& tau, std::size_t n, nir_discretization d) {
-    std::vector<float> k = per_neuron(tau, n);
-    for (float& x : k) x = step_factor(dt, x, d);
+inline std::vector<float> step_factors(double dt, const std::vector<double>& tau, std::size_t n, nir_discretization d) {
+    const std::vector<double> t = per_neuron(tau, n);
+    std::vector<float> k(t.size());
+    for (std::size_t i = 0; i < t.size(); ++i) k[i] = step_factor(dt, t[i], d);
     return k;
 }
 
 inline void check_dt(const node_context& c, double dt) { check::positive(c.label, "dt", dt); }
 
 // A time constant: 1 or n finite values, each > 0, whose step factor is a finite float32.
-inline void check_time_constant(const node_context& c, const char* what, const std::vector<float>& tau, double dt,
+inline void check_time_constant(const node_context& c, const char* what, const std::vector<double>& tau, double dt,
                                 nir_discretization d) {
-    check_per_population_or_neuron(c, what, tau);
+    if (tau.size() != 1 && tau.size() != c.size)
+        check::fail(cat(c.label, ": ", what, " has ", tau.size(), " values, expected 1 (the population) or ", c.size,
+                        " (one per neuron)"));
     for (std::size_t i = 0; i < tau.size(); ++i) {
-        if (!(tau[i] > 0.0f)) check::fail(cat(c.label, ": ", what, "[", i, "] = ", tau[i], ", expected > 0"));
+        if (!(tau[i] > 0.0)) check::fail(cat(c.label, ": ", what, "[", i, "] = ", tau[i], ", expected > 0"));
         if (!std::isfinite(step_factor(dt, tau[i], d)))
             check::fail(cat(c.label, ": ", what, "[", i, "] = ", tau[i], " gives dt / ", what, " = ",
-                            dt / static_cast<double>(tau[i]), ", beyond float32"));
+                            dt / tau[i], ", beyond float32"));
     }
 }
 

@@ -14,9 +14,10 @@ file that ``python3 -m lmusim.convert`` recognises as an L2MU.  One step, all st
 Neurons are snnTorch ``Leaky`` (``reset_mechanism="subtract"``, ``reset_delay=True``): the reset
 is decided by the previous step's membrane, ``mem = clamp(beta, 0, 1) * mem + I - reset * thr``,
 ``spk = mem > thr``; beta and threshold are one learned scalar per population.  The forward pass
-is the Heaviside step; the backward pass uses snnTorch's default arctan surrogate
-``d spk / d mem = 1 / (1 + (pi * (mem - thr))^2)`` (alpha = 2), and the reset term is detached,
-as in snnTorch.  A and B are the ZOH-discretised LMU matrices (dt = 1, window
+is the Heaviside step; the backward pass uses an arctan surrogate
+``d spk / d mem = height / (1 + (pi * (mem - thr) / width)^2)`` (default height 1/pi, width 1: a
+third of snnTorch's default, whose gradients explode through 128 recurrent steps), and the reset
+term is detached, as in snnTorch.  A and B are the ZOH-discretised LMU matrices (dt = 1, window
 ``theta`` steps) stored as fixed buffers; the engine reads the stored values.
 
 The input is real-valued (e.g. normalised log-mel features) injected as current: converted
@@ -53,35 +54,39 @@ def lmu_matrices(order: int, theta: float):
 
 
 class _Spike(torch.autograd.Function):
+    """Heaviside forward; arctan surrogate ``height / (1 + (pi * x / width)^2)`` backward."""
+
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, height: float, width: float):
         ctx.save_for_backward(x)
+        ctx.height, ctx.width = height, width
         return (x > 0).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad / (1 + (math.pi * x) ** 2)
+        return grad * ctx.height / (1 + (math.pi * x / ctx.width) ** 2), None, None
 
 
 class Leaky(nn.Module):
     """One population of snnTorch-style Leaky neurons (learned scalar beta and threshold)."""
 
-    def __init__(self, beta: float, threshold: float):
+    def __init__(self, beta: float, threshold: float, surrogate=(1 / math.pi, 1.0)):
         super().__init__()
         self.beta = nn.Parameter(torch.tensor(float(beta)))
         self.threshold = nn.Parameter(torch.tensor(float(threshold)))
+        self.surrogate = tuple(float(v) for v in surrogate)  # (height, width), not a parameter
 
     def forward(self, current: torch.Tensor, mem: torch.Tensor):
         thr = self.threshold
         reset = (mem > thr).to(mem.dtype).detach()
         mem = self.beta.clamp(0, 1) * mem + current - reset * thr
-        return _Spike.apply(mem - thr), mem
+        return _Spike.apply(mem - thr, *self.surrogate), mem
 
 
 class L2MUCell(nn.Module):
     def __init__(self, n_in: int, memory_size: int, order: int, hidden: int, classes: int, theta: float,
-                 beta: float = 0.9, threshold: float = 1.0):
+                 beta: float = 0.9, threshold: float = 1.0, surrogate=(1 / math.pi, 1.0)):
         super().__init__()
         M, d, H = memory_size, order, hidden
         self.e_x = nn.Linear(n_in, M, bias=False)
@@ -100,21 +105,22 @@ class L2MUCell(nn.Module):
         self.W_h = nn.Linear(H, H, bias=False)
         self.W_m = nn.Linear(M * d, H, bias=False)
         self.output_transformation = nn.Linear(H, classes)
-        self.spk_u = Leaky(beta, threshold)
-        self.spk_m = Leaky(beta, threshold)
-        self.spk_h = Leaky(beta, threshold)
-        self.spk_output = Leaky(beta, threshold)
+        self.spk_u = Leaky(beta, threshold, surrogate)
+        self.spk_m = Leaky(beta, threshold, surrogate)
+        self.spk_h = Leaky(beta, threshold, surrogate)
+        self.spk_output = Leaky(beta, threshold, surrogate)
 
 
 class L2MU(nn.Module):
     """The L2MU classifier: ``forward(x [B, T, n_in]) -> spike counts [B, classes]``."""
 
     def __init__(self, n_in: int = 128, memory_size: int = 64, order: int = 4, hidden: int = 256,
-                 classes: int = 35, theta: float = 64.0, beta: float = 0.9, threshold: float = 1.0):
+                 classes: int = 35, theta: float = 64.0, beta: float = 0.9, threshold: float = 1.0,
+                 surrogate=(1 / math.pi, 1.0)):
         super().__init__()
         self.config = OrderedDict(n_in=n_in, memory_size=memory_size, order=order, hidden=hidden,
                                   classes=classes, theta=float(theta))
-        self.l2mu_cell = L2MUCell(n_in, memory_size, order, hidden, classes, theta, beta, threshold)
+        self.l2mu_cell = L2MUCell(n_in, memory_size, order, hidden, classes, theta, beta, threshold, surrogate)
 
     def forward(self, x: torch.Tensor, record: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
         c = self.l2mu_cell

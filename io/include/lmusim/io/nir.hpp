@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lmusim/graph/network.hpp"
+#include "lmusim/neurons/kinds/nir_lif.hpp"
 
 namespace lmusim {
 
@@ -47,17 +48,16 @@ nir_document read_nir(const std::string& path);
 // Is this an HDF5 file laid out as NIR (/node with a type)? False for anything else, never throws.
 bool is_nir_file(const std::string& path);
 
-enum class nir_discretization : std::uint8_t { euler, exact };
-enum class nir_reset_mode : std::uint8_t { zero, subtract };
+// The enumerations are the NIR node kinds' (neurons/kinds/nir_lif.hpp).
 nir_discretization nir_discretization_from_string(std::string_view);  // throws lmusim::error
-nir_reset_mode nir_reset_from_string(std::string_view);              // throws lmusim::error
+nir_reset nir_reset_from_string(std::string_view);                    // throws lmusim::error
 std::string_view to_string(nir_discretization) noexcept;
-std::string_view to_string(nir_reset_mode) noexcept;
+std::string_view to_string(nir_reset) noexcept;
 
 struct nir_options {
     double dt = 0;  // [s] the step; required (> 0)
     nir_discretization discretization = nir_discretization::euler;
-    nir_reset_mode reset = nir_reset_mode::zero;
+    nir_reset reset = nir_reset::zero;
     // The Input nodes take 0/1 spikes (delivered event-driven: each spike adds its weights, counted
     // as SOPs) instead of real values; callers set it when the data are binary.
     bool spike_input = false;

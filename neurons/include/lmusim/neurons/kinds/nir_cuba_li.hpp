@@ -17,8 +17,8 @@ struct nir_cuba_li_params {
     static constexpr bool spiking = false;
     static constexpr bool frame_input = false;
 
-    std::vector<float> tau_syn{0.005f};  // [s], > 0; 1 or size values
-    std::vector<float> tau_mem{0.01f};   // [s], > 0; 1 or size values
+    std::vector<double> tau_syn{0.005};  // [s], > 0; 1 or size values
+    std::vector<double> tau_mem{0.01};   // [s], > 0; 1 or size values
     std::vector<float> r{1.0f};          // 1 or size values
     std::vector<float> v_leak{0.0f};     // 1 or size values
     std::vector<float> w_in{1.0f};       // 1 or size values

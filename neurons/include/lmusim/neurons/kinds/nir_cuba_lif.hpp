@@ -20,8 +20,8 @@ struct nir_cuba_lif_params {
     static constexpr bool spiking = true;
     static constexpr bool frame_input = false;
 
-    std::vector<float> tau_syn{0.005f};   // synaptic time constant [s], > 0; 1 or size values
-    std::vector<float> tau_mem{0.01f};    // membrane time constant [s], > 0; 1 or size values
+    std::vector<double> tau_syn{0.005};   // synaptic time constant [s], > 0; 1 or size values
+    std::vector<double> tau_mem{0.01};    // membrane time constant [s], > 0; 1 or size values
     std::vector<float> r{1.0f};           // 1 or size values
     std::vector<float> v_leak{0.0f};      // 1 or size values
     std::vector<float> v_threshold{1.0f}; // 1 or size values

@@ -16,7 +16,7 @@ struct nir_li_params {
     static constexpr bool spiking = false;
     static constexpr bool frame_input = false;
 
-    std::vector<float> tau{0.01f};    // time constant [s], > 0; 1 or size values
+    std::vector<double> tau{0.01};    // time constant [s], > 0; 1 or size values
     std::vector<float> r{1.0f};       // 1 or size values
     std::vector<float> v_leak{0.0f};  // 1 or size values
     double dt = 1e-3;                 // [s], > 0

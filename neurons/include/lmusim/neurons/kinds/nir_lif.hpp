@@ -30,7 +30,7 @@ struct nir_lif_params {
     static constexpr bool spiking = true;
     static constexpr bool frame_input = false;
 
-    std::vector<float> tau{0.01f};        // membrane time constant [s], > 0; 1 or size values
+    std::vector<double> tau{0.01};        // membrane time constant [s], > 0; 1 or size values
     std::vector<float> r{1.0f};           // input resistance; 1 or size values
     std::vector<float> v_leak{0.0f};      // leak potential; 1 or size values
     std::vector<float> v_threshold{1.0f}; // 1 or size values
