@@ -114,6 +114,14 @@ int main(int argc, char** argv) {
     inf->add_option("--nir-discretization", info_disc, "NIR graphs: euler or exact")->check(CLI::IsMember({"euler", "exact"}));
     inf->add_option("--nir-reset", info_reset, "NIR graphs: zero or subtract")->check(CLI::IsMember({"zero", "subtract"}));
 
+    std::string export_in, export_out;
+    bool export_lossy = false, export_overwrite = false;
+    auto* exp = app.add_subcommand("export", "Write a network file as a NIR graph (docs/nir.md; through the Python helper)");
+    exp->add_option("network", export_in, "lmusim network file (HDF5)")->required();
+    exp->add_option("output", export_out, "NIR file to write")->required();
+    exp->add_flag("--lossy", export_lossy, "Write what NIR cannot say anyway (subtractive resets, ...), listing what is lost");
+    add_overwrite_flag(exp, export_overwrite);
+
     CLI11_PARSE(app, argc, argv);
     if (*cuba || *run) install_signal_handlers();  // other commands end at once on Ctrl-C
     try {
@@ -143,6 +151,18 @@ int main(int argc, char** argv) {
         if (*run)
             return run_network(lmusim::load_network(net_path), file_run, {{"command", "run"}, {"network_file", net_path}},
                                lmusim::sha256_file(net_path));
+        if (*exp) {
+            guard_outputs({export_out}, {export_in}, export_overwrite);
+            std::vector<std::string> args{"lmusim.nir_export", export_in, export_out};
+            if (export_lossy) args.emplace_back("--lossy");
+            if (export_overwrite) args.emplace_back("--overwrite");
+            const helper_result h = run_python_helper(args);
+            if (!h.started)
+                throw lmusim::error(cat("export: cannot run the Python interpreter '", python_interpreter(), "': ",
+                                        std::strerror(h.exec_errno), " (LMUSIM_PYTHON selects one with h5py and the lmusim package)"));
+            if (WIFEXITED(h.status)) return WEXITSTATUS(h.status);
+            throw lmusim::error("export: the Python helper (python3 -m lmusim.nir_export) was killed");
+        }
         if (*inf && lmusim::is_nir_file(info_path)) {
             if (info_nir.dt == 0) info_nir.dt = 1e-4;
             info_nir.discretization = lmusim::nir_discretization_from_string(info_disc);

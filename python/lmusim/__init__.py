@@ -82,7 +82,7 @@ __all__ = [
     "Error", "FileError", "NetworkError", "Network", "Simulation", "fixed_probability", "cuba_network",
     "cuba_v_init", "derive_seed", "load_model", "Model", "RunResult", "Stream", "convert", "read_h5",
     "read_recording", "read_output", "report", "energy_presets", "plot_report", "read_wav", "features",
-    "load_nir", "NirModel",
+    "load_nir", "NirModel", "export_nir",
 ]
 
 
@@ -379,6 +379,23 @@ def load_nir(path, dt: float, discretization: str = "euler", reset: str = "zero"
     euler (dt/tau) or exact (1 - exp(-dt/tau)); ``reset`` zero (v <- v_reset, NIR's definition)
     or subtract (v <- v - v_threshold)."""
     return NirModel(path, dt, discretization, reset)
+
+
+def export_nir(network, out_path, lossy: bool = False, overwrite: bool = False) -> dict:
+    """Write a network (an lmusim network file, or a :class:`Network` / :class:`NirModel`, saved to
+    a temporary file first) as a NIR graph (docs/nir.md, "Writing NIR"). Returns the counts and
+    the list of what was lost (with ``lossy=True``; without it, what NIR cannot say raises
+    :class:`Error` naming the node or projection)."""
+    import tempfile
+    from .nir_export import export_nir as _export
+    if isinstance(network, NirModel):
+        network = network.network
+    if isinstance(network, (str, os.PathLike)):
+        return _export(network, out_path, lossy=lossy, overwrite=overwrite)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "network.h5")
+        network.save(path)
+        return _export(path, out_path, lossy=lossy, overwrite=overwrite)
 
 
 def convert(ckpt_path, out_path, memory_mode: str = "impulse", overwrite: bool = False, input_kind: str = "spikes"):

@@ -263,3 +263,75 @@ def test_streaming_equals_whole_clips_and_threads(tmp_path):
     run_cli(path, x, out)
     rep = json.loads(cli("report", out, "--json").stdout)
     assert rep["total"]["sops"] > 0 and "neurobench" in rep
+
+
+# ---- writing NIR ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda: R.random_cuba_rnn(13), lambda: R.random_cuba_rnn(14, recurrent="linear", readout="li"),
+    lambda: R.conv_net(15, variant="sum"), lambda: R.conv_net(16, variant="avg"), lambda: R.conv_net(17, variant="conv1d"),
+    lambda: R.nested(18, neuron="CubaLIF"),
+])
+def test_export_import_round_trip_is_spike_identical(tmp_path, make):
+    g = make()
+    src = tmp_path / "src.nir"
+    R.write(src, g)
+    m = lmusim.load_nir(src, dt=DT)
+    net = tmp_path / "net.h5"
+    m.network.save(str(net))
+    out = tmp_path / "back.nir"
+    r = cli("export", net, out)
+    assert "wrote" in r.stdout and not r.stderr
+    back = lmusim.load_nir(out, dt=DT)
+    shape = m.input_shape
+    x = np.stack([R.random_input(s, 60, shape, "spikes", 0.3) for s in (1, 2)])
+    a, b = m.run(x), back.run(x)
+    assert set(a.spike_counts) == set(b.spike_counts)
+    for k in a.spike_counts:
+        np.testing.assert_array_equal(a.spike_counts[k], b.spike_counts[k], err_msg=k)
+    for k in m.output_nodes:
+        np.testing.assert_array_equal(a.outputs[k], b.outputs[k], err_msg=k)
+    # the reference reads what lmusim wrote, and agrees
+    ref_out, ref_spk, _ = R.simulate(R.read(out), x, DT, batched=True)
+    for k, v in ref_spk.items():
+        np.testing.assert_array_equal(b.spike_counts[k], v.sum(axis=1), err_msg=k)
+
+
+def test_export_refuses_what_nir_cannot_say(tmp_path):
+    g = R.random_cuba_rnn(19)
+    src = tmp_path / "src.nir"
+    R.write(src, g)
+    m = lmusim.load_nir(src, dt=DT, reset="subtract")
+    net = tmp_path / "net.h5"
+    m.network.save(str(net))
+    r = cli("export", net, tmp_path / "out.nir", check=False)
+    assert r.returncode == 2 and "reset by subtraction" in r.stderr and "'cuba'" in r.stderr
+    assert not (tmp_path / "out.nir").exists()
+    r = cli("export", net, tmp_path / "out.nir", "--lossy")
+    assert r.returncode == 0 and "warning: lost" in r.stderr and (tmp_path / "out.nir").exists()
+    # the LMUFormer has no NIR form at all
+    model = tmp_path / "cuba.h5"
+    cli("cuba", "--neurons", 200, "--duration", "1ms", "--save-network", model)
+    r = cli("export", model, tmp_path / "cuba.nir", check=False)
+    assert r.returncode == 2 and "refractoriness" in r.stderr
+    r = cli("export", model, tmp_path / "cuba.nir", "--lossy")
+    assert r.returncode == 0
+    assert lmusim.load_nir(tmp_path / "cuba.nir", dt=1e-4).nodes
+
+
+def test_l2mu_exports_only_lossy(tmp_path):
+    import l2mu_reference as L
+    sd = L.make_state_dict(n_in=6, memory_size=8, order=3, hidden=10, classes=4, seed=3, calib_T=30)
+    L.save_plain({k[len("model."):]: v for k, v in sd.items()}, str(tmp_path / "m.pt"))
+    lmusim.convert(tmp_path / "m.pt", tmp_path / "m.h5")
+    r = cli("export", tmp_path / "m.h5", tmp_path / "m.nir", check=False)
+    assert r.returncode == 2 and "reset by subtraction" in r.stderr
+    r = cli("export", tmp_path / "m.h5", tmp_path / "m.nir", "--lossy")
+    assert "delayed reset" in r.stderr and "spk_m" in r.stderr
+    g = lmusim.load_nir(tmp_path / "m.nir", dt=1e-3)
+    types = {t for _, t, _, _ in g.nodes}
+    assert {"LIF", "Linear", "Affine", "Input", "Output"} <= types
+    # A and B became the block-diagonal Linear maps kron(I, A) and kron(I, B)
+    with __import__("h5py").File(tmp_path / "m.nir", "r") as f:
+        a = f["node/nodes/A/weight"][:]
+        np.testing.assert_array_equal(a, np.kron(np.eye(8, dtype=np.float32), sd["model.l2mu_cell.A.weight"].numpy()))
