@@ -41,6 +41,7 @@ struct model_settings {
     double dt = 0;  // [s]
     std::string nir_discretization = "euler";
     std::string nir_reset = "zero";
+    std::string nir_readout = "sum";
 };
 
 // SIGINT/SIGTERM: the first asks the run to stop at the next boundary, a second ends the process.

@@ -85,6 +85,11 @@ int main(int argc, char** argv) {
     run->add_option("--nir-reset", model_run.nir_reset, "NIR graphs: after a spike v <- v_reset (zero) or v - v_threshold (subtract)")
         ->check(CLI::IsMember({"zero", "subtract"}))
         ->capture_default_str();
+    run->add_option("--nir-readout", model_run.nir_readout,
+                    "NIR graphs: the logits are the first Output's values summed over the steps (sum: spike counts) or "
+                    "at the last step (last)")
+        ->check(CLI::IsMember({"sum", "last"}))
+        ->capture_default_str();
 
     std::string feat_in, feat_out;
     auto* feat = app.add_subcommand("features", "Log-mel features of a WAV file (the model's front-end), printed or saved as .npy");

@@ -70,6 +70,7 @@ loaded_model load_any_model(const std::string& path, const model_settings& ms, b
     o.discretization = lmusim::nir_discretization_from_string(ms.nir_discretization);
     o.reset = lmusim::nir_reset_from_string(ms.nir_reset);
     o.spike_input = spike_input;
+    o.readout_sum = ms.nir_readout == "sum";
     lmusim::nir_model g = lmusim::load_nir(path, o);
     if (g.inputs.size() != 1) {
         std::string names;
@@ -81,7 +82,7 @@ loaded_model load_any_model(const std::string& path, const model_settings& ms, b
     l.m.net = std::move(g.net);
     l.m.model = "nir";
     l.m.input_node = g.inputs[0];
-    l.m.output_node = g.outputs[0];
+    l.m.output_node = g.logits;
     l.input_shape = g.input_shapes[0];
     l.node_outputs = g.outputs;
     return l;
@@ -212,6 +213,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
             wo.attributes.emplace_back("nir_dt_s", cat(ms.dt));
             wo.attributes.emplace_back("nir_discretization", ms.nir_discretization);
             wo.attributes.emplace_back("nir_reset", ms.nir_reset);
+            wo.attributes.emplace_back("nir_readout", ms.nir_readout);
         }
         wo.existing = lmusim::overwrite_if(rs.overwrite);
         opt.sink = lmusim::clip_output(ms.output, std::move(wo));

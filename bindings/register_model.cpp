@@ -158,10 +158,12 @@ void register_model(py::module_& m) {
 
     m.def("load_nir",
           [](const std::string& path, double dt, const std::string& discretization, const std::string& reset,
-             bool spike_input) {
+             bool spike_input, const std::string& readout) {
               nir_options o;
               o.dt = dt;
               o.spike_input = spike_input;
+              if (readout != "sum" && readout != "last") throw error(cat("readout '", readout, "', expected sum or last"));
+              o.readout_sum = readout == "sum";
               o.discretization = nir_discretization_from_string(discretization);
               o.reset = nir_reset_from_string(reset);
               nir_model g = load_nir(path, o);
@@ -170,7 +172,7 @@ void register_model(py::module_& m) {
               model_file mf;
               mf.model = "nir";
               mf.input_node = g.inputs[0];
-              mf.output_node = g.outputs[0];
+              mf.output_node = g.logits;
               mf.net = std::move(g.net);
               py::dict d;
               d["file"] = std::move(mf);
@@ -188,7 +190,7 @@ void register_model(py::module_& m) {
               return d;
           },
           py::arg("path"), py::arg("dt"), py::arg("discretization") = "euler", py::arg("reset") = "zero",
-          py::arg("spike_input") = false);
+          py::arg("spike_input") = false, py::arg("readout") = "sum");
     m.def("is_nir_file", &is_nir_file, py::arg("path"));
 
     m.def("report_json",

@@ -768,6 +768,17 @@ private:
         m_.inputs = std::move(names);
         m_.input_shapes = std::move(shapes);
         std::sort(m_.outputs.begin(), m_.outputs.end());
+        m_.logits = m_.outputs.front();
+        if (opt_.readout_sum) {  // a counter after the first Output: its value is the sum so far
+            m_.logits = unique_name(m_.outputs.front() + ".sum");
+            m_.net.add(lmusim::node{m_.logits, m_.net.find_node(m_.outputs.front()).size, default_node_params("spike_count")});
+            projection pr;
+            pr.name = unique_name(cat(m_.outputs.front(), "->", m_.logits));
+            pr.source = m_.outputs.front();
+            pr.target = m_.logits;
+            pr.kind = connectivity::identity;
+            m_.net.connect(std::move(pr));
+        }
         m_.net.validate();
     }
 };

@@ -314,13 +314,14 @@ def load_model(path, memory_mode: Optional[str] = None) -> Model:
 class NirModel:
     """A NIR graph file lowered onto lmusim's kinds (see :func:`load_nir`, docs/nir.md)."""
 
-    def __init__(self, path, dt: float, discretization: str = "euler", reset: str = "zero"):
+    def __init__(self, path, dt: float, discretization: str = "euler", reset: str = "zero", readout: str = "sum"):
         _require_core()
         self.path = str(path)
         self.dt = float(dt)
         self.discretization = discretization
         self.reset = reset
-        d = _core.load_nir(self.path, self.dt, discretization, reset)
+        self.readout = readout
+        d = _core.load_nir(self.path, self.dt, discretization, reset, False, readout)
         self._file = d["file"]
         self._spike_file = None  # the same graph with a spiking Input node, made on first use
         self.network = self._file.network
@@ -361,7 +362,8 @@ class NirModel:
         mf = self._file
         if np.all((a == 0) | (a == 1)):  # binary data: the Input node emits spikes (event-driven, SOPs)
             if self._spike_file is None:
-                self._spike_file = _core.load_nir(self.path, self.dt, self.discretization, self.reset, True)["file"]
+                self._spike_file = _core.load_nir(self.path, self.dt, self.discretization, self.reset, True,
+                                                  self.readout)["file"]
             mf = self._spike_file
         d = _core.run_clips(mf, a, clips, steps, batch=batch, threads=threads, stream=stream,
                             output=str(output) if output else "", record_spikes=record_spikes,
@@ -374,11 +376,12 @@ class NirModel:
                 f"{self.discretization}, reset {self.reset}>")
 
 
-def load_nir(path, dt: float, discretization: str = "euler", reset: str = "zero") -> NirModel:
+def load_nir(path, dt: float, discretization: str = "euler", reset: str = "zero", readout: str = "sum") -> NirModel:
     """Load a NIR graph file (docs/nir.md) to run with step ``dt`` seconds; ``discretization``
     euler (dt/tau) or exact (1 - exp(-dt/tau)); ``reset`` zero (v <- v_reset, NIR's definition)
-    or subtract (v <- v - v_threshold)."""
-    return NirModel(path, dt, discretization, reset)
+    or subtract (v <- v - v_threshold); ``readout``: the run's logits are the first Output node's
+    values summed over the steps (``sum``: spike counts) or at the last step (``last``)."""
+    return NirModel(path, dt, discretization, reset, readout)
 
 
 def export_nir(network, out_path, lossy: bool = False, overwrite: bool = False) -> dict:

@@ -317,7 +317,25 @@ class _Builder:
                 node[k] = v.reshape(shp)
         return node
 
+    def _drop_counters(self) -> None:
+        """A spike_count node that only counts an analog node's values (the logits lmusim adds after
+        an imported graph's Output, docs/nir.md) is not part of the graph: the analog node is the
+        Output."""
+        outs: Dict[str, list] = {}
+        for p in self.projs:
+            outs.setdefault(p["source"], []).append(p)
+        drop = set()
+        for p in self.projs:
+            src, tgt = self.nodes[p["source"]], self.nodes[p["target"]]
+            if (tgt["kind"] == "spike_count" and src["kind"] == "analog" and p["kind"] == "identity"
+                    and len(outs[p["source"]]) == 1 and tgt["name"] not in outs
+                    and sum(q["target"] == tgt["name"] for q in self.projs) == 1):
+                drop.add(tgt["name"])
+        self.order = [n for n in self.order if n not in drop]
+        self.projs = [p for p in self.projs if p["target"] not in drop]
+
     def build(self) -> dict:
+        self._drop_counters()
         self._shapes()
         has_out = {n: False for n in self.order}
         for p in self.projs:

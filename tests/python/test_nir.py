@@ -335,3 +335,69 @@ def test_l2mu_exports_only_lossy(tmp_path):
     with __import__("h5py").File(tmp_path / "m.nir", "r") as f:
         a = f["node/nodes/A/weight"][:]
         np.testing.assert_array_equal(a, np.kron(np.eye(8, dtype=np.float32), sd["model.l2mu_cell.A.weight"].numpy()))
+
+
+def test_dataset_input_accuracy_from_spike_counts(tmp_path):
+    # The logits are the first Output's values summed over the steps (--nir-readout sum): with
+    # labels set to the reference's count argmax, the accuracy is exactly 100 %; with --nir-readout
+    # last they are the last step's spikes.
+    import l2mu_reference as L
+    g = R.random_cuba_rnn(21)
+    path = tmp_path / "g.nir"
+    R.write(path, g)
+    x = np.stack([R.random_input(s, 80, (12,), "spikes", 0.25) for s in range(12)])
+    ref_out, ref_spk, _ = reference(g, x)
+    counts = ref_out["output"].sum(axis=1)
+    y = counts.argmax(axis=1)
+    L.save_dataset(x, y, str(tmp_path / "data.pt"))
+    out = cli("run", path, "--input", tmp_path / "data.pt", "--dt", DT, "--output", tmp_path / "o.h5").stdout
+    assert "accuracy: 100.00 % (12 of 12 clips)" in out
+    with h5py.File(tmp_path / "o.h5", "r") as f:
+        np.testing.assert_array_equal(f["logits"][:], counts)
+        assert f.attrs["nir_readout"] == "sum"
+    cli("run", path, "--input", tmp_path / "data.pt", "--dt", DT, "--output", tmp_path / "l.h5", "--nir-readout", "last")
+    with h5py.File(tmp_path / "l.h5", "r") as f:
+        np.testing.assert_array_equal(f["logits"][:], ref_out["output"][:, -1])
+
+
+def test_every_remaining_primitive(tmp_path):
+    # Scale, Delay (per element, rounded to steps), Threshold, I, IF, CubaLI and a Conv2d with
+    # padding "same" (even kernel: PyTorch's uneven split) and one with "valid", two Outputs.
+    rng = np.random.default_rng(5)
+    f32 = np.float32
+    g = {"type": "NIRGraph", "nodes": {
+        "input": {"type": "Input", "shape": np.array([2, 4, 4])},
+        "conv_same": {"type": "Conv2d", "weight": rng.normal(0, 0.7, (3, 2, 2, 2)).astype(f32), "bias": rng.normal(0, 0.1, 3).astype(f32),
+                      "stride": np.array([1, 1]), "padding": "same", "dilation": np.array([1, 1]), "groups": np.int64(1),
+                      "input_shape": np.array([4, 4])},
+        "if1": {"type": "IF", "r": f32(1.3), "v_threshold": f32(0.5), "v_reset": f32(0.0)},
+        "conv_valid": {"type": "Conv2d", "weight": rng.normal(0, 0.7, (2, 3, 3, 3)).astype(f32), "bias": np.zeros(2, f32),
+                       "stride": np.array([1, 1]), "padding": "valid", "dilation": np.array([1, 1]), "groups": np.int64(1),
+                       "input_shape": np.array([4, 4])},
+        "flat": {"type": "Flatten", "start_dim": np.int64(0), "end_dim": np.int64(-1), "input_type": np.array([2, 2, 2])},
+        "scale": {"type": "Scale", "scale": rng.uniform(0.5, 2.0, 8).astype(f32)},
+        "delay": {"type": "Delay", "delay": (np.arange(8) % 4 * DT * 1.01).astype(np.float64)},
+        "thr": {"type": "Threshold", "threshold": np.full(8, 0.3, f32)},
+        "lin": {"type": "Linear", "weight": rng.normal(0, 1.0, (5, 8)).astype(f32)},
+        "cubali": {"type": "CubaLI", "tau_syn": np.full(5, 3e-4), "tau_mem": np.full(5, 8e-4), "r": np.full(5, 2.0, f32),
+                   "v_leak": np.full(5, 0.1, f32), "w_in": np.full(5, 1.5, f32)},
+        "integ": {"type": "I", "r": rng.uniform(0.5, 1.5, 8).astype(f32)},
+        "out_a": {"type": "Output", "shape": np.array([5])},
+        "out_b": {"type": "Output", "shape": np.array([8])}},
+        "edges": [("input", "conv_same"), ("conv_same", "if1"), ("if1", "conv_valid"), ("conv_valid", "flat"),
+                  ("flat", "scale"), ("scale", "delay"), ("delay", "thr"), ("thr", "lin"), ("lin", "cubali"),
+                  ("cubali", "out_a"), ("thr", "integ"), ("integ", "out_b")]}
+    path = tmp_path / "all.nir"
+    R.write(path, g, compress=True)
+    x = np.stack([R.random_input(s, 50, (2, 4, 4), "spikes", 0.4) for s in (1, 2)])
+    ref_out, ref_spk, _ = reference(g, x)
+    assert ref_spk["thr"].sum() > 20 and ref_spk["if1"].sum() > 20
+    for disc in ("euler", "exact"):
+        ref_out, ref_spk, _ = reference(g, x, disc)
+        res = lmusim.load_nir(path, dt=DT, discretization=disc).run(x)
+        for k in ("if1", "thr"):
+            np.testing.assert_array_equal(res.spike_counts[k], ref_spk[k].sum(axis=1), err_msg=k)
+        np.testing.assert_array_equal(res.outputs["out_b"], ref_out["out_b"])  # I of spikes: exact
+        np.testing.assert_allclose(res.outputs["out_a"], ref_out["out_a"], rtol=1e-6, atol=1e-6)
+    info = cli("info", path, "--dt", DT).stdout
+    assert "note: Delay node 'delay': delays rounded to whole steps" in info

@@ -61,6 +61,9 @@ struct nir_options {
     // The Input nodes take 0/1 spikes (delivered event-driven: each spike adds its weights, counted
     // as SOPs) instead of real values; callers set it when the data are binary.
     bool spike_input = false;
+    // What the first Output node contributes to the run's logits: `sum` (default) its values summed
+    // over the steps so far (spike counts for a spiking read-out), or `last` its value at the step.
+    bool readout_sum = true;
 };
 
 // A NIR graph lowered onto lmusim kinds.
@@ -69,6 +72,7 @@ struct nir_model {
     std::string version;
     std::vector<std::string> inputs;   // lmusim node names of the NIR Input nodes (sorted)
     std::vector<std::string> outputs;  // lmusim node names of the NIR Output nodes (sorted)
+    std::string logits;                // the node whose values are the run's logits (options.readout_sum)
     std::vector<std::vector<std::size_t>> input_shapes;  // per input, the NIR shape
     // Every primitive node after flattening: its name, NIR type, output shape and what it became
     // ("node <kind>" or "projection(s) <kind>"); for `lmusim info`.
