@@ -9,10 +9,10 @@ seconds=${LMUSIM_FUZZ_SECONDS:-60}
 build=$(realpath -m "${LMUSIM_FUZZ_BUILD_DIR:-$root/build-fuzz}")
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMUSIM_FUZZ=ON -DLMUSIM_SANITIZE=ON \
   -DLMUSIM_BUILD_TESTS=OFF -DLMUSIM_BUILD_PYTHON=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target fuzz_model fuzz_wav fuzz_npy lmusim >/dev/null
+cmake --build "$build" -j "$(nproc)" --target fuzz_model fuzz_wav fuzz_npy fuzz_nir lmusim >/dev/null
 
 seeds=$build/seeds
-rm -rf "$seeds" && mkdir -p "$seeds"/{model,wav,npy}
+rm -rf "$seeds" && mkdir -p "$seeds"/{model,wav,npy,nir}
 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 "$build/apps/lmusim" cuba --neurons 200 --fan-in 5 --duration 1ms --save-network "$seeds/model/cuba.h5" --quiet >/dev/null
 /usr/bin/python3 - "$seeds" <<'PY'
 import sys, wave, numpy as np
@@ -22,8 +22,11 @@ with wave.open(f"{d}/wav/tone.wav", "wb") as w:
     w.writeframes((3000 * np.sin(np.arange(2000) / 5)).astype("<i2").tobytes())
 np.save(f"{d}/npy/x.npy", np.zeros((2, 3, 4), np.float32))
 PY
+for kind in cuba_rnn conv_sum nested; do
+  /usr/bin/python3 "$root/tests/python/nir_reference.py" make "$kind" --seed 1 --out "$seeds/nir/$kind.nir" >/dev/null
+done
 status=0
-for t in model wav npy; do
+for t in model wav npy nir; do
   echo "== fuzz_$t for ${seconds}s"
   artifacts=$build/artifacts/$t/
   rm -rf "$artifacts" && mkdir -p "$artifacts"  # only this run's findings

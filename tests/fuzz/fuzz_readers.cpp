@@ -2,7 +2,7 @@
 // Build: scripts/fuzz.sh (clang -fsanitize=fuzzer,address,undefined). Each input is written to a
 // temporary file and read; lmusim::error is the expected outcome for garbage, anything else
 // (a crash, a sanitizer report, another exception) is a finding. LMUSIM_FUZZ_TARGET selects
-// the reader: model, wav or npy.
+// the reader: model, wav, npy or nir (a NIR graph read and lowered onto lmusim's kinds).
 #include <unistd.h>
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include "lmusim/core/error.hpp"
 #include "lmusim/frontend/audio.hpp"
 #include "lmusim/io/model_file.hpp"
+#include "lmusim/io/nir.hpp"
 #include "lmusim/io/npy.hpp"
 
 namespace {
@@ -32,6 +33,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string path = write_temp(data, size, ".h5");
     try {
         (void)lmusim::load_model(path);
+    } catch (const lmusim::error&) {
+    }
+#elif defined(LMUSIM_FUZZ_NIR)
+    const std::string path = write_temp(data, size, ".nir");
+    try {
+        lmusim::nir_options o;
+        o.dt = 1e-4;
+        (void)lmusim::load_nir(path, o);
     } catch (const lmusim::error&) {
     }
 #elif defined(LMUSIM_FUZZ_WAV)
