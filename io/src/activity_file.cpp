@@ -29,8 +29,8 @@ std::vector<double> column_means(const h5::file& f, hid_t g, const std::string& 
 
 activity read_activity(const std::string& path) {
     h5::quiet q;
+    h5::probe_in_child(path);  // before opening: see load_network
     h5::file f = h5::open_file(path, false);
-    h5::probe_in_child(path);
     const hid_t root = f.h.id();
     activity r;
     r.file = path;

@@ -116,8 +116,8 @@ void compare_lists(const std::string& path, const std::string& what, const std::
 checkpoint_info read_file(const std::string& path, const network& net, std::size_t streams, const state_store& expected,
                           state_store& out, const checkpoint_options& opt) {
     h5::quiet q;
+    h5::probe_in_child(path);  // before opening: see load_network
     h5::file f = h5::open_file(path, false);
-    h5::probe_in_child(path);
     const hid_t root = f.h.id();
     const std::string format = h5::read_attr_string(f, root, "format", "/");
     if (format != "lmusim-checkpoint")

@@ -286,8 +286,9 @@ any_dataset read_any(const file& f, hid_t loc, const std::string& name, const st
     out.dims = shape(f, loc, name, where);
     hsize_t count = 1;
     for (hsize_t d : out.dims) {
-        if (d != 0 && count > (hsize_t{1} << 32) / d)
-            throw file_error(cat(f.path, ": dataset '", where, "' has absurd shape ", dims_text(out.dims)));
+        if (d != 0 && count > (hsize_t{1} << 27) / d)  // 2^27 values: 1 GiB as doubles
+            throw file_error(cat(f.path, ": dataset '", where, "' has shape ", dims_text(out.dims),
+                                 ", more than 134,217,728 values"));
         count *= d;
     }
     handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose);

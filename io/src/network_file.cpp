@@ -246,8 +246,11 @@ void save_network(const network& net, output_file& out) {
 
 network load_network(const std::string& path) {
     h5::quiet q;
-    h5::file f = h5::open_file(path, false);
+    // The probe first: its work (a child process, paths) must not run between HDF5 opening the
+    // file and reading it (a corrupt file made HDF5 1.10 read memory it had released, which the
+    // probe's allocations had reused in between).
     h5::probe_in_child(path);
+    h5::file f = h5::open_file(path, false);
     const hid_t root = f.h.id();
     const reader top{f, root, "/"};
     const std::string format = top.str("format");

@@ -438,6 +438,11 @@ private:
                 out = *in;
             }
         }
+        double total = 1;
+        for (std::size_t d : out) total *= static_cast<double>(d);
+        if (total < 1 || total > static_cast<double>(max_population_size))
+            throw error(cat(F.where(), ": shape ", shape_text(out), " holds ", total, " values (expected 1 to ",
+                            max_population_size, ")"));
         f.shape = out;
         f.shaped = true;
         if (in) {
@@ -476,6 +481,8 @@ private:
         if (w.shape.size() != dims + 2)
             throw error(cat(F.where(), ": weight of shape ", shape_text(w.shape), ", expected ",
                             two ? "(C_out, C_in/groups, kH, kW)" : "(C_out, C_in/groups, K)"));
+        for (std::size_t d : w.shape)
+            if (d == 0) throw error(cat(F.where(), ": weight of shape ", shape_text(w.shape), " is empty"));
         conv_geometry g;
         g.groups = F.ints("groups", 1, 1, true)[0];
         if (g.groups == 0) throw error(cat(F.where(), ": groups = 0"));

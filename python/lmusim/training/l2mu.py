@@ -86,7 +86,8 @@ class Leaky(nn.Module):
 
 class L2MUCell(nn.Module):
     def __init__(self, n_in: int, memory_size: int, order: int, hidden: int, classes: int, theta: float,
-                 beta: float = 0.9, threshold: float = 1.0, surrogate=(1 / math.pi, 1.0)):
+                 beta: float = 0.9, threshold: float = 1.0, surrogate=(1 / math.pi, 1.0),
+                 zero_memory_readout: bool = True):
         super().__init__()
         M, d, H = memory_size, order, hidden
         self.e_x = nn.Linear(n_in, M, bias=False)
@@ -104,6 +105,10 @@ class L2MUCell(nn.Module):
         self.W_x = nn.Linear(n_in, H, bias=False)
         self.W_h = nn.Linear(H, H, bias=False)
         self.W_m = nn.Linear(M * d, H, bias=False)
+        if zero_memory_readout:
+            # The memory starts silent (threshold 1, e_m = 0); when it wakes up, a random W_m floods
+            # h with noise and training collapses (seen twice at epoch 4). From zero it grows in.
+            nn.init.zeros_(self.W_m.weight)
         self.output_transformation = nn.Linear(H, classes)
         self.spk_u = Leaky(beta, threshold, surrogate)
         self.spk_m = Leaky(beta, threshold, surrogate)
