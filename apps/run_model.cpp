@@ -181,6 +181,8 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
             throw lmusim::error(cat(in, ": input of rank ", x.shape.size(), ", expected [frames, ", shp, "] or [clips, frames, ",
                                     shp, "]"));
         }
+        if (r == 1 && x.shape.back() != lm.input_shape[0])
+            throw lmusim::error(cat(in, ": features have ", x.shape.back(), " channels, expected ", lm.input_shape[0]));
         if (!std::equal(lm.input_shape.begin(), lm.input_shape.end(), x.shape.end() - static_cast<std::ptrdiff_t>(r)))
             throw lmusim::error(cat(in, ": input of shape [", shape_text(x.shape), "], expected [", clips > 1 || x.shape.size() == r + 2 ? "clips, " : "",
                                     "frames, ", shp, "] (", r == 1 ? "channels" : "the Input node's shape", ")"));

@@ -202,7 +202,7 @@ def test_cli_info_and_errors(tmp_path):
     assert r.returncode != 0
     np.save(x, np.zeros((10, 11), np.float32))
     r = cli("run", path, "--input", x, "--dt", "1e-4", check=False)
-    assert r.returncode == 2 and "expected [frames, 12]" in r.stderr
+    assert r.returncode == 2 and "11 channels, expected 12" in r.stderr
 
 
 def bad_file(tmp_path, mutate, name="bad.nir"):
