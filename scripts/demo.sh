@@ -4,8 +4,9 @@
 # printing each clip's keyword, confidence and the frame from which the decision was final, and
 # finish with the SOP/energy report of those clips.
 #
-# Usage: scripts/demo.sh [--clips N] [--chunk-ms MS] [WAV ...]   (options of examples/spot_keywords.py;
-#                                                                  --clips 0 streams all 70 clips)
+# Usage: scripts/demo.sh [--clips N] [--chunk-ms MS] [--model M.h5] [WAV ...]
+#                                   (options of examples/spot_keywords.py; --clips 0 streams all 70
+#                                    clips; --model models/l2mu_kws.h5 runs the L2MU spotter instead)
 #        scripts/demo.sh cuba [lmusim cuba options]                (the CUBA network demo instead)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
