@@ -91,6 +91,7 @@ nir_document read_nir(const std::string& path) {
 bool is_nir_file(const std::string& path) {
     try {
         h5::quiet q;
+        h5::probe_in_child(path);  // a corrupt file must not reach HDF5 here either (false: the loader says why)
         h5::file f = h5::open_file(path, false);
         if (!h5::is_group(f.h.id(), "node")) return false;
         h5::handle node = h5::open_group(f, f.h.id(), "node", "/node");
