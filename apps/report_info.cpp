@@ -132,8 +132,10 @@ int nir_info(const std::string& path, const lmusim::nir_options& o) {
     std::printf("semantics: dt %g s, discretization %s, reset %s (docs/nir.md)\n", o.dt,
                 std::string(lmusim::to_string(o.discretization)).c_str(), std::string(lmusim::to_string(o.reset)).c_str());
     std::printf("%zu NIR nodes (nested graphs flattened, evaluation order):\n", g.entries.size());
-    for (const auto& e : g.entries)
+    for (const auto& e : g.entries) {
         std::printf("  %-28s %-10s %-16s -> %s\n", e.name.c_str(), e.type.c_str(), dims(e.shape).c_str(), e.lowered.c_str());
+        if (!e.fields.empty()) std::printf("  %-28s   %s\n", "", e.fields.c_str());
+    }
     std::printf("%zu edges:\n", g.edges.size());
     for (const auto& [e, back] : g.edges)
         std::printf("  %s -> %s%s\n", e.first.c_str(), e.second.c_str(), back ? "   (closes a cycle: previous step)" : "");

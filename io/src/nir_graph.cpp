@@ -251,6 +251,26 @@ void padding_of(const fields_of& F, std::size_t dims, const std::size_t k[2], co
     }
 }
 
+// A node's fields for `lmusim info`: name, shape and value (or range) of each.
+std::string describe_fields(const nir_node& n) {
+    std::string out;
+    for (const nir_field& f : n.fields) {
+        std::string v;
+        if (f.text) {
+            v = f.strings.size() == 1 ? cat("'", f.strings[0], "'") : cat(f.strings.size(), " strings");
+        } else if (f.numbers.size() == 1) {
+            v = cat(f.numbers[0]);
+        } else if (!f.numbers.empty()) {
+            const auto [lo, hi] = std::minmax_element(f.numbers.begin(), f.numbers.end());
+            v = *lo == *hi ? cat("all ", *lo) : cat(*lo, "..", *hi);
+        }
+        std::string shp;
+        if (f.shape.size() > 1 || (f.shape.size() == 1 && f.shape[0] != 1)) shp = cat(" ", shape_text(f.shape));
+        out += cat(out.empty() ? "" : "; ", f.name, shp, v.empty() ? "" : " ", v);
+    }
+    return out;
+}
+
 class lowering {
 public:
     lowering(const nir_document& doc, const nir_options& opt) : doc_(doc), opt_(opt), fl_{doc, {}, {}, {}, {}} {}
@@ -616,7 +636,7 @@ private:
         field_setter set{n, nums, texts, where};
         std::visit([&](auto& p) { p.fields(set); }, nd.params);
         m_.net.add(std::move(nd));
-        m_.entries.push_back({f.name, t, cat("node ", kind), f.shape});
+        m_.entries.push_back({f.name, t, cat("node ", kind), f.shape, describe_fields(*f.src)});
         if (t == "Input") {
             m_.inputs.push_back(f.name);
             m_.input_shapes.push_back(f.shape);
@@ -711,7 +731,8 @@ private:
         for (std::size_t i : eval_) {
             const flat& f = node(i);
             if (gone_[i]) {
-                m_.entries.push_back({f.name, f.type, "contracted (identity: its edges join its neighbours)", f.shape});
+                m_.entries.push_back({f.name, f.type, "contracted (identity: its edges join its neighbours)", f.shape,
+                                      describe_fields(*f.src)});
                 continue;
             }
             if (!is_map(i)) {
@@ -724,12 +745,13 @@ private:
             if (in_[i].size() == 1 && !is_map(edges_[in_[i][0]].s)) {
                 folded[i] = static_cast<std::ptrdiff_t>(in_[i][0]);
                 in_node[i] = node(edges_[in_[i][0]].s).name;
-                m_.entries.push_back({f.name, f.type, cat("projection(s) ", kind), f.shape});
+                m_.entries.push_back({f.name, f.type, cat("projection(s) ", kind), f.shape, describe_fields(*f.src)});
             } else {
                 const shape_t* in = input_shape(i);
                 in_node[i] = unique_name(f.name);
                 m_.net.add(lmusim::node{in_node[i], in ? product(*in) : 0, default_node_params("analog")});
-                m_.entries.push_back({f.name, f.type, cat("node analog '", in_node[i], "' (its summed input) + projection(s) ", kind), f.shape});
+                m_.entries.push_back({f.name, f.type, cat("node analog '", in_node[i], "' (its summed input) + projection(s) ", kind),
+                                      f.shape, describe_fields(*f.src)});
             }
             if (out_[i].empty()) m_.notes.push_back(cat(f.type, " node '", f.name, "' has no outgoing edge: it computes nothing"));
         }

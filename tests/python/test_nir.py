@@ -194,6 +194,7 @@ def test_cli_info_and_errors(tmp_path):
     R.write(path, g)
     info = cli("info", path).stdout
     assert "CubaLIF" in info and "nir_cuba_lif" in info and "closes a cycle" in info
+    assert "tau_syn (24,)" in info and "weight (24, 12)" in info  # every node's fields, with their ranges
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((10, 12), np.float32))
     r = cli("run", path, "--input", x, check=False)

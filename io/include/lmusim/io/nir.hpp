@@ -79,6 +79,7 @@ struct nir_model {
     struct entry {
         std::string name, type, lowered;
         std::vector<std::size_t> shape;
+        std::string fields;  // the node's fields as stored: "tau (38,) 0.0005..0.002; r 1; ..."
     };
     std::vector<entry> entries;
     // Edges after flattening, with `true` for the back edges of cycles (they carry the previous step).
