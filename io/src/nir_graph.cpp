@@ -399,8 +399,6 @@ private:
         return nullptr;
     }
 
-    static shape_t field_shape(const nir_field& f) { return f.shape; }
-
     // The neuron-parameter shape: the largest parameter's shape ({} if all are scalars).
     shape_t param_shape(const flat& f) {
         shape_t best;

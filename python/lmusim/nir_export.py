@@ -58,10 +58,6 @@ NIR_FORMAT = "1.0.7"
 SPIKING = ("nir_lif", "nir_cuba_lif", "nir_if", "threshold", "leaky", "synaptic", "continuous_lif")
 
 
-class _Lost(Error):
-    pass
-
-
 def _s(v) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
@@ -103,7 +99,7 @@ class _Builder:
 
     def lose(self, what: str) -> None:
         if not self.lossy:
-            raise _Lost(what + " (write it anyway with --lossy / lossy=True)")
+            raise Error(what + " (write it anyway with --lossy / lossy=True)")
         self.lost.append(what)
 
     def name(self, base: str) -> str:
@@ -471,8 +467,6 @@ def export_nir(network_path, out_path, lossy: bool = False, overwrite: bool = Fa
     b = _Builder(root, nodes, projs, lossy)
     try:
         graph = b.build()
-    except _Lost as e:
-        raise Error(f"{network_path}: {e}") from None
     except Error as e:
         raise Error(f"{network_path}: {e}") from None
     meta = {"generator": f"lmusim {__version__}", "dt": np.float64(b.dt), "source": os.path.basename(network_path)}
