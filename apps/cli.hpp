@@ -12,6 +12,7 @@
 
 #include "lmusim/graph/network.hpp"
 #include "lmusim/io/nir.hpp"
+#include "lmusim/sim/communicator.hpp"
 
 namespace lmusim::cli {
 
@@ -26,6 +27,8 @@ struct run_settings {
     std::string checkpoint_every;  // ... also every this much biological time
     std::string resume;            // continue from this checkpoint
     bool overwrite = false;        // replace existing output files (docs/hardening.md, "Outputs")
+    int dry_run_ranks = 0;         // > 1: a dry run standing in for this many ranks
+    communicator* comm = nullptr;  // the ranks of an mpirun job (docs/distributed.md); null: one process
 };
 
 struct model_settings {

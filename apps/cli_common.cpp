@@ -118,6 +118,9 @@ void add_run_options(CLI::App* app, run_settings& s) {
     app->add_option("--checkpoint-every", s.checkpoint_every, "With --checkpoint: also save every this much biological time, e.g. 1s");
     app->add_option("--resume", s.resume,
                     "Network runs: continue from this checkpoint (same network and options) up to --duration in all");
+    app->add_option("--dry-run-ranks", s.dry_run_ranks,
+                    "Network runs: simulate rank 0 of this many ranks in one process, replaying its spikes as the other "
+                    "ranks' traffic, to measure exchange volume and time (docs/distributed.md, \"Dry run\")");
     add_overwrite_flag(app, s.overwrite);
 }
 

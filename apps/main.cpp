@@ -43,9 +43,40 @@
 #include "lmusim/core/sha256.hpp"
 #include "lmusim/sim/simulation.hpp"
 
+#include "lmusim/dist/mpi.hpp"
+
 #include "cli.hpp"
 
+namespace {
+
+// One line naming the failure, then the end of the whole job: under mpirun a rank that fails
+// takes every rank down with it (MPI_Abort) instead of leaving them waiting for it. The other
+// ranks wait a moment first, so that a failure every rank sees is reported once, by rank 0.
+[[noreturn]] void fail(lmusim::dist::mpi_session* mpi, int code, const char* kind, const char* what) {
+    const bool many = mpi && mpi->size() > 1;
+    if (many && mpi->rank() != 0) ::usleep(300 * 1000);
+    if (many)
+        std::fprintf(stderr, "lmusim: %s on rank %d of %d: %s\n", kind, mpi->rank(), mpi->size(), what);
+    else
+        std::fprintf(stderr, "lmusim: %s: %s\n", kind, what);
+    // _Exit: after a failed write (disk full) HDF5's own exit handler can crash on the file it
+    // could not close; everything lmusim wrote before the failure is already flushed.
+    std::fflush(stdout);
+    std::fflush(stderr);
+    if (many) mpi->abort(code);
+    std::_Exit(code);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+    std::unique_ptr<lmusim::dist::mpi_session> mpi;
+    try {
+        mpi = std::make_unique<lmusim::dist::mpi_session>(argc, argv);
+    } catch (const std::exception& e) {
+        fail(nullptr, 2, "error", e.what());
+    }
+    const bool root = mpi->rank() == 0;
     using namespace lmusim::cli;
     using lmusim::cat;
     CLI::App app{"lmusim: an event-driven simulator for spiking networks"};
@@ -59,6 +90,7 @@ int main(int argc, char** argv) {
     cuba->add_option("--neurons", cp.neurons, "Number of neurons (80% excitatory)")->capture_default_str();
     cuba->add_option("--fan-in", cp.fan_in, "Expected inputs per neuron; p = fan-in / neurons")->capture_default_str();
     cuba->add_option("--seed", cp.seed, "Seed for connectivity and initial potentials")->capture_default_str();
+    cuba->add_option("--delay", cp.delay, "Synaptic delay in steps (1 = Brian2's CUBA)")->capture_default_str();
     cuba->add_option("--save-network", save_path, "Also save the network description to this HDF5 file");
     add_run_options(cuba, cuba_run);
 
@@ -127,14 +159,22 @@ int main(int argc, char** argv) {
     exp->add_flag("--lossy", export_lossy, "Write what NIR cannot say anyway (subtractive resets, ...), listing what is lost");
     add_overwrite_flag(exp, export_overwrite);
 
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = root ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);
+        if (mpi->size() > 1 && code != 0) mpi->abort(code);
+        return code;
+    }
+    cuba_run.comm = file_run.comm = mpi->world();
     if (*cuba || *run) install_signal_handlers();  // other commands end at once on Ctrl-C
     try {
         if (*cuba) {
-            guard_network_run(cuba_run, {}, {save_path});
+            if (root) guard_network_run(cuba_run, {}, {save_path});
             lmusim::network net = lmusim::make_cuba(cp);
-            if (!save_path.empty()) lmusim::save_network(net, save_path, lmusim::overwrite_if(cuba_run.overwrite));
-            const std::string identity = lmusim::sha256(cat("cuba neurons ", cp.neurons, " fan_in ", cp.fan_in, " seed ", cp.seed));
+            if (!save_path.empty() && root) lmusim::save_network(net, save_path, lmusim::overwrite_if(cuba_run.overwrite));
+            const std::string identity = lmusim::sha256(cat("cuba neurons ", cp.neurons, " fan_in ", cp.fan_in, " seed ", cp.seed,
+                                                            cp.delay == 1 ? std::string() : cat(" delay ", cp.delay)));
             return run_network(std::move(net), cuba_run,
                                {{"command", "cuba"}, {"seed", std::to_string(cp.seed)}, {"neurons", std::to_string(cp.neurons)}},
                                identity);
@@ -145,14 +185,14 @@ int main(int argc, char** argv) {
                                     "(Stream.save_state, docs/checkpoint.md)");
             std::vector<std::string> inputs = model_run.inputs;
             inputs.push_back(net_path);
-            guard_outputs({model_run.output}, inputs, file_run.overwrite);
+            if (root) guard_outputs({model_run.output}, inputs, file_run.overwrite);
             return run_model(net_path, file_run, model_run);
         }
         if (*feat) return features(feat_in, feat_out, feat_overwrite);
         if (*run && lmusim::is_nir_file(net_path))
             throw lmusim::error(cat(net_path, ": a NIR graph runs on input data: lmusim run ", net_path,
                                     " --input X.npy --dt SECONDS [--output OUT.h5] (docs/nir.md)"));
-        if (*run) guard_network_run(file_run, {net_path}, {});
+        if (*run && root) guard_network_run(file_run, {net_path}, {});
         if (*run)
             return run_network(lmusim::load_network(net_path), file_run, {{"command", "run"}, {"network_file", net_path}},
                                lmusim::sha256_file(net_path));
@@ -186,15 +226,11 @@ int main(int argc, char** argv) {
             return report(report_path, energy_name, report_json, report_elementwise, plot_path, report_overwrite);
         }
     } catch (const lmusim::error& e) {
-        std::fprintf(stderr, "lmusim: error: %s\n", e.what());
-        // _Exit: after a failed write (disk full) HDF5's own exit handler can crash on the file it
-        // could not close; everything lmusim wrote before the failure is already flushed.
-        std::fflush(stdout);
-        std::_Exit(2);
+        fail(mpi.get(), 2, "error", e.what());
+    } catch (const std::bad_alloc&) {
+        fail(mpi.get(), 3, "error", "out of memory");
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "lmusim: internal error: %s\n", e.what());
-        std::fflush(stdout);
-        std::_Exit(3);
+        fail(mpi.get(), 3, "internal error", e.what());
     }
     return 0;
 }

@@ -53,7 +53,7 @@ struct loaded_model {
     bool nir = false;
 };
 
-loaded_model load_any_model(const std::string& path, const model_settings& ms, bool spike_input = false) {
+loaded_model load_any_model(const std::string& path, const model_settings& ms, bool spike_input = false, bool notes = true) {
     loaded_model l;
     l.nir = lmusim::is_nir_file(path);
     if (!l.nir) {
@@ -77,7 +77,7 @@ loaded_model load_any_model(const std::string& path, const model_settings& ms, b
         for (const auto& n : g.inputs) names += cat(names.empty() ? "" : ", ", "'", n, "'");
         throw lmusim::error(cat(path, ": ", g.inputs.size(), " Input nodes (", names, "); lmusim run feeds one"));
     }
-    if (!spike_input)
+    if (!spike_input && notes)
         for (const std::string& note : g.notes) std::fprintf(stderr, "lmusim: note: %s\n", note.c_str());
     l.m.net = std::move(g.net);
     l.m.model = "nir";
@@ -97,7 +97,12 @@ std::string shape_text(const std::vector<std::size_t>& s) {
 }  // namespace
 
 int run_model(const std::string& path, const run_settings& rs, const model_settings& ms) {
-    loaded_model lm = load_any_model(path, ms);
+    // Clip-parallel under mpirun (docs/distributed.md): batch b runs on rank b mod R; rank 0
+    // gathers the results in clip order, writes the output file and prints.
+    const int ranks = rs.comm ? rs.comm->size() : 1, rank = rs.comm ? rs.comm->rank() : 0;
+    const bool root = rank == 0;
+    if (rs.dry_run_ranks > 1) throw lmusim::error("--dry-run-ranks is for network runs (lmusim cuba, lmusim run NETWORK.h5)");
+    loaded_model lm = load_any_model(path, ms, false, root);
     lmusim::model_file& m = lm.m;
     if (!ms.memory_mode.empty()) {
         try {
@@ -116,7 +121,14 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     if (audio && lm.nir) throw lmusim::error(cat(path, " is a NIR graph: give its input as --input X.npy [clips, steps, ",
                                                  shape_text(lm.input_shape), "] (or .pt)"));
     if (audio) {
-        for (const std::string& in : ms.inputs) {
+        // Each rank reads the clips it runs (a batch of one clip when streaming audio).
+        const std::size_t audio_batch = ms.stream ? 1 : std::min(ms.inputs.size(), ms.batch);
+        for (std::size_t k = 0; k < ms.inputs.size(); ++k) {
+            const std::string& in = ms.inputs[k];
+            if (ranks > 1 && lmusim::clip_owner(k, audio_batch, ranks) != rank) {
+                waves.emplace_back();
+                continue;
+            }
             lmusim::wav_audio w = lmusim::read_wav(in);
             if (w.sample_rate != fb.options().sample_rate)
                 throw lmusim::error(cat(in, ": sample rate ", w.sample_rate, " Hz, expected ", fb.options().sample_rate,
@@ -191,7 +203,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
 
     if (lm.nir && std::all_of(x.data.begin(), x.data.end(), [](float v) { return v == 0.0f || v == 1.0f; })) {
         // Binary data: the Input node emits spikes, delivered event-driven (docs/nir.md, section 5).
-        lm = load_any_model(path, ms, true);
+        lm = load_any_model(path, ms, true, root);
     }
 
     lmusim::run_clips_options opt;
@@ -217,21 +229,26 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
             wo.attributes.emplace_back("nir_reset", ms.nir_reset);
             wo.attributes.emplace_back("nir_readout", ms.nir_readout);
         }
+        if (ranks > 1) wo.attributes.emplace_back("ranks", std::to_string(ranks));
         wo.existing = lmusim::overwrite_if(rs.overwrite);
         opt.sink = lmusim::clip_output(ms.output, std::move(wo));
     }
+    opt.collect_spikes = ms.record_spikes;
+    opt.collect_per_frame = ms.per_frame_counts;
+    opt.value_nodes = lm.node_outputs;
+    opt.comm = ranks > 1 ? rs.comm : nullptr;
     opt.collect = false;  // results go to the output file and the screen batch by batch: memory stays flat
     opt.should_stop = should_stop;
-    if (!rs.quiet && !rs.json && clips > ms.batch)
+    if (!rs.quiet && !rs.json && clips > ms.batch && root)
         opt.progress = [](std::size_t done, std::size_t total) { std::fprintf(stderr, "  %zu / %zu clips\n", done, total); };
     auto label = [&](std::size_t k) { return k < m.class_names.size() ? m.class_names[k] : std::to_string(k); };
     std::uint64_t sops = 0, macs = 0;
-    opt.on_batch = [&](std::size_t first, std::size_t n, const std::vector<float>& logits, const lmusim::simulation& sim) {
-        const std::size_t C = logits.size() / n;
+    opt.on_batch = [&](const lmusim::batch_result& b) {
+        const std::size_t C = b.classes, first = b.first, n = b.clips;
+        for (const auto& c : b.ops) sops += c.sops, macs += c.macs;
+        for (const auto& c : b.node_ops) sops += c.sops, macs += c.macs;
         for (std::size_t s = 0; s < n; ++s) {
-            for (std::size_t p = 0; p < sim.net().projections.size(); ++p) sops += sim.ops(p, s).sops, macs += sim.ops(p, s).macs;
-            for (std::size_t i = 0; i < sim.net().nodes.size(); ++i) sops += sim.node_ops(i, s).sops, macs += sim.node_ops(i, s).macs;
-            const float* z = logits.data() + s * C;
+            const float* z = b.logits(s);
             const auto best = static_cast<std::size_t>(std::max_element(z, z + C) - z);  // the first maximum
             if (first + s < labels.size() && labels[first + s] >= 0) {
                 ++labelled;
@@ -246,18 +263,22 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
                             ms.output.empty() ? " (--output FILE keeps every prediction)" : ", every prediction in the output file");
         }
     };
-    if (!rs.json)
-        std::printf("model %s: %zu clip(s) of %zu frames, batch %zu, %s\n", path.c_str(), clips, frames,
+    if (!rs.json && root)
+        std::printf("model %s: %zu clip(s) of %zu frames, batch %zu, %s%s\n", path.c_str(), clips, frames,
                     audio && ms.stream ? 1 : std::min(clips, ms.batch),
-                    ms.stream ? (audio ? "streaming audio in chunks" : "streaming frame by frame") : "whole clips");
+                    ms.stream ? (audio ? "streaming audio in chunks" : "streaming frame by frame") : "whole clips",
+                    ranks > 1 ? cat(", ", ranks, " ranks").c_str() : "");
     if (audio && ms.stream) opt.batch = 1;  // true audio streaming runs one clip at a time
     const auto chunk = static_cast<std::size_t>(std::max(1.0, ms.chunk_ms * 1e-3 * fb.options().sample_rate));
     const lmusim::clips_result r =
         audio ? lmusim::run_audio(m.net, waves, fb, chunk, opt) : lmusim::run_clips(m.net, x.data, clips, frames, opt);
 
+    if (!root) return 0;
     if (r.clips_done < clips) {
         std::fprintf(stderr, "lmusim: interrupted after %zu of %zu clips%s%s\n", r.clips_done, clips,
                      ms.output.empty() ? "" : "; the output file holds them: ", ms.output.c_str());
+        // The other ranks may be waiting to hand over a batch: end the whole job.
+        if (ranks > 1) rs.comm->abort(130);
         return 130;
     }
     const std::size_t batch = std::min(clips, opt.batch);
@@ -272,6 +293,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
         j["macs"] = macs;
         j["seconds"] = rounded(r.seconds, 6);
         j["us_per_step"] = rounded(us_per_step, 3);
+        if (ranks > 1) j["ranks"] = ranks;
         if (labelled) j["accuracy"] = rounded(static_cast<double>(correct) / static_cast<double>(labelled), 6);
         print_json(j);
         return 0;

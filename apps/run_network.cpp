@@ -55,10 +55,24 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
             ? 0
             : std::max<std::uint64_t>(1, static_cast<std::uint64_t>(parse_duration_ms(s.checkpoint_every, "--checkpoint-every") / net.dt + 0.5));
     const lmusim::checkpoint_options ck_opt{.model_sha256 = identity, .attributes = attrs};
+    // Network-parallel (docs/distributed.md): every rank builds the same network and simulates its
+    // share; rank 0 alone writes the recording and checkpoints and prints.
+    std::optional<lmusim::dry_run_communicator> dry;
+    lmusim::communicator* comm = s.comm;
+    if (s.dry_run_ranks > 1) {
+        if (comm && comm->size() > 1) throw lmusim::error("--dry-run-ranks runs one process standing in for many: not under mpirun");
+        if (!s.record.empty() || !s.checkpoint.empty() || !s.resume.empty())
+            throw lmusim::error("--dry-run-ranks measures the exchange; it takes no --record, --checkpoint or --resume");
+        comm = &dry.emplace(s.dry_run_ranks);
+    }
+    const bool root = !comm || comm->rank() == 0;
+    const bool quiet = s.quiet || !root;
     lmusim::context ctx;
     ctx.threads = s.threads;
+    ctx.comm = comm;
+    ctx.exchange_every_step = !s.record.empty() || !s.checkpoint.empty();
     std::optional<lmusim::h5_recorder> rec;
-    if (!s.record.empty()) {
+    if (!s.record.empty() && root) {
         lmusim::h5_recorder_options opt;
         opt.chunk_steps = s.chunk_steps;
         opt.attributes = attrs;
@@ -67,13 +81,13 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     }
     // The checkpoint is claimed for the whole run: every save of this run replaces its own file.
     lmusim::output_file checkpoint_out;
-    if (!s.checkpoint.empty())
+    if (!s.checkpoint.empty() && root)
         checkpoint_out = lmusim::output_file(s.checkpoint, lmusim::overwrite_if(s.overwrite || resumes_into_own_checkpoint(s)));
     const auto t0 = std::chrono::steady_clock::now();
     lmusim::simulation sim(std::move(net), ctx);
     if (!s.resume.empty()) {
         lmusim::load_checkpoint(sim, s.resume, ck_opt);
-        if (!s.quiet && !s.json)
+        if (!quiet && !s.json)
             std::fprintf(stderr, "  resumed from %s at step %llu (%g ms)\n", s.resume.c_str(),
                          static_cast<unsigned long long>(sim.steps_done()), sim.time_ms());
     }
@@ -81,11 +95,19 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     const std::uint64_t todo = steps > start ? steps - start : 0;
     const auto t1 = std::chrono::steady_clock::now();
     std::optional<lmusim::checkpoint_recorder> periodic;
-    if (checkpoint_steps) periodic.emplace(checkpoint_out, checkpoint_steps, ck_opt);
-    lmusim::recorder_chain recorders{rec ? &*rec : nullptr, periodic ? &*periodic : nullptr};
+    if (checkpoint_steps && root) periodic.emplace(checkpoint_out, checkpoint_steps, ck_opt);
+    // The other ranks take part in every checkpoint's gathering of the state (it is collective).
+    lmusim::step_recorder share_state([&](const lmusim::simulation& sm) {
+        if (sm.steps_done() % checkpoint_steps == 0) {
+            lmusim::state_store discard;
+            sm.save_state(discard);
+        }
+    });
+    lmusim::recorder_chain recorders{rec ? &*rec : nullptr, periodic ? &*periodic : nullptr,
+                                     checkpoint_steps && !root ? &share_state : nullptr};
     lmusim::run_options ro;
     ro.rec = recorders.get();
-    if (!s.quiet && !s.json && todo > 0) {
+    if (!quiet && !s.json && todo > 0) {
         ro.progress_every = std::max<std::uint64_t>(todo / 10, 1);
         ro.progress = [&](std::uint64_t done, std::uint64_t total) {
             std::fprintf(stderr, "\r  step %llu / %llu (%.0f%%)", static_cast<unsigned long long>(done),
@@ -93,10 +115,37 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
             if (done == total) std::fprintf(stderr, "\n");
         };
     }
-    ro.should_stop = should_stop;
+    // Every rank must stop at the same step: a stop request on any rank stops all.
+    if (comm && comm->size() > 1 && !comm->dry_run())
+        ro.should_stop = [comm] { return comm->any(should_stop()); };
+    else
+        ro.should_stop = should_stop;
     const std::uint64_t taken = sim.run(todo, ro);
     const auto t2 = std::chrono::steady_clock::now();
     if (checkpoint_out) lmusim::save_checkpoint(sim, checkpoint_out, ck_opt);  // at the end, or where it stopped
+    else if (!s.checkpoint.empty()) {
+        lmusim::state_store discard;
+        sim.save_state(discard);
+    }
+    // The slowest rank's phase times (beNNch reports the maximum over ranks).
+    lmusim::phase_times ph = sim.phases();
+    int ranks = 1;
+    if (comm && comm->size() > 1) {
+        ranks = comm->size();
+        if (!comm->dry_run()) {
+            const double mine[3] = {ph.update, ph.deliver, ph.exchange};
+            std::vector<std::size_t> sizes;
+            const auto all = comm->allgatherv(std::as_bytes(std::span<const double>(mine)), sizes);
+            std::vector<double> v(all.size() / sizeof(double));
+            std::memcpy(v.data(), all.data(), all.size());
+            for (std::size_t r = 0; r + 2 < v.size(); r += 3) {
+                ph.update = std::max(ph.update, v[r]);
+                ph.deliver = std::max(ph.deliver, v[r + 1]);
+                ph.exchange = std::max(ph.exchange, v[r + 2]);
+            }
+        }
+    }
+    if (!root) return taken < todo ? 130 : 0;
     if (taken < todo) {
         std::fprintf(stderr, "lmusim: interrupted after %llu of %llu steps%s%s%s%s\n",
                      static_cast<unsigned long long>(start + taken), static_cast<unsigned long long>(steps),
@@ -137,6 +186,17 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
         j["macs"] = macs;
         j["build_s"] = rounded(build_s, 6);
         j["run_s"] = rounded(run_s, 6);
+        if (comm) {
+            j["ranks"] = ranks;
+            j["dry_run"] = comm->dry_run();
+            j["epoch_steps"] = sim.exchange_epoch();
+            j["update_s"] = rounded(ph.update, 6);
+            j["deliver_s"] = rounded(ph.deliver, 6);
+            j["exchange_s"] = rounded(ph.exchange, 6);
+            j["exchanges"] = ph.exchanges;
+            j["bytes_sent"] = ph.bytes_sent;
+            j["bytes_received"] = ph.bytes_received;
+        }
         j["record"] = s.record;
         j["start_step"] = start;
         j["checkpoint"] = s.checkpoint;
@@ -144,8 +204,13 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     } else {
         std::printf("network      %s: %llu neurons, %zu projections, dt %g ms\n", nw.name.c_str(),
                     static_cast<unsigned long long>(neurons), nw.projections.size(), nw.dt);
-        std::printf("simulated    %g ms (%llu steps) on %zu thread(s)\n", duration_ms, static_cast<unsigned long long>(steps),
-                    sim.threads());
+        if (comm)
+            std::printf("simulated    %g ms (%llu steps) on %d %srank(s) x %zu thread(s), spikes exchanged every %llu step(s)\n",
+                        duration_ms, static_cast<unsigned long long>(steps), ranks, comm->dry_run() ? "(dry-run) " : "",
+                        sim.threads(), static_cast<unsigned long long>(sim.exchange_epoch()));
+        else
+            std::printf("simulated    %g ms (%llu steps) on %zu thread(s)\n", duration_ms, static_cast<unsigned long long>(steps),
+                        sim.threads());
         std::printf("spikes       %llu\n", static_cast<unsigned long long>(spikes));
         std::printf("mean rate    %.3f Hz\n", rate);
         for (std::size_t p = 0; p < nw.projections.size(); ++p) {
@@ -158,6 +223,10 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
         if (start > 0) std::printf("resumed      at step %llu from %s\n", static_cast<unsigned long long>(start), s.resume.c_str());
         std::printf("time         build %.3f s, run %.3f s (real-time factor %.4f)\n", build_s, run_s,
                     run_ms > 0 ? run_s / (run_ms * 1e-3) : 0.0);
+        if (comm)
+            std::printf("phases       update %.3f s, delivery %.3f s, exchange %.3f s (%llu exchanges, %llu bytes sent)\n",
+                        ph.update, ph.deliver, ph.exchange, static_cast<unsigned long long>(ph.exchanges),
+                        static_cast<unsigned long long>(ph.bytes_sent));
         if (!s.record.empty()) std::printf("recording    %s\n", s.record.c_str());
         if (!s.checkpoint.empty()) std::printf("checkpoint   %s\n", s.checkpoint.c_str());
     }

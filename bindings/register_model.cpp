@@ -115,6 +115,8 @@ void register_model(py::module_& m) {
               opt.input_node = mf.input_node;
               opt.output_node = mf.output_node;
               opt.value_nodes = value_nodes;
+              opt.collect_spikes = record_spikes && !output.empty();
+              opt.collect_per_frame = per_frame_counts && !output.empty();
               if (!output.empty()) {
                   clip_writer_options wo{.spikes = record_spikes,
                                          .per_frame_counts = per_frame_counts,

@@ -4,8 +4,8 @@
 set -euo pipefail
 
 build_pkgs=(g++ cmake make libeigen3-dev libtbb-dev libhdf5-dev hdf5-tools catch2 libcli11-dev nlohmann-json3-dev
-            python3 python3-dev pybind11-dev python3-numpy python3-h5py)
-python_pkgs=(python3-pytest python3-torch python3-torchaudio espeak-ng sox python3-scipy python3-matplotlib python3-pip python3-setuptools python3-venv)
+            libopenmpi-dev openmpi-bin python3 python3-dev pybind11-dev python3-numpy python3-h5py)
+python_pkgs=(python3-mpi4py python3-pytest python3-torch python3-torchaudio espeak-ng sox python3-scipy python3-matplotlib python3-pip python3-setuptools python3-venv)
 bench_pkgs=(python3-brian libopenblas0-pthread linux-perf)
 
 case "${1:-build}" in

@@ -27,6 +27,7 @@ network make_cuba(const cuba_params& cp) {
     if (ram > 0 && bytes > ram)
         throw error(cat("cuba: ", n, " neurons with p = ", p, " need about ", bytes / 1e9, " GB, more than this machine's ",
                         ram / 1e9, " GB"));
+    if (cp.delay == 0) throw error("cuba: delay = 0 steps, expected at least 1 (a spike acts from the next step)");
     const auto n_exc = static_cast<std::size_t>(std::llround(cp.excitatory_fraction * static_cast<double>(n)));
 
     network net;
@@ -43,7 +44,7 @@ network make_cuba(const cuba_params& cp) {
     exc.name = "exc";
     exc.source = exc.target = "neurons";
     exc.kind = connectivity::sparse;
-    exc.delay = 1;
+    exc.delay = cp.delay;
     exc.port = 0;
     exc.sparse = fixed_probability(n, n, p, static_cast<float>(cp.w_exc), random::word(cp.seed, 1), 0, n_exc);
     net.connect(std::move(exc));
@@ -52,7 +53,7 @@ network make_cuba(const cuba_params& cp) {
     inh.name = "inh";
     inh.source = inh.target = "neurons";
     inh.kind = connectivity::sparse;
-    inh.delay = 1;
+    inh.delay = cp.delay;
     inh.port = 1;
     inh.sparse = fixed_probability(n, n, p, static_cast<float>(cp.w_inh), random::word(cp.seed, 2), n_exc, n);
     net.connect(std::move(inh));

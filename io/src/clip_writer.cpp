@@ -18,15 +18,10 @@ struct clip_writer::impl {
     h5::appender logits, frame_logits, predictions;
     std::array<h5::appender, op_count_fields.size()> proj_ops, node_ops;  // per op_count_fields entry
     std::vector<h5::appender> per_frame;                              // per spiking node: [clips, frames]
-    std::vector<std::uint64_t> frame_buf;                             // [spiking][stream][frame]
     std::vector<h5::appender> counts;                // per spiking node: [clips, size]
     std::vector<std::size_t> out_nodes;              // node_outputs' node indices
     std::vector<h5::appender> outputs;               // per node_outputs entry: [clips, frames, size]
-    std::vector<std::vector<float>> out_buf;         // per entry: [stream][frame][size]
     std::vector<h5::appender> sp_t, sp_id, sp_clip;  // per spiking node
-    std::vector<std::vector<double>> buf_t;
-    std::vector<std::vector<std::uint64_t>> buf_id;
-    std::vector<std::vector<std::uint32_t>> buf_clip;
     h5::handle status;
     std::uint64_t clips_done = 0;
 };
@@ -97,7 +92,6 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
     if (m.opt.per_frame_counts) {
         h5::handle pf = h5::create_group(counts.id(), "per_frame");
         for (std::size_t i : m.spiking) m.per_frame.emplace_back(pf.id(), net.nodes[i].name, H5T_NATIVE_UINT64, 16, std::vector<hsize_t>{frames});
-        m.frame_buf.assign(m.spiking.size() * sim.ctx().streams * frames, 0);
     }
     if (m.opt.spikes) {
         h5::write_attr<std::uint32_t>(root, "magic", 0x0A7A);
@@ -111,9 +105,6 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
             m.sp_id.emplace_back(g.id(), "node_ids", H5T_NATIVE_UINT64, 16384);
             m.sp_clip.emplace_back(g.id(), "stream_ids", H5T_NATIVE_UINT32, 16384);
         }
-        m.buf_t.resize(m.spiking.size());
-        m.buf_id.resize(m.spiking.size());
-        m.buf_clip.resize(m.spiking.size());
     }
     if (!m.opt.node_outputs.empty()) {
         h5::handle og = h5::create_group(root, "outputs");
@@ -122,7 +113,6 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
             if (net.nodes[i].spiking()) throw error(cat("output node '", name, "' emits spikes, expected a value node"));
             m.out_nodes.push_back(i);
             m.outputs.emplace_back(og.id(), name, H5T_NATIVE_FLOAT, 8, std::vector<hsize_t>{frames, net.nodes[i].size});
-            m.out_buf.emplace_back(sim.ctx().streams * frames * net.nodes[i].size, 0.0f);
         }
     }
     m.status = h5::create_group(root, "status");
@@ -133,109 +123,52 @@ clip_writer::clip_writer(std::string path, const simulation& sim, std::size_t fr
 
 clip_writer::~clip_writer() = default;
 
-void clip_writer::record_step(const simulation& sim) {
-    impl& m = *impl_;
-    for (std::size_t k = 0; k < m.out_nodes.size(); ++k) {
-        const std::size_t i = m.out_nodes[k];
-        if (!sim.was_active(i) || sim.last_frame(i) >= m.frames) continue;
-        const std::size_t n = sim.net().nodes[i].size, f = sim.last_frame(i);
-        for (std::size_t s = 0; s < sim.ctx().streams; ++s) {
-            const auto v = sim.values(i, s);
-            std::copy(v.begin(), v.end(), m.out_buf[k].begin() + static_cast<std::ptrdiff_t>((s * m.frames + f) * n));
-        }
-    }
-    if (m.opt.per_frame_counts) {
-        const std::size_t S = sim.ctx().streams;
-        for (std::size_t k = 0; k < m.spiking.size(); ++k) {
-            const std::size_t i = m.spiking[k];
-            if (!sim.was_active(i) || sim.last_frame(i) >= m.frames) continue;
-            for (std::size_t s = 0; s < S; ++s)
-                m.frame_buf[(k * S + s) * m.frames + sim.last_frame(i)] += sim.spikes(i, s).size();
-        }
-    }
-    if (!m.opt.spikes) return;
-    for (std::size_t k = 0; k < m.spiking.size(); ++k) {
-        const std::size_t i = m.spiking[k];
-        if (!sim.was_active(i)) continue;
-        const double t = static_cast<double>(sim.last_frame(i)) * sim.net().dt;
-        for (std::size_t s = 0; s < sim.ctx().streams; ++s)
-            for (index_t id : sim.spikes(i, s)) {
-                m.buf_t[k].push_back(t);
-                m.buf_id[k].push_back(id);
-                m.buf_clip[k].push_back(static_cast<std::uint32_t>(m.clips_done + s));
-            }
-    }
-}
-
-void clip_writer::write_batch(const simulation& sim, const std::vector<frame_output>& outputs, std::size_t clips) {
+void clip_writer::write_batch(const batch_result& b) {
     h5::quiet q;
     impl& m = *impl_;
-    const std::size_t C = m.classes, T = m.frames;
-    if (outputs.size() != T)
-        throw internal_error(cat("clip_writer: ", outputs.size(), " frame outputs, expected ", T));
-    std::vector<float> fl(clips * T * C), last(clips * C);
+    const std::size_t C = m.classes, T = m.frames, clips = b.clips;
+    if (b.frames != T || b.classes != C || b.first != m.clips_done)
+        throw internal_error(cat("clip_writer: batch of clips ", b.first, "+", clips, " with ", b.frames, " frames x ", b.classes,
+                                 " outputs; expected clip ", m.clips_done, ", ", T, " x ", C));
+    std::vector<float> last(clips * C);
     std::vector<std::int64_t> pred(clips);
-    for (std::size_t t = 0; t < T; ++t)
-        for (std::size_t s = 0; s < clips; ++s)
-            std::copy_n(outputs[t].values.data() + s * C, C, fl.data() + (s * T + t) * C);
     for (std::size_t s = 0; s < clips; ++s) {
-        std::copy_n(fl.data() + (s * T + T - 1) * C, C, last.data() + s * C);
-        pred[s] = std::max_element(last.begin() + static_cast<std::ptrdiff_t>(s * C),
-                                   last.begin() + static_cast<std::ptrdiff_t>((s + 1) * C)) -
-                  (last.begin() + static_cast<std::ptrdiff_t>(s * C));
+        const float* z = b.logits(s);
+        std::copy_n(z, C, last.data() + s * C);
+        pred[s] = std::max_element(z, z + C) - z;
     }
     m.logits.append(last.data(), clips);
-    m.frame_logits.append(fl.data(), clips);
+    m.frame_logits.append(b.frame_logits.data(), clips);
     m.predictions.append(pred.data(), clips);
-    for (std::size_t k = 0; k < m.spiking.size(); ++k) {
-        const auto c = sim.spike_counts(m.spiking[k]);
-        m.counts[k].append(c.data(), clips);
-    }
-    const std::size_t P = sim.net().projections.size(), N = sim.net().nodes.size();
+    for (std::size_t k = 0; k < m.spiking.size(); ++k) m.counts[k].append(b.spike_counts.at(k).data(), clips);
     std::vector<std::uint64_t> rows;
     for (std::size_t k = 0; k < op_count_fields.size(); ++k) {
         const auto member = op_count_fields[k].member;
         if (m.proj_ops[k]) {
-            rows.assign(clips * P, 0);
-            for (std::size_t s = 0; s < clips; ++s)
-                for (std::size_t p = 0; p < P; ++p) rows[s * P + p] = sim.ops(p, s).*member;
+            rows.resize(b.ops.size());
+            for (std::size_t e = 0; e < rows.size(); ++e) rows[e] = b.ops[e].*member;
             m.proj_ops[k].append(rows.data(), clips);
         }
         if (!m.node_ops[k]) continue;
-        rows.assign(clips * N, 0);
-        for (std::size_t s = 0; s < clips; ++s)
-            for (std::size_t i = 0; i < N; ++i) rows[s * N + i] = sim.node_ops(i, s).*member;
+        rows.resize(b.node_ops.size());
+        for (std::size_t e = 0; e < rows.size(); ++e) rows[e] = b.node_ops[e].*member;
         m.node_ops[k].append(rows.data(), clips);
     }
-    for (std::size_t k = 0; k < m.out_nodes.size(); ++k) {
-        m.outputs[k].append(m.out_buf[k].data(), clips);
-        std::fill(m.out_buf[k].begin(), m.out_buf[k].end(), 0.0f);
+    for (std::size_t k = 0; k < m.opt.node_outputs.size(); ++k) {
+        const auto it = std::find(b.value_nodes.begin(), b.value_nodes.end(), m.opt.node_outputs[k]);
+        if (it == b.value_nodes.end())
+            throw internal_error(cat("clip_writer: the batch has no values of output node '", m.opt.node_outputs[k], "'"));
+        m.outputs[k].append(b.values[static_cast<std::size_t>(it - b.value_nodes.begin())].data(), clips);
     }
-    if (m.opt.per_frame_counts) {
-        const std::size_t S = sim.ctx().streams;
-        for (std::size_t k = 0; k < m.spiking.size(); ++k)
-            m.per_frame[k].append(m.frame_buf.data() + k * S * m.frames, clips);
-        std::fill(m.frame_buf.begin(), m.frame_buf.end(), 0);
-    }
-    if (m.opt.spikes) {
+    if (m.opt.per_frame_counts)
+        for (std::size_t k = 0; k < m.spiking.size(); ++k) m.per_frame[k].append(b.per_frame.at(k).data(), clips);
+    if (m.opt.spikes)
         for (std::size_t k = 0; k < m.spiking.size(); ++k) {
-            // Drop spikes of padding streams in a short last batch.
-            std::size_t keep = 0;
-            for (std::size_t e = 0; e < m.buf_t[k].size(); ++e)
-                if (m.buf_clip[k][e] < m.clips_done + clips) {
-                    m.buf_t[k][keep] = m.buf_t[k][e];
-                    m.buf_id[k][keep] = m.buf_id[k][e];
-                    m.buf_clip[k][keep] = m.buf_clip[k][e];
-                    ++keep;
-                }
-            m.sp_t[k].append(m.buf_t[k].data(), keep);
-            m.sp_id[k].append(m.buf_id[k].data(), keep);
-            m.sp_clip[k].append(m.buf_clip[k].data(), keep);
-            m.buf_t[k].clear();
-            m.buf_id[k].clear();
-            m.buf_clip[k].clear();
+            const batch_result::spike_list& l = b.spikes.at(k);
+            m.sp_t[k].append(l.t.data(), l.t.size());
+            m.sp_id[k].append(l.id.data(), l.id.size());
+            m.sp_clip[k].append(l.clip.data(), l.clip.size());
         }
-    }
     m.clips_done += clips;
     // The growing datasets' chunks first, one by one: if the disk is full the file is sealed at its
     // last flushed state before HDF5 updates the file's size in the superblock.

@@ -8,6 +8,7 @@
 #include "lmusim/core/error.hpp"
 #include "lmusim/core/strings.hpp"
 #include "lmusim/sim/clip_runner.hpp"
+#include "lmusim/sim/communicator.hpp"
 #include "lmusim/sim/recorder.hpp"
 #include "lmusim/frontend/audio.hpp"
 
@@ -18,23 +19,111 @@ namespace {
 // Produces the frame outputs of clips [first, first + n) on a runner of `batch` streams.
 using batch_producer = std::function<std::vector<frame_output>(clip_runner&, std::size_t first, std::size_t n)>;
 
+// Fills a batch_result from the simulation step by step (values, per-frame counts, spikes) and,
+// at the end of the batch, with the per-clip counts.
+class batch_collector final : public recorder {
+public:
+    batch_collector(const network& net, const run_clips_options& opt, std::size_t frames, std::size_t classes)
+        : net_(net), opt_(opt), frames_(frames), classes_(classes) {
+        for (std::size_t i = 0; i < net.nodes.size(); ++i)
+            if (net.nodes[i].spiking()) spiking_.push_back(i);
+        for (const std::string& name : opt.value_nodes) {
+            const std::size_t i = net.node_index(name);
+            if (net.nodes[i].spiking()) throw error(cat("node '", name, "' emits spikes; only value nodes can be collected"));
+            value_idx_.push_back(i);
+        }
+    }
+    void start(std::size_t first, std::size_t clips, std::size_t streams) {
+        b_ = batch_result{};
+        b_.first = first;
+        b_.clips = clips;
+        b_.frames = frames_;
+        b_.classes = classes_;
+        streams_ = streams;
+        b_.value_nodes = opt_.value_nodes;
+        for (std::size_t i : value_idx_) b_.values.emplace_back(streams * frames_ * net_.nodes[i].size, 0.0f);
+        if (opt_.collect_per_frame) b_.per_frame.assign(spiking_.size(), std::vector<std::uint64_t>(streams * frames_, 0));
+        if (opt_.collect_spikes) b_.spikes.assign(spiking_.size(), {});
+    }
+    void begin(const simulation&, std::uint64_t) override {}
+    void end(const simulation&) override {}
+    void record_step(const simulation& sim) override {
+        for (std::size_t k = 0; k < value_idx_.size(); ++k) {
+            const std::size_t i = value_idx_[k], n = net_.nodes[i].size;
+            if (!sim.was_active(i) || sim.last_frame(i) >= frames_) continue;
+            for (std::size_t s = 0; s < streams_; ++s) {
+                const auto v = sim.values(i, s);
+                std::copy(v.begin(), v.end(), b_.values[k].begin() + static_cast<std::ptrdiff_t>((s * frames_ + sim.last_frame(i)) * n));
+            }
+        }
+        for (std::size_t k = 0; k < spiking_.size() && (opt_.collect_per_frame || opt_.collect_spikes); ++k) {
+            const std::size_t i = spiking_[k];
+            if (!sim.was_active(i)) continue;
+            const std::uint64_t f = sim.last_frame(i);
+            const double t = static_cast<double>(f) * net_.dt;
+            for (std::size_t s = 0; s < streams_ && s < b_.clips; ++s) {
+                const auto spk = sim.spikes(i, s);
+                if (opt_.collect_per_frame && f < frames_) b_.per_frame[k][s * frames_ + f] += spk.size();
+                if (!opt_.collect_spikes) continue;
+                batch_result::spike_list& l = b_.spikes[k];
+                for (index_t id : spk) {
+                    l.t.push_back(t);
+                    l.id.push_back(id);
+                    l.clip.push_back(static_cast<std::uint32_t>(b_.first + s));
+                }
+            }
+        }
+    }
+    // The batch's frame outputs and per-clip counts; the collector is then ready for the next.
+    batch_result finish(const simulation& sim, const std::vector<frame_output>& out) {
+        const std::size_t n = b_.clips, C = classes_, T = frames_;
+        if (out.size() != T) throw internal_error(cat("run_clips: ", out.size(), " frame outputs, expected ", T));
+        b_.frame_logits.resize(n * T * C);
+        for (std::size_t t = 0; t < T; ++t)
+            for (std::size_t s = 0; s < n; ++s) std::copy_n(out[t].values.data() + s * C, C, b_.frame_logits.data() + (s * T + t) * C);
+        for (std::size_t i : spiking_) {
+            const std::size_t size = net_.nodes[i].size;
+            const auto c = sim.spike_counts(i);
+            b_.spike_counts.emplace_back(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(n * size));
+        }
+        const std::size_t P = net_.projections.size(), N = net_.nodes.size();
+        b_.ops.resize(n * P);
+        b_.node_ops.resize(n * N);
+        for (std::size_t s = 0; s < n; ++s) {
+            for (std::size_t p = 0; p < P; ++p) b_.ops[s * P + p] = sim.ops(p, s);
+            for (std::size_t k = 0; k < N; ++k) b_.node_ops[s * N + k] = sim.node_ops(k, s);
+        }
+        // Drop what padding streams of a short last batch produced.
+        for (std::size_t k = 0; k < value_idx_.size(); ++k) b_.values[k].resize(n * T * net_.nodes[value_idx_[k]].size);
+        for (auto& pf : b_.per_frame) pf.resize(n * T);
+        return std::move(b_);
+    }
+
+private:
+    const network& net_;
+    const run_clips_options& opt_;
+    std::size_t frames_, classes_, streams_ = 1;
+    std::vector<std::size_t> spiking_, value_idx_;
+    batch_result b_;
+};
+
 clips_result run_batches(const network& net, std::size_t clips, std::size_t frames, std::size_t batch,
                          const run_clips_options& opt, const batch_producer& produce) {
     clip_runner runner(net, context{.threads = opt.threads, .streams = batch}, opt.input_node, opt.output_node);
     const std::size_t C = runner.output_width();
     const network& nw = runner.sim().net();
+    const int R = opt.comm ? opt.comm->size() : 1, me = opt.comm ? opt.comm->rank() : 0;
+    if (opt.comm && opt.comm->dry_run()) throw error("a dry run is for network-parallel simulations, not for clips");
     clips_result r;
     r.clips = clips;
     r.frames = frames;
     r.classes = C;
     r.latency = runner.latency();
-    const std::size_t kept = opt.collect ? clips : 0;
+    const std::size_t kept = opt.collect && me == 0 ? clips : 0;
     r.logits.resize(kept * C);
     r.frame_logits.resize(kept * frames * C);
-    std::vector<std::size_t> spiking;
     for (std::size_t i = 0; i < nw.nodes.size(); ++i) {
         if (nw.nodes[i].spiking()) {
-            spiking.push_back(i);
             r.populations.push_back(nw.nodes[i].name);
             r.spike_counts.emplace_back(kept * nw.nodes[i].size);
         }
@@ -44,61 +133,53 @@ clips_result run_batches(const network& net, std::size_t clips, std::size_t fram
     const std::size_t P = r.projections.size(), N = r.nodes.size();
     r.ops.resize(kept * P);
     r.node_ops.resize(kept * N);
+    for (const std::string& name : opt.value_nodes) r.node_values.emplace_back(kept * frames * nw.find_node(name).size);
 
-    // Value nodes collected frame by frame (their values at the frame each one just processed).
-    std::vector<std::size_t> value_idx;
-    for (const std::string& name : opt.value_nodes) {
-        const std::size_t i = nw.node_index(name);
-        if (nw.nodes[i].spiking()) throw error(cat("node '", name, "' emits spikes; only value nodes can be collected"));
-        value_idx.push_back(i);
-        r.node_values.emplace_back(kept * frames * nw.nodes[i].size);
-    }
-    std::size_t batch_first = 0;
-    step_recorder values_rec([&](const simulation& sim) {
-        for (std::size_t k = 0; k < value_idx.size() && opt.collect; ++k) {
-            const std::size_t i = value_idx[k], size = nw.nodes[i].size;
-            if (!sim.was_active(i) || sim.last_frame(i) >= frames) continue;
-            for (std::size_t s = 0; s < batch && batch_first + s < clips; ++s) {
-                const auto v = sim.values(i, s);
-                std::copy(v.begin(), v.end(), r.node_values[k].begin() +
-                                                  static_cast<std::ptrdiff_t>(((batch_first + s) * frames + sim.last_frame(i)) * size));
-            }
-        }
-    });
+    batch_collector collect(nw, opt, frames, C);
     std::unique_ptr<clip_sink> writer;
-    if (opt.sink) writer = opt.sink(runner.sim(), frames, C);
-    recorder_chain chain{writer.get(), value_idx.empty() ? nullptr : &values_rec};
-    runner.set_recorder(chain.get());
-    const auto t0 = std::chrono::steady_clock::now();
-    for (std::size_t first = 0; first < clips; first += batch) {
-        if (first > 0 && opt.should_stop && opt.should_stop()) break;
-        const std::size_t n = std::min(batch, clips - first);
-        batch_first = first;
-        std::vector<frame_output> out = produce(runner, first, n);
-        if (out.size() != frames) throw internal_error(cat("run_clips: ", out.size(), " frame outputs, expected ", frames));
-        const simulation& sim = runner.sim();
-        if (opt.on_batch) {
-            std::vector<float> last(n * C);
-            for (std::size_t s = 0; s < n; ++s) std::copy_n(out[frames - 1].values.data() + s * C, C, last.data() + s * C);
-            opt.on_batch(first, n, last, sim);
-        }
-        for (std::size_t s = 0; s < n && opt.collect; ++s) {
-            const std::size_t clip = first + s;
-            for (std::size_t t = 0; t < frames; ++t)
-                std::copy_n(out[t].values.data() + s * C, C, r.frame_logits.data() + (clip * frames + t) * C);
-            std::copy_n(out[frames - 1].values.data() + s * C, C, r.logits.data() + clip * C);
-            for (std::size_t k = 0; k < spiking.size(); ++k) {
-                const std::size_t size = nw.nodes[spiking[k]].size;
-                const auto c = sim.spike_counts(spiking[k]);
-                std::copy_n(c.data() + s * size, size, r.spike_counts[k].data() + clip * size);
+    if (opt.sink && me == 0) writer = opt.sink(runner.sim(), frames, C);
+    runner.set_recorder(&collect);
+
+    // Rank 0 takes the batches in clip order: its own as it runs them, the others' as they arrive.
+    auto take = [&](const batch_result& b) {
+        if (opt.on_batch) opt.on_batch(b);
+        for (std::size_t s = 0; s < b.clips && opt.collect; ++s) {
+            const std::size_t clip = b.first + s;
+            std::copy_n(b.frame_logits.data() + s * frames * C, frames * C, r.frame_logits.data() + clip * frames * C);
+            std::copy_n(b.logits(s), C, r.logits.data() + clip * C);
+            for (std::size_t k = 0; k < b.spike_counts.size(); ++k) {
+                const std::size_t size = b.spike_counts[k].size() / b.clips;
+                std::copy_n(b.spike_counts[k].data() + s * size, size, r.spike_counts[k].data() + clip * size);
             }
-            for (std::size_t p = 0; p < P; ++p) r.ops[clip * P + p] = sim.ops(p, s);
-            for (std::size_t k = 0; k < N; ++k) r.node_ops[clip * N + k] = sim.node_ops(k, s);
+            std::copy_n(b.ops.data() + s * P, P, r.ops.data() + clip * P);
+            std::copy_n(b.node_ops.data() + s * N, N, r.node_ops.data() + clip * N);
+            for (std::size_t k = 0; k < b.values.size(); ++k) {
+                const std::size_t per_clip = b.values[k].size() / b.clips;
+                std::copy_n(b.values[k].data() + s * per_clip, per_clip, r.node_values[k].data() + clip * per_clip);
+            }
         }
-        if (writer) writer->write_batch(sim, out, n);
-        r.clips_done = first + n;
-        if (opt.progress) opt.progress(first + n, clips);
+        if (writer) writer->write_batch(b);
+        r.clips_done = b.first + b.clips;
+        if (opt.progress) opt.progress(b.first + b.clips, clips);
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t first = 0, b = 0; first < clips; first += batch, ++b) {
+        const int owner = static_cast<int>(b % static_cast<std::size_t>(R));
+        if (me == 0 && first > 0 && opt.should_stop && opt.should_stop()) break;
+        if (owner == me) {
+            const std::size_t n = std::min(batch, clips - first);
+            collect.start(first, n, batch);
+            std::vector<frame_output> out = produce(runner, first, n);
+            batch_result res = collect.finish(runner.sim(), out);
+            if (me == 0)
+                take(res);
+            else
+                opt.comm->send(0, res.pack());
+        } else if (me == 0) {
+            take(batch_result::unpack(opt.comm->recv(owner)));
+        }
     }
+    if (me != 0) r.clips_done = clips;
     if (writer) writer->close(r.clips_done == clips);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
@@ -176,6 +257,61 @@ clips_result run_audio(const network& net, const std::vector<std::vector<float>>
         out.insert(out.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
         return out;
     });
+}
+
+std::vector<std::byte> batch_result::pack() const {
+    byte_writer w;
+    for (std::size_t v : {first, clips, frames, classes}) w.put<std::uint64_t>(v);
+    w.put_span<float>(frame_logits);
+    w.put<std::uint64_t>(spike_counts.size());
+    for (const auto& c : spike_counts) w.put_span<std::uint64_t>(c);
+    w.put_span<op_counts>(ops);
+    w.put_span<op_counts>(node_ops);
+    w.put<std::uint64_t>(per_frame.size());
+    for (const auto& c : per_frame) w.put_span<std::uint64_t>(c);
+    w.put<std::uint64_t>(value_nodes.size());
+    for (std::size_t k = 0; k < value_nodes.size(); ++k) {
+        w.put_span<char>(value_nodes[k]);
+        w.put_span<float>(values[k]);
+    }
+    w.put<std::uint64_t>(spikes.size());
+    for (const auto& l : spikes) {
+        w.put_span<double>(l.t);
+        w.put_span<std::uint64_t>(l.id);
+        w.put_span<std::uint32_t>(l.clip);
+    }
+    return std::move(w.bytes());
+}
+
+batch_result batch_result::unpack(std::span<const std::byte> bytes) {
+    byte_reader rd(bytes);
+    batch_result b;
+    b.first = rd.get<std::uint64_t>();
+    b.clips = rd.get<std::uint64_t>();
+    b.frames = rd.get<std::uint64_t>();
+    b.classes = rd.get<std::uint64_t>();
+    b.frame_logits = rd.get_vector<float>();
+    b.spike_counts.resize(rd.get<std::uint64_t>());
+    for (auto& c : b.spike_counts) c = rd.get_vector<std::uint64_t>();
+    b.ops = rd.get_vector<op_counts>();
+    b.node_ops = rd.get_vector<op_counts>();
+    b.per_frame.resize(rd.get<std::uint64_t>());
+    for (auto& c : b.per_frame) c = rd.get_vector<std::uint64_t>();
+    const auto nv = rd.get<std::uint64_t>();
+    for (std::uint64_t k = 0; k < nv; ++k) {
+        const auto name = rd.get_vector<char>();
+        b.value_nodes.emplace_back(name.begin(), name.end());
+        b.values.push_back(rd.get_vector<float>());
+    }
+    b.spikes.resize(rd.get<std::uint64_t>());
+    for (auto& l : b.spikes) {
+        l.t = rd.get_vector<double>();
+        l.id = rd.get_vector<std::uint64_t>();
+        l.clip = rd.get_vector<std::uint32_t>();
+    }
+    if (!rd.done() || b.frame_logits.size() != b.clips * b.frames * b.classes)
+        throw internal_error("a batch message from another rank is malformed");
+    return b;
 }
 
 }  // namespace lmusim

@@ -1,6 +1,7 @@
 #include "lmusim/sim/simulation.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 
 #include <unistd.h>
@@ -78,26 +79,62 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         // depend on the split.
         // At most 4 blocks per thread: every block scans all incoming spikes, so more blocks only
         // add work.
+        // Network-parallel: a spiking population that can be split is shared out among the ranks
+        // (docs/distributed.md, "Placement"); everything else runs whole on every rank.
+        ns.partitioned = ctx_.comm && ctx_.comm->size() > 1 && ns.spiking && ns.pop->splittable();
+        ns.own = ns.partitioned ? owned_by(nd.size, ctx_.comm->rank(), ctx_.comm->size()) : owned_range{0, nd.size};
+        const std::size_t m = ns.own.end - ns.own.begin;
         const bool split = ns.pop->splittable() && threads_ > 1;
-        const std::size_t bs = split ? std::max(ctx_.block_size, (nd.size + 4 * threads_ - 1) / (4 * threads_)) : nd.size;
-        ns.blocks = (nd.size + bs - 1) / bs;
+        const std::size_t bs = std::max<std::size_t>(1, split ? std::max(ctx_.block_size, (m + 4 * threads_ - 1) / (4 * threads_)) : m);
+        ns.blocks = (m + bs - 1) / bs;
         ns.block_size = bs;
         ns.block_spikes.assign(S * ns.blocks, {});
     }
+    setup_partition();
     std::size_t widest = 1;
     for (const node& nd : net_.nodes) {
         widest = std::max(widest, nd.size);
         for (std::size_t port = 0; port < nd.input_ports(); ++port) widest = std::max(widest, nd.port_size(port));
     }
     scratch_.assign(std::max<std::size_t>(threads_, 1), std::vector<float>(widest));
+    deliver_s_.assign(scratch_.size(), 0.0);
+    update_s_.assign(scratch_.size(), 0.0);
+}
+
+// The exchange schedule (docs/distributed.md, "Exchange"): a partitioned node with a zero-lag
+// outgoing projection sends its spikes right after its update; the others send once per epoch of
+// D steps, D the smallest lag of their outgoing projections (or 1 when every step is wanted).
+// Spikes of step t are then needed no earlier than step t + D, when they have arrived.
+void simulation::setup_partition() {
+    epoch_ = 1;
+    epoch_nodes_.clear();
+    if (!ctx_.comm || ctx_.comm->size() < 2) return;
+    std::vector<std::uint64_t> min_lag(nodes_.size(), UINT64_MAX);
+    for (const proj_state& ps : projs_) min_lag[ps.source] = std::min<std::uint64_t>(min_lag[ps.source], ps.lag);
+    std::uint64_t D = UINT64_MAX;
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i].partitioned && min_lag[i] != UINT64_MAX && min_lag[i] > 0) D = std::min(D, min_lag[i]);
+    if (D == UINT64_MAX || ctx_.exchange_every_step) D = 1;
+    epoch_ = D;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        node_state& ns = nodes_[i];
+        if (!ns.partitioned) continue;
+        // A node whose history ring is shorter than the epoch (one without outgoing projections)
+        // would overwrite unsent spikes: it sends at once, too.
+        ns.immediate = min_lag[i] == 0 || ns.depth < D;
+        if (!ns.immediate) epoch_nodes_.push_back(i);
+        ns.membrane_shared.assign(ctx_.streams, 0);
+    }
 }
 
 simulation::~simulation() = default;
 
 void simulation::reset() {
     step_ = 0;
+    exchanged_until_ = 0;
     clip_frames_ = UINT64_MAX;
     for (node_state& ns : nodes_) {
+        std::fill(ns.membrane_shared.begin(), ns.membrane_shared.end(), 0);
         ns.pop->reset();
         for (auto& h : ns.spike_history) h.clear();
         std::fill(ns.value_history.begin(), ns.value_history.end(), 0.0f);
@@ -200,6 +237,8 @@ std::uint64_t simulation::run(std::uint64_t steps, const run_options& options) {
         if (options.progress && options.progress_every && (k + 1) % options.progress_every == 0 && k + 1 < steps)
             options.progress(k + 1, steps);
     }
+    if (!epoch_nodes_.empty() && step_ > exchanged_until_) exchange(epoch_nodes_, exchanged_until_, step_);
+    exchanged_until_ = step_;
     if (options.progress) options.progress(k, steps);
     if (options.rec) options.rec->end(*this);
     return k;
@@ -222,6 +261,10 @@ std::uint64_t simulation::run(std::uint64_t steps, const run_options& options) {
 void simulation::step_once() {
     for (std::size_t i : order_) step_node(i);
     ++step_;
+    if (step_ - exchanged_until_ >= epoch_) {
+        if (!epoch_nodes_.empty()) exchange(epoch_nodes_, exchanged_until_, step_);
+        exchanged_until_ = step_;
+    }
 }
 
 void simulation::step_node(std::size_t i) {
@@ -247,11 +290,14 @@ void simulation::step_node(std::size_t i) {
         ns.queued.pop_front();
     }
 
+    const bool timed = ctx_.comm != nullptr;
     auto work = [&](std::size_t item) {
         const std::size_t s = item / blocks, blk = item % blocks;
-        const std::size_t b = blk * ns.block_size, e = std::min(n, b + ns.block_size);
-        const int w = tbb::this_task_arena::current_thread_index();
-        float* scratch = scratch_[w >= 0 && static_cast<std::size_t>(w) < scratch_.size() ? w : 0].data();
+        const std::size_t b = ns.own.begin + blk * ns.block_size, e = std::min(ns.own.end, b + ns.block_size);
+        const int w0 = tbb::this_task_arena::current_thread_index();
+        const std::size_t w = w0 >= 0 && static_cast<std::size_t>(w0) < scratch_.size() ? static_cast<std::size_t>(w0) : 0;
+        float* scratch = scratch_[w].data();
+        const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         for (std::size_t p : ns.incoming) {
             // Splittable nodes take input in their own index range; the others (memory, readout)
             // have input ports of another size and always run whole.
@@ -261,12 +307,20 @@ void simulation::step_node(std::size_t i) {
                 deliver(p, s, 0, ns.pop->port_size(net_.projections[p].port), scratch);
             if (blk == 0) count_ops(p, s);
         }
+        const auto t1 = timed ? std::chrono::steady_clock::now() : t0;
         std::vector<index_t>& out = ns.block_spikes[item];
         out.clear();
         float* values = ns.spiking ? nullptr : ns.value_history.data() + (slot * S + s) * n;
         ns.pop->update_range(s, b, e, frame, out, values);
-        std::uint64_t* counts = ns.counts.data() + s * n;
-        for (index_t k : out) ++counts[k];
+        if (!ns.partitioned) {  // a partitioned node's spikes are counted when every rank has them
+            std::uint64_t* counts = ns.counts.data() + s * n;
+            for (index_t k : out) ++counts[k];
+        }
+        if (timed) {
+            const auto t2 = std::chrono::steady_clock::now();
+            deliver_s_[w] += std::chrono::duration<double>(t1 - t0).count();
+            update_s_[w] += std::chrono::duration<double>(t2 - t1).count();
+        }
     };
     const std::size_t items = S * blocks;
     if (items == 1 || threads_ == 1) {
@@ -278,6 +332,9 @@ void simulation::step_node(std::size_t i) {
             });
         });
     }
+    if (blocks == 0)  // this rank owns none of the node's neurons: the counts still need the step
+        for (std::size_t s = 0; s < S; ++s)
+            for (std::size_t p : ns.incoming) count_ops(p, s);
     ns.updates += static_cast<std::uint64_t>(n) * S;
     for (std::size_t s = 0; s < S; ++s) ns.elementwise[s] += ns.elementwise_per_step;
     if (ns.spiking) {
@@ -293,6 +350,7 @@ void simulation::step_node(std::size_t i) {
                 }
             }
         }
+        if (ns.immediate) exchange(std::span<const std::size_t>(&i, 1), step_, step_ + 1);
     }
 }
 

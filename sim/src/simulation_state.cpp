@@ -10,6 +10,8 @@ namespace lmusim {
 // "history_spikes" as CSR over [slot][stream] for spiking nodes, "history_values"
 // [slot][stream][neuron] otherwise), "spike_counts", "neuron_updates", "elementwise" and, for
 // input nodes, "queued" [frames][stream][value]; per projection "projections/<name>/ops".
+// Network-parallel runs: save_state is collective (every rank calls it) and returns on every rank
+// the state one process would have, so a checkpoint resumes with any rank count.
 void simulation::save_state(state_store& out) const {
     const std::size_t S = ctx_.streams;
     out.put_u64("sim/step", step_);
@@ -20,6 +22,7 @@ void simulation::save_state(state_store& out) const {
         const node_state& ns = nodes_[i];
         const std::string prefix = "nodes/" + nd.name + "/";
         ns.pop->save_state(out, prefix);
+        if (ns.partitioned && !ctx_.comm->dry_run()) gather_state(out, i, prefix);
         if (ns.spiking) {
             std::vector<std::uint64_t> offsets{0};
             std::vector<index_t> spikes;
@@ -92,6 +95,10 @@ void simulation::restore_state(const state_store& in) {
         }
         for (std::size_t p = 0; p < projs_.size(); ++p)
             projs_[p].counts = in.get_ops("projections/" + net_.projections[p].name + "/ops", S);
+        // Every rank now holds the whole state (a checkpoint is the same for any rank count).
+        exchanged_until_ = step_;
+        for (node_state& ns : nodes_)
+            for (std::size_t s = 0; s < ns.membrane_shared.size(); ++s) ns.membrane_shared[s] = ns.pop->own_ops(s).membrane;
     } catch (...) {
         reset();
         throw;

@@ -16,6 +16,8 @@ struct cuba_params {
     double w_exc = 60.0 * 0.27 / 10.0;   // [mV] = 1.62 mV, added to g_exc
     double w_inh = -20.0 * 4.5 / 10.0;   // [mV] = -9 mV, added to g_inh
     std::uint64_t seed = 3;           // connectivity and initial v (docs/cuba.md: rates by seed)
+    std::uint32_t delay = 1;          // [steps] synaptic delay; 1 is Brian2's CUBA (longer delays make
+                                      // network-parallel runs exchange spikes less often)
 };
 
 // One population "neurons" (continuous LIF: tau_m 20 ms, tau_exc 5 ms, tau_inh 10 ms,

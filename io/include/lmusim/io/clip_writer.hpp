@@ -26,8 +26,9 @@ struct clip_writer_options {
     if_exists existing = if_exists::fail;  // when PATH (or a killed run's PATH.partial) exists
 };
 
-// A clip_sink (sim/run_clips.hpp), so a recorder: record_step() collects the spikes of each
-// step when enabled; write_batch() appends a finished batch.
+// A clip_sink (sim/run_clips.hpp): write_batch() appends a finished batch (run_clips collects
+// what the options ask for: set run_clips_options::collect_spikes, collect_per_frame and
+// value_nodes to match spikes, per_frame_counts and node_outputs).
 class clip_writer final : public clip_sink {
 public:
     // Claims the path and creates PATH.partial now, so an unwritable path, an existing file (unless
@@ -38,12 +39,8 @@ public:
     clip_writer(const clip_writer&) = delete;
     clip_writer& operator=(const clip_writer&) = delete;
 
-    void begin(const simulation&, std::uint64_t) override {}
-    void record_step(const simulation& sim) override;  // collects the step's spikes when enabled
-    void end(const simulation&) override {}
-    // Appends one finished batch: `outputs` as returned by clip_runner (all frames), the counts
-    // read from the simulation. `clips` may be fewer than the streams (a short last batch).
-    void write_batch(const simulation& sim, const std::vector<frame_output>& outputs, std::size_t clips) override;
+    // Appends one finished batch (the batches must come in clip order).
+    void write_batch(const batch_result& batch) override;
     // Marks the file complete (unless the run was cut short), closes it and renames it to PATH.
     void close(bool complete = true) override;
 

@@ -51,6 +51,10 @@ public:
         return c;
     }
 
+    // Network-parallel runs: membrane updates that other ranks made on their share of this
+    // population (sim/simulation.cpp, exchange), so that every rank holds the total.
+    void merge_membrane_updates(std::size_t stream, std::uint64_t n) noexcept { add_membrane_updates(stream, n); }
+
     // Back to the initial state (and clears the input buffers).
     virtual void reset() = 0;
 

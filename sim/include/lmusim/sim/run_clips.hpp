@@ -12,22 +12,52 @@
 
 #include "lmusim/graph/network.hpp"
 #include "lmusim/sim/clip_runner.hpp"
+#include "lmusim/sim/communicator.hpp"
 #include "lmusim/sim/simulation.hpp"
 
 namespace lmusim {
 
-// Receives a clip run's results: record_step() after every step (it is a recorder), then
-// write_batch() for every finished batch and close() at the end (complete = every clip ran).
-class clip_sink : public recorder {
+// Everything one finished batch of clips yields (what the clip output file stores), collected
+// from the simulation by run_clips and handed to the sink; a plain value, so a rank of a
+// clip-parallel run can send it to rank 0 (pack/unpack).
+struct batch_result {
+    std::size_t first = 0, clips = 0;  // clips [first, first + clips)
+    std::size_t frames = 0, classes = 0;
+    std::vector<float> frame_logits;  // [clips][frames][classes]
+    std::vector<std::vector<std::uint64_t>> spike_counts;  // per spiking node: [clips][size]
+    std::vector<op_counts> ops;       // [clips][projections]
+    std::vector<op_counts> node_ops;  // [clips][nodes]
+    std::vector<std::vector<std::uint64_t>> per_frame;  // per spiking node: [clips][frames] (collect_per_frame)
+    std::vector<std::string> value_nodes;               // run_clips_options::value_nodes
+    std::vector<std::vector<float>> values;             // per value node: [clips][frames][size]
+    struct spike_list {
+        std::vector<double> t;             // ms: frame x dt
+        std::vector<std::uint64_t> id;     // neuron
+        std::vector<std::uint32_t> clip;   // clip index (first + stream)
+    };
+    std::vector<spike_list> spikes;  // per spiking node (collect_spikes), in step order
+
+    const float* logits(std::size_t clip) const { return frame_logits.data() + (clip * frames + frames - 1) * classes; }
+    std::vector<std::byte> pack() const;
+    static batch_result unpack(std::span<const std::byte> bytes);
+};
+
+// Receives a clip run's results: write_batch() for every finished batch, in clip order, and
+// close() at the end (complete = every clip ran).
+class clip_sink {
 public:
-    // `outputs`: the output node's values for every frame of the batch; `clips` may be fewer than
-    // the streams (a short last batch). Per-clip counts are read from the simulation.
-    virtual void write_batch(const simulation& sim, const std::vector<frame_output>& outputs, std::size_t clips) = 0;
+    virtual ~clip_sink() = default;
+    virtual void write_batch(const batch_result& batch) = 0;
     virtual void close(bool complete) = 0;
 };
 
 // Makes the sink once the runner exists: (the simulation, frames per clip, output width).
 using clip_sink_factory = std::function<std::unique_ptr<clip_sink>(const simulation&, std::size_t, std::size_t)>;
+
+// Clip-parallel runs (docs/distributed.md): batch b of `batch` clips belongs to rank b mod R.
+inline int clip_owner(std::size_t clip, std::size_t batch, int ranks) noexcept {
+    return static_cast<int>((clip / batch) % static_cast<std::size_t>(ranks));
+}
 
 struct run_clips_options {
     std::string input_node;    // the node fed with frames (model_file::input_node)
@@ -35,6 +65,8 @@ struct run_clips_options {
     // More value nodes whose values at every frame are collected (clips_result::node_values; NIR
     // graphs: every Output node).
     std::vector<std::string> value_nodes{};
+    bool collect_spikes = false;     // batch_result::spikes (every spike, for the output file)
+    bool collect_per_frame = false;  // batch_result::per_frame
     std::size_t batch = 16;    // clips run side by side (streams)
     std::size_t threads = 0;   // 0 = what oneTBB allows
     bool stream = false;       // push frames one at a time instead of whole clips
@@ -44,9 +76,12 @@ struct run_clips_options {
     // Checked between batches (clip boundaries): true stops the run; the output file keeps every
     // finished clip and is closed with /status/complete = 0.
     std::function<bool()> should_stop{};
-    // After each batch: (first clip, clips in the batch, final logits [clips][classes], the
-    // simulation whose per-stream counts describe the batch's clips).
-    std::function<void(std::size_t, std::size_t, const std::vector<float>&, const simulation&)> on_batch{};
+    // After each batch, in clip order.
+    std::function<void(const batch_result&)> on_batch{};
+    // Clip-parallel runs: the ranks share the batches (batch b on rank b mod R, each with its own
+    // threads); rank 0 receives them in clip order and alone calls the sink, on_batch and progress
+    // and returns the results, exactly those of one process (other ranks return clips_done only).
+    communicator* comm = nullptr;
 };
 
 struct clips_result {

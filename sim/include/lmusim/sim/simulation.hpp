@@ -12,6 +12,7 @@
 #include "lmusim/graph/network.hpp"
 #include "lmusim/synapses/kind.hpp"
 #include "lmusim/neurons/population.hpp"
+#include "lmusim/sim/communicator.hpp"
 #include "lmusim/sim/recorder.hpp"
 
 namespace lmusim {
@@ -21,6 +22,20 @@ struct context {
     std::size_t threads = 0;        // worker threads; 0 = what oneTBB allows (tbb::global_control)
     std::size_t streams = 1;        // independent copies of the network run side by side (clips)
     std::size_t block_size = 4096;  // neurons per parallel work item; results never depend on it
+    // Network-parallel runs (docs/distributed.md): the ranks this simulation is one of. Each rank
+    // updates the neurons it owns of every spiking population that can be split and receives the
+    // others' spikes; results are the same for any number of ranks. Null: one process.
+    communicator* comm = nullptr;
+    // Exchange spikes after every step instead of once per min-delay epoch (a recorder on rank 0
+    // needs every step's spikes).
+    bool exchange_every_step = false;
+};
+
+// Where a network-parallel run spent its time (seconds, summed over the run; CPU time of the
+// worker threads divided by the thread count for the parallel phases).
+struct phase_times {
+    double update = 0, deliver = 0, exchange = 0;
+    std::uint64_t exchanges = 0, bytes_sent = 0, bytes_received = 0;
 };
 
 struct run_options {
@@ -97,6 +112,13 @@ public:
     const op_counts& ops(std::size_t projection, std::size_t stream) const { return projs_[projection].counts[stream]; }
     op_counts ops(std::size_t projection) const;
 
+    // Network-parallel runs: the neurons of `node` this rank updates (all of them otherwise), the
+    // steps per spike exchange, and where the time went (when ctx().comm is set).
+    owned_range owned(std::size_t node) const noexcept { return nodes_[node].own; }
+    bool partitioned(std::size_t node) const noexcept { return nodes_[node].partitioned; }
+    std::uint64_t exchange_epoch() const noexcept { return epoch_; }
+    phase_times phases() const noexcept;
+
     population& pop(std::size_t node) { return *nodes_[node].pop; }
     const population& pop(std::size_t node) const { return *nodes_[node].pop; }
 
@@ -115,6 +137,13 @@ private:
         std::vector<std::vector<index_t>> block_spikes;   // scratch [stream * blocks + block]
         std::size_t blocks = 1, block_size = 1;           // work split per stream
         std::deque<std::vector<float>> queued;            // input nodes: frames waiting
+        // Network-parallel runs: this rank's neurons, whether they are a share of the population
+        // (else it runs whole on every rank), whether its spikes go out right after its update
+        // (a zero-lag edge) rather than at the end of the epoch, and the membrane updates
+        // already shared, per stream.
+        owned_range own{};
+        bool partitioned = false, immediate = false;
+        std::vector<std::uint64_t> membrane_shared;
     };
     struct proj_state {
         const projection_kind* kind = nullptr;
@@ -134,6 +163,11 @@ private:
     void deliver(std::size_t proj, std::size_t stream, std::size_t begin, std::size_t end, float* scratch);
     void add_projection(std::size_t proj, std::size_t stream, std::size_t begin, std::size_t end, float* out);
     void count_ops(std::size_t proj, std::size_t stream);
+    void setup_partition();
+    // Shares the own spikes of `nodes` for steps [from, to) (and their membrane updates) with the
+    // other ranks, leaving every rank with the full ascending spike lists, and counts them.
+    void exchange(std::span<const std::size_t> nodes, std::uint64_t from, std::uint64_t to);
+    void gather_state(state_store& out, std::size_t node, const std::string& prefix) const;
 
     network net_;
     context ctx_;
@@ -145,6 +179,11 @@ private:
     std::vector<proj_state> projs_;
     std::uint64_t step_ = 0;
     std::vector<std::vector<float>> scratch_;  // per worker: a projection's output before post-affine
+    std::uint64_t epoch_ = 1;                  // steps per spike exchange
+    std::uint64_t exchanged_until_ = 0;        // spikes of steps before this are on every rank
+    std::vector<std::size_t> epoch_nodes_;     // partitioned nodes exchanged at epoch ends
+    phase_times phases_;
+    std::vector<double> deliver_s_, update_s_;  // per worker thread
     struct arena_holder;
     std::unique_ptr<arena_holder> arena_;
 };
