@@ -109,6 +109,14 @@ void simulation::setup_partition() {
     epoch_ = 1;
     epoch_nodes_.clear();
     if (!ctx_.comm || ctx_.comm->size() < 2) return;
+    // Synapses live with their targets: a rank keeps (for delivery) only those onto its neurons.
+    for (std::size_t p = 0; p < projs_.size(); ++p) {
+        proj_state& ps = projs_[p];
+        const node_state& tgt = nodes_[ps.target];
+        if (!tgt.partitioned || ps.n_target != net_.nodes[ps.target].size) continue;
+        auto local = std::make_unique<projection>(net_.projections[p]);
+        if (ps.kind->restrict_targets(*local, ps.n_source, ps.n_target, tgt.own.begin, tgt.own.end)) ps.local = std::move(local);
+    }
     std::vector<std::uint64_t> min_lag(nodes_.size(), UINT64_MAX);
     for (const proj_state& ps : projs_) min_lag[ps.source] = std::min<std::uint64_t>(min_lag[ps.source], ps.lag);
     std::uint64_t D = UINT64_MAX;
@@ -383,8 +391,8 @@ void simulation::deliver(std::size_t p, std::size_t s, std::size_t b, std::size_
 }
 
 void simulation::add_projection(std::size_t p, std::size_t s, std::size_t b, std::size_t e, float* in) {
-    const projection& pr = net_.projections[p];
     const proj_state& ps = projs_[p];
+    const projection& pr = ps.local ? *ps.local : net_.projections[p];
     const node_state& src = nodes_[ps.source];
     const std::size_t S = ctx_.streams;
     for (std::uint32_t k = 0; k < ps.taps; ++k) {

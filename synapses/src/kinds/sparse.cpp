@@ -68,6 +68,22 @@ void deliver_values(const projection& p, const std::vector<float>&, std::uint32_
             if (c.indices[q] >= b && c.indices[q] < e) in[c.indices[q]] += c.weights[q] * x[j];
 }
 
+bool restrict_targets(projection& p, std::size_t ns, std::size_t, std::size_t b, std::size_t e) {
+    csr& c = p.sparse;
+    csr local;
+    local.indptr.assign(ns + 1, 0);
+    for (std::size_t j = 0; j < ns; ++j) {
+        for (std::uint64_t q = c.indptr[j]; q < c.indptr[j + 1]; ++q)
+            if (c.indices[q] >= b && c.indices[q] < e) {
+                local.indices.push_back(c.indices[q]);
+                local.weights.push_back(c.weights[q]);
+            }
+        local.indptr[j + 1] = local.indices.size();
+    }
+    c = std::move(local);
+    return true;
+}
+
 std::uint64_t sops(const projection& p, std::span<const index_t> spikes, std::size_t, std::size_t) {
     std::uint64_t n = 0;
     for (index_t j : spikes) n += p.sparse.indptr[j + 1] - p.sparse.indptr[j];
@@ -91,6 +107,7 @@ extern const projection_kind sparse_projection_kind{
     .synapses = synapses,
     .parameters = synapses,
     .arrays = arrays,
+    .restrict_targets = restrict_targets,
     .deliver_spikes = deliver_spikes,
     .deliver_values = deliver_values,
     .sops = sops,

@@ -155,6 +155,9 @@ private:
         std::vector<std::uint32_t> nz;       // [tap][source] nonzero fan-out (effective operations)
         bool any_nz = false;                 // some weight is nonzero (routing has none)
         std::vector<op_counts> counts;       // per stream
+        // Network-parallel runs: this rank's synapses only (onto its own targets), when the kind
+        // can drop the others; delivery uses it, counting the whole projection.
+        std::unique_ptr<projection> local;
     };
 
     void step_once();

@@ -38,6 +38,7 @@ inline std::uint32_t one_tap(const projection&) { return 1; }
 inline std::uint32_t no_latency(const projection&) { return 0; }
 inline void nothing_to_derive(projection&, std::size_t, std::size_t) {}
 inline void nothing_to_prepare(const projection&, const projection_context&, std::vector<float>&) {}
+inline bool keep_all_targets(projection&, std::size_t, std::size_t, std::size_t, std::size_t) { return false; }
 }  // namespace projection_defaults
 
 // A kind's entry. Members without a default must be given (a kind that leaves one out is caught
@@ -60,6 +61,11 @@ struct projection_kind {
     // Lowered weights for delivery (e.g. transposed columns for spikes); may stay empty.
     void (*prepare)(const projection&, const projection_context&, std::vector<float>& lowered) =
         projection_defaults::nothing_to_prepare;
+    // Network-parallel runs (docs/distributed.md): drop the synapses onto targets outside [b, e)
+    // from this rank's copy `p` (delivery then only sees the rank's own synapses; counts still come
+    // from the whole projection). Returns false when the kind keeps everything.
+    bool (*restrict_targets)(projection& p, std::size_t n_source, std::size_t n_target, std::size_t b, std::size_t e) =
+        projection_defaults::keep_all_targets;
     // Adds tap `tap`'s contribution of the spikes (ascending source indices) to in[b, e).
     void (*deliver_spikes)(const projection&, const std::vector<float>& lowered, std::uint32_t tap,
                            std::span<const index_t> spikes, std::size_t n_source, std::size_t b, std::size_t e,
