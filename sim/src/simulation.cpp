@@ -78,9 +78,9 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         // With one thread a stream is one block (splitting would only add work); results never
         // depend on the split.
         // At most 4 blocks per thread: every block scans all incoming spikes, so more blocks only
-        // add work.
-        // Network-parallel: a spiking population that can be split is shared out among the ranks
-        // (docs/distributed.md, "Placement"); everything else runs whole on every rank.
+        // add work. Network-parallel: a spiking population that can be split is shared out among
+        // the ranks (docs/distributed.md, "Placement") and blocks cover this rank's neurons;
+        // everything else runs whole on every rank.
         ns.partitioned = ctx_.comm && ctx_.comm->size() > 1 && ns.spiking && ns.pop->splittable();
         ns.own = ns.partitioned ? owned_by(nd.size, ctx_.comm->rank(), ctx_.comm->size()) : owned_range{0, nd.size};
         const std::size_t m = ns.own.end - ns.own.begin;
