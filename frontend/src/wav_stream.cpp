@@ -21,6 +21,18 @@ std::string fourcc(const unsigned char* p) {
     return s;
 }
 
+// Four bytes in hex, e.g. "52 49 46 46".
+std::string hex4(const unsigned char* p) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string s;
+    for (int i = 0; i < 4; ++i) {
+        if (i) s.push_back(' ');
+        s.push_back(digits[p[i] >> 4]);
+        s.push_back(digits[p[i] & 15]);
+    }
+    return s;
+}
+
 constexpr std::size_t kMaxFmt = 1024;  // a fmt chunk is 16 to 40 bytes; more is not a header
 
 }  // namespace
@@ -90,8 +102,8 @@ void wav_stream_decoder::push(std::span<const unsigned char> bytes, std::vector<
             case state::riff: {
                 const bool whole = gather(12);
                 if (header_.size() >= 4 && std::memcmp(header_.data(), "RIFF", 4) != 0)
-                    throw file_error(cat(name_, ": not a WAV stream: it starts with '", fourcc(header_.data()),
-                                         "', not 'RIFF' (headerless 16-bit PCM needs --raw)"));
+                    throw file_error(cat(name_, ": not a WAV stream: it starts with bytes ", hex4(header_.data()), " ('",
+                                         fourcc(header_.data()), "'), not 'RIFF' (headerless 16-bit PCM needs --raw)"));
                 if (!whole) break;
                 if (std::memcmp(header_.data() + 8, "WAVE", 4) != 0)
                     throw file_error(cat(name_, ": not a WAV stream: a RIFF file of type '", fourcc(header_.data() + 8),
