@@ -154,8 +154,9 @@ int run_spot(const std::string& path, const run_settings& rs, const model_settin
 
     lmusim::wav_stream_decoder decoder(name, rate, ms.raw);
     const input_fd fd(in);
-    // Read what is there, up to about --chunk-ms of audio at a time (the results do not depend on it).
-    const auto chunk = static_cast<std::size_t>(std::max(2.0, std::round(ms.chunk_ms * 1e-3 * rate) * 2));
+    // Read what is there, up to about --chunk-ms of audio at a time (the results do not depend on
+    // it). An odd size: samples split across reads are the ordinary case, not a corner case.
+    const auto chunk = static_cast<std::size_t>(std::max(1.0, std::round(ms.chunk_ms * 1e-3 * rate)) * 2 + 1);
     std::vector<unsigned char> buf(chunk);
     std::vector<float> samples;
     std::size_t found = 0;
