@@ -241,7 +241,13 @@ std::uint64_t simulation::run(std::uint64_t steps, const run_options& options) {
     for (; k < steps; ++k) {
         if (options.should_stop && options.stop_every && k % options.stop_every == 0 && k > 0 && options.should_stop()) break;
         step_once();
-        if (options.rec) options.rec->record_step(*this);
+        if (options.rec && ctx_.comm) {
+            const auto t0 = std::chrono::steady_clock::now();
+            options.rec->record_step(*this);
+            phases_.io += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        } else if (options.rec) {
+            options.rec->record_step(*this);
+        }
         if (options.progress && options.progress_every && (k + 1) % options.progress_every == 0 && k + 1 < steps)
             options.progress(k + 1, steps);
     }
