@@ -116,19 +116,25 @@ def main():
           f"{args.duration} (R > {os.cpu_count()} oversubscribed)", rows,
           ["ranks", "neurons", "spikes", "run_s", "update_s", "deliver_s", "exchange_s", "efficiency"])
 
-    # 2. strong scaling, with the delay of the benchmark and with a one-step delay (exchange every step)
-    for delay in (args.delay, 1):
+    # 2. strong scaling, with the delay of the benchmark, with a one-step delay (exchange every
+    #    step) and with every spike recorded (exchange every step; rank 0 writes: the I/O phase)
+    for delay, record in ((args.delay, False), (1, False), (args.delay, True)):
         rows = []
         base = None
         a = argparse.Namespace(**{**vars(args), "delay": delay})
-        for R in ranks:
-            d = cuba(binary, R, args.strong_neurons, a)
-            base = base or d["run_s"]
-            rec = emit("mpi_strong", d, fan_in=args.fan_in, delay=delay, duration=args.duration)
-            rec["speedup"] = base / d["run_s"]
-            rows.append(rec)
-        table(f"strong scaling: {args.strong_neurons} neurons, delay {delay} step(s)", rows,
-              ["ranks", "spikes", "run_s", "update_s", "deliver_s", "exchange_s", "exchanges", "speedup"])
+        with tempfile.TemporaryDirectory() as tmp:
+            for R in ranks:
+                extra = ("--record", f"{tmp}/rec{R}.h5", "--overwrite") if record else ()
+                d = cuba(binary, R, args.strong_neurons, a, extra=extra)
+                if record:
+                    for f in Path(tmp).glob("rec*.h5"):
+                        f.unlink()
+                base = base or d["run_s"]
+                rec = emit("mpi_strong", d, fan_in=args.fan_in, delay=delay, duration=args.duration, record=record)
+                rec["speedup"] = base / d["run_s"]
+                rows.append(rec)
+        table(f"strong scaling: {args.strong_neurons} neurons, delay {delay} step(s){', recording' if record else ''}",
+              rows, ["ranks", "spikes", "run_s", "update_s", "deliver_s", "exchange_s", "io_s", "exchanges", "speedup"])
 
     # 3. dry run and projection
     rows = []
