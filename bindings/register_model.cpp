@@ -202,8 +202,8 @@ void register_model(py::module_& m) {
     m.def("is_nir_file", &is_nir_file, py::arg("path"));
 
     m.def("report_json",
-          [](const std::string& path, const std::string& energy_model, bool include_elementwise, const std::string& hardware) {
-              const energy_model model = find_energy_model(energy_model);
+          [](const std::string& path, const std::string& model_name, bool include_elementwise, const std::string& hardware) {
+              const energy_model model = find_energy_model(model_name);
               std::optional<hardware_profile> profile;
               if (!hardware.empty()) profile = find_hardware_profile(hardware);
               const activity a = read_activity(path);
