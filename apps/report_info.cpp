@@ -126,6 +126,8 @@ std::string dims(const std::vector<std::size_t>& s) {
 int info(const std::string& path) {
     const lmusim::network net = lmusim::load_network(path);
     std::printf("network '%s' (dt %g ms)\n", net.name.c_str(), net.dt);
+    if (net.weights != lmusim::weight_format::fp32)
+        std::printf("weights rounded to %s (docs/weights.md)\n", std::string(to_string(net.weights)).c_str());
     print_network(net);
     return 0;
 }

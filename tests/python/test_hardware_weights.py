@@ -155,10 +155,12 @@ def test_int8_and_bf16_weights_are_exact_at_conversion_and_run_time(run, tmp_pat
     d = run
     fp32 = _synaptic_arrays(d / "model.h5")
     assert len(fp32) > 5
+    assert "weights rounded" not in cli("info", d / "model.h5").stdout
     for fmt in ("int8", "bf16"):
         subprocess.run([sys.executable, "-m", "lmusim.convert", d / "ckpt.pth", tmp_path / f"{fmt}.h5", "--weights", fmt],
                        check=True, capture_output=True)
         converted = _synaptic_arrays(tmp_path / f"{fmt}.h5")
+        assert f"weights rounded to {fmt}" in cli("info", tmp_path / f"{fmt}.h5").stdout
         # the C++ pass at run time gives the same floats, bit for bit
         m = lmusim.load_model(d / "model.h5", weights=fmt)
         assert m._file.weights == fmt
