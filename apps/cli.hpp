@@ -47,6 +47,13 @@ struct model_settings {
     std::string nir_discretization = "euler";
     std::string nir_reset = "zero";
     std::string nir_readout = "sum";
+    // Keyword spotting in a stream: --input - (standard input) or --spot (apps/run_spot.cpp,
+    // docs/spotting.md)
+    bool spot = false;
+    bool raw = false;                 // headerless PCM16 instead of a WAV header
+    double threshold = 0.8;           // on the smoothed confidence
+    std::string hop = "50ms";         // between window starts
+    std::string refractory = "0.3s";  // a detection ends after this long without a confident window
 };
 
 // SIGINT/SIGTERM: the first asks the run to stop at the next boundary, a second ends the process.
@@ -85,6 +92,9 @@ helper_result run_python_helper(const std::vector<std::string>& module_and_args,
 int run_network(network net, const run_settings& s, const std::map<std::string, std::string>& attrs,
                 const std::string& identity);
 int run_model(const std::string& path, const run_settings& rs, const model_settings& ms);
+// Keyword spotting in a stream (apps/run_spot.cpp): chosen by --input - or --spot.
+bool spots_keywords(const model_settings& ms);
+int run_spot(const std::string& path, const run_settings& rs, const model_settings& ms);
 int features(const std::string& in, const std::string& out, bool overwrite);
 int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot,
            bool overwrite, const std::string& hardware = "");

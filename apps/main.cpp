@@ -101,13 +101,25 @@ int main(int argc, char** argv) {
     run->add_option("network", net_path, "Network or model file (HDF5)")->required();
     add_run_options(run, file_run);
     run->add_option("--input", model_run.inputs,
-                    "Features .npy [frames, mel] or [clips, frames, mel], or 16 kHz mono WAV files (one clip each)");
+                    "Features .npy [frames, mel] or [clips, frames, mel], or 16 kHz mono WAV files (one clip each), or - "
+                    "(with --stream: spot keywords in audio from standard input, docs/spotting.md)");
     run->add_option("--chunk-ms", model_run.chunk_ms, "With --stream and WAV input: audio pushed per chunk [ms]")->capture_default_str();
     run->add_option("--output", model_run.output, "Write logits, per-frame logits, spike and op counts to this HDF5 file");
     run->add_flag("--stream", model_run.stream, "Feed the frames one at a time (true streaming)");
     run->add_flag("--record-spikes", model_run.record_spikes, "With --output: also write every spike (SONATA layout)");
     run->add_flag("--per-frame-counts", model_run.per_frame_counts, "With --output: spikes per population per frame");
     run->add_option("--batch", model_run.batch, "Clips run side by side")->capture_default_str();
+    // Keyword spotting in a stream (apps/run_spot.cpp, docs/spotting.md)
+    run->add_flag("--spot", model_run.spot,
+                  "With --stream: spot keywords in one long audio file with sliding 1 s windows, as --input - does");
+    run->add_flag("--raw", model_run.raw, "Keyword spotting: the audio is headerless 16-bit little-endian PCM (16 kHz mono)");
+    run->add_option("--threshold", model_run.threshold, "Keyword spotting: report a keyword whose smoothed confidence reaches this")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    run->add_option("--hop", model_run.hop, "Keyword spotting: time between window starts (a multiple of 10 ms)")->capture_default_str();
+    run->add_option("--refractory", model_run.refractory,
+                    "Keyword spotting: a detection ends after this long without a confident window (one word, one line)")
+        ->capture_default_str();
     run->add_option("--memory-mode", model_run.memory_mode, "LMU memory: impulse (exact) or recurrence (A m + B u)");
     run->add_option("--dt", model_run.dt, "NIR graphs: the step [s] (e.g. 1e-4); required for them");
     run->add_option("--nir-discretization", model_run.nir_discretization,
@@ -175,6 +187,13 @@ int main(int argc, char** argv) {
     cuba_run.comm = file_run.comm = mpi->world();
     if (*cuba || *run) install_signal_handlers();  // other commands end at once on Ctrl-C
     try {
+        if (*run && !spots_keywords(model_run))
+            for (const char* o : {"--raw", "--threshold", "--hop", "--refractory"})
+                if (run->count(o) > 0)
+                    throw lmusim::error(cat(o, " is for keyword spotting: --input - --stream or --input FILE --stream --spot "
+                                               "(docs/spotting.md)"));
+        if (*run && model_run.spot && model_run.inputs.empty())
+            throw lmusim::error("--spot: give the audio file with --input FILE (or --input - for standard input)");
         if (*cuba) {
             if (root) guard_network_run(cuba_run, {}, {save_path});
             lmusim::network net = lmusim::make_cuba(cp);
@@ -189,6 +208,7 @@ int main(int argc, char** argv) {
             if (!file_run.checkpoint.empty() || !file_run.resume.empty())
                 throw lmusim::error("--checkpoint and --resume are for network runs; a model stream checkpoints from Python "
                                     "(Stream.save_state, docs/checkpoint.md)");
+            if (spots_keywords(model_run)) return run_spot(net_path, file_run, model_run);  // apps/run_spot.cpp
             std::vector<std::string> inputs = model_run.inputs;
             inputs.push_back(net_path);
             if (root) guard_outputs({model_run.output}, inputs, file_run.overwrite);

@@ -140,15 +140,16 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
     if (comm && comm->size() > 1) {
         ranks = comm->size();
         if (!comm->dry_run()) {
-            const double mine[3] = {ph.update, ph.deliver, ph.exchange};
+            const double mine[4] = {ph.update, ph.deliver, ph.exchange, ph.io};
             std::vector<std::size_t> sizes;
             const auto all = comm->allgatherv(std::as_bytes(std::span<const double>(mine)), sizes);
             std::vector<double> v(all.size() / sizeof(double));
             std::memcpy(v.data(), all.data(), all.size());
-            for (std::size_t r = 0; r + 2 < v.size(); r += 3) {
+            for (std::size_t r = 0; r + 3 < v.size(); r += 4) {
                 ph.update = std::max(ph.update, v[r]);
                 ph.deliver = std::max(ph.deliver, v[r + 1]);
                 ph.exchange = std::max(ph.exchange, v[r + 2]);
+                ph.io = std::max(ph.io, v[r + 3]);
             }
         }
     }
@@ -200,6 +201,7 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
             j["update_s"] = rounded(ph.update, 6);
             j["deliver_s"] = rounded(ph.deliver, 6);
             j["exchange_s"] = rounded(ph.exchange, 6);
+            j["io_s"] = rounded(ph.io, 6);
             j["exchanges"] = ph.exchanges;
             j["bytes_sent"] = ph.bytes_sent;
             j["bytes_received"] = ph.bytes_received;
@@ -231,8 +233,9 @@ int run_network(lmusim::network net, const run_settings& s, const std::map<std::
         std::printf("time         build %.3f s, run %.3f s (real-time factor %.4f)\n", build_s, run_s,
                     run_ms > 0 ? run_s / (run_ms * 1e-3) : 0.0);
         if (comm)
-            std::printf("phases       update %.3f s, delivery %.3f s, exchange %.3f s (%llu exchanges, %llu bytes sent)\n",
-                        ph.update, ph.deliver, ph.exchange, static_cast<unsigned long long>(ph.exchanges),
+            std::printf("phases       update %.3f s, delivery %.3f s, exchange %.3f s, recording %.3f s (%llu exchanges, "
+                        "%llu bytes sent)\n",
+                        ph.update, ph.deliver, ph.exchange, ph.io, static_cast<unsigned long long>(ph.exchanges),
                         static_cast<unsigned long long>(ph.bytes_sent));
         if (!s.record.empty()) std::printf("recording    %s\n", s.record.c_str());
         if (!s.checkpoint.empty()) std::printf("checkpoint   %s\n", s.checkpoint.c_str());

@@ -59,7 +59,7 @@ def cuba(binary, ranks, neurons, args, extra=()):
 
 def emit(name, d, **extra):
     rec = {"name": name, **extra, **{k: d.get(k) for k in (
-        "neurons", "ranks", "spikes", "run_s", "update_s", "deliver_s", "exchange_s", "exchanges", "bytes_sent",
+        "neurons", "ranks", "spikes", "run_s", "update_s", "deliver_s", "exchange_s", "io_s", "exchanges", "bytes_sent",
         "bytes_received", "epoch_steps", "dry_run")}}
     print(json.dumps(rec))
     return rec

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds lmusim and its C++ tests with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 # them, then runs the CLI-driven Python tests (parity, corpus of broken inputs, signals, front-end,
-# recordings, guarded outputs, the L2MU, model metadata, NIR graphs, MPI runs) against the sanitized `lmusim` binary. Exits non-zero on any failure or report.
+# recordings, guarded outputs, the L2MU, model metadata, NIR graphs, keyword spotting from standard input, MPI
+# runs) against the sanitized `lmusim` binary. Exits non-zero on any failure or report.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/deps.sh" test
@@ -21,5 +22,5 @@ export PYTHONPATH="${LMUSIM_BUILD_DIR:-$root/build}/python${PYTHONPATH:+:$PYTHON
 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$root/tests/python/test_lmuformer_parity.py" \
   "$root/tests/python/test_cli_recording.py" "$root/tests/python/test_corpus.py" "$root/tests/python/test_signals.py" \
   "$root/tests/python/test_frontend.py" "$root/tests/python/test_outputs.py" "$root/tests/python/test_l2mu.py" \
-  "$root/tests/python/test_model_meta.py" "$root/tests/python/test_nir.py" \
+  "$root/tests/python/test_model_meta.py" "$root/tests/python/test_nir.py" "$root/tests/python/test_stream_stdin.py" \
   "$root/tests/python/test_mpi.py"

@@ -14,98 +14,88 @@
 
 namespace lmusim {
 
+batch_collector::batch_collector(const network& net, std::vector<std::string> value_nodes, bool spikes, bool per_frame,
+                                 std::size_t frames, std::size_t classes)
+    : net_(net), value_nodes_(std::move(value_nodes)), spikes_(spikes), per_frame_(per_frame), frames_(frames),
+      classes_(classes) {
+    for (std::size_t i = 0; i < net.nodes.size(); ++i)
+        if (net.nodes[i].spiking()) spiking_.push_back(i);
+    for (const std::string& name : value_nodes_) {
+        const std::size_t i = net.node_index(name);
+        if (net.nodes[i].spiking()) throw error(cat("node '", name, "' emits spikes; only value nodes can be collected"));
+        value_idx_.push_back(i);
+    }
+}
+
+void batch_collector::start(std::size_t first, std::size_t clips, std::size_t streams) {
+    b_ = batch_result{};
+    b_.first = first;
+    b_.clips = clips;
+    b_.frames = frames_;
+    b_.classes = classes_;
+    streams_ = streams;
+    b_.value_nodes = value_nodes_;
+    for (std::size_t i : value_idx_) b_.values.emplace_back(streams * frames_ * net_.nodes[i].size, 0.0f);
+    if (per_frame_) b_.per_frame.assign(spiking_.size(), std::vector<std::uint64_t>(streams * frames_, 0));
+    if (spikes_) b_.spikes.assign(spiking_.size(), {});
+}
+
+void batch_collector::record_step(const simulation& sim) {
+    for (std::size_t k = 0; k < value_idx_.size(); ++k) {
+        const std::size_t i = value_idx_[k], n = net_.nodes[i].size;
+        if (!sim.was_active(i) || sim.last_frame(i) >= frames_) continue;
+        for (std::size_t s = 0; s < streams_; ++s) {
+            const auto v = sim.values(i, s);
+            std::copy(v.begin(), v.end(), b_.values[k].begin() + static_cast<std::ptrdiff_t>((s * frames_ + sim.last_frame(i)) * n));
+        }
+    }
+    for (std::size_t k = 0; k < spiking_.size() && (per_frame_ || spikes_); ++k) {
+        const std::size_t i = spiking_[k];
+        if (!sim.was_active(i)) continue;
+        const std::uint64_t f = sim.last_frame(i);
+        const double t = static_cast<double>(f) * net_.dt;
+        for (std::size_t s = 0; s < streams_ && s < b_.clips; ++s) {
+            const auto spk = sim.spikes(i, s);
+            if (per_frame_ && f < frames_) b_.per_frame[k][s * frames_ + f] += spk.size();
+            if (!spikes_) continue;
+            batch_result::spike_list& l = b_.spikes[k];
+            for (index_t id : spk) {
+                l.t.push_back(t);
+                l.id.push_back(id);
+                l.clip.push_back(static_cast<std::uint32_t>(b_.first + s));
+            }
+        }
+    }
+}
+
+batch_result batch_collector::finish(const simulation& sim, const std::vector<frame_output>& out) {
+    const std::size_t n = b_.clips, C = classes_, T = frames_;
+    if (out.size() != T) throw internal_error(cat("run_clips: ", out.size(), " frame outputs, expected ", T));
+    b_.frame_logits.resize(n * T * C);
+    for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t s = 0; s < n; ++s) std::copy_n(out[t].values.data() + s * C, C, b_.frame_logits.data() + (s * T + t) * C);
+    for (std::size_t i : spiking_) {
+        const std::size_t size = net_.nodes[i].size;
+        const auto c = sim.spike_counts(i);
+        b_.spike_counts.emplace_back(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(n * size));
+    }
+    const std::size_t P = net_.projections.size(), N = net_.nodes.size();
+    b_.ops.resize(n * P);
+    b_.node_ops.resize(n * N);
+    for (std::size_t s = 0; s < n; ++s) {
+        for (std::size_t p = 0; p < P; ++p) b_.ops[s * P + p] = sim.ops(p, s);
+        for (std::size_t k = 0; k < N; ++k) b_.node_ops[s * N + k] = sim.node_ops(k, s);
+    }
+    // Drop what padding streams of a short last batch produced.
+    for (std::size_t k = 0; k < value_idx_.size(); ++k) b_.values[k].resize(n * T * net_.nodes[value_idx_[k]].size);
+    for (auto& pf : b_.per_frame) pf.resize(n * T);
+    return std::move(b_);
+}
+
 namespace {
 
 // Produces the frame outputs of clips [first, first + n) on a runner of `batch` streams.
 using batch_producer = std::function<std::vector<frame_output>(clip_runner&, std::size_t first, std::size_t n)>;
-
-// Fills a batch_result from the simulation step by step (values, per-frame counts, spikes) and,
-// at the end of the batch, with the per-clip counts.
-class batch_collector final : public recorder {
-public:
-    batch_collector(const network& net, const run_clips_options& opt, std::size_t frames, std::size_t classes)
-        : net_(net), opt_(opt), frames_(frames), classes_(classes) {
-        for (std::size_t i = 0; i < net.nodes.size(); ++i)
-            if (net.nodes[i].spiking()) spiking_.push_back(i);
-        for (const std::string& name : opt.value_nodes) {
-            const std::size_t i = net.node_index(name);
-            if (net.nodes[i].spiking()) throw error(cat("node '", name, "' emits spikes; only value nodes can be collected"));
-            value_idx_.push_back(i);
-        }
-    }
-    void start(std::size_t first, std::size_t clips, std::size_t streams) {
-        b_ = batch_result{};
-        b_.first = first;
-        b_.clips = clips;
-        b_.frames = frames_;
-        b_.classes = classes_;
-        streams_ = streams;
-        b_.value_nodes = opt_.value_nodes;
-        for (std::size_t i : value_idx_) b_.values.emplace_back(streams * frames_ * net_.nodes[i].size, 0.0f);
-        if (opt_.collect_per_frame) b_.per_frame.assign(spiking_.size(), std::vector<std::uint64_t>(streams * frames_, 0));
-        if (opt_.collect_spikes) b_.spikes.assign(spiking_.size(), {});
-    }
-    void begin(const simulation&, std::uint64_t) override {}
-    void end(const simulation&) override {}
-    void record_step(const simulation& sim) override {
-        for (std::size_t k = 0; k < value_idx_.size(); ++k) {
-            const std::size_t i = value_idx_[k], n = net_.nodes[i].size;
-            if (!sim.was_active(i) || sim.last_frame(i) >= frames_) continue;
-            for (std::size_t s = 0; s < streams_; ++s) {
-                const auto v = sim.values(i, s);
-                std::copy(v.begin(), v.end(), b_.values[k].begin() + static_cast<std::ptrdiff_t>((s * frames_ + sim.last_frame(i)) * n));
-            }
-        }
-        for (std::size_t k = 0; k < spiking_.size() && (opt_.collect_per_frame || opt_.collect_spikes); ++k) {
-            const std::size_t i = spiking_[k];
-            if (!sim.was_active(i)) continue;
-            const std::uint64_t f = sim.last_frame(i);
-            const double t = static_cast<double>(f) * net_.dt;
-            for (std::size_t s = 0; s < streams_ && s < b_.clips; ++s) {
-                const auto spk = sim.spikes(i, s);
-                if (opt_.collect_per_frame && f < frames_) b_.per_frame[k][s * frames_ + f] += spk.size();
-                if (!opt_.collect_spikes) continue;
-                batch_result::spike_list& l = b_.spikes[k];
-                for (index_t id : spk) {
-                    l.t.push_back(t);
-                    l.id.push_back(id);
-                    l.clip.push_back(static_cast<std::uint32_t>(b_.first + s));
-                }
-            }
-        }
-    }
-    // The batch's frame outputs and per-clip counts; the collector is then ready for the next.
-    batch_result finish(const simulation& sim, const std::vector<frame_output>& out) {
-        const std::size_t n = b_.clips, C = classes_, T = frames_;
-        if (out.size() != T) throw internal_error(cat("run_clips: ", out.size(), " frame outputs, expected ", T));
-        b_.frame_logits.resize(n * T * C);
-        for (std::size_t t = 0; t < T; ++t)
-            for (std::size_t s = 0; s < n; ++s) std::copy_n(out[t].values.data() + s * C, C, b_.frame_logits.data() + (s * T + t) * C);
-        for (std::size_t i : spiking_) {
-            const std::size_t size = net_.nodes[i].size;
-            const auto c = sim.spike_counts(i);
-            b_.spike_counts.emplace_back(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(n * size));
-        }
-        const std::size_t P = net_.projections.size(), N = net_.nodes.size();
-        b_.ops.resize(n * P);
-        b_.node_ops.resize(n * N);
-        for (std::size_t s = 0; s < n; ++s) {
-            for (std::size_t p = 0; p < P; ++p) b_.ops[s * P + p] = sim.ops(p, s);
-            for (std::size_t k = 0; k < N; ++k) b_.node_ops[s * N + k] = sim.node_ops(k, s);
-        }
-        // Drop what padding streams of a short last batch produced.
-        for (std::size_t k = 0; k < value_idx_.size(); ++k) b_.values[k].resize(n * T * net_.nodes[value_idx_[k]].size);
-        for (auto& pf : b_.per_frame) pf.resize(n * T);
-        return std::move(b_);
-    }
-
-private:
-    const network& net_;
-    const run_clips_options& opt_;
-    std::size_t frames_, classes_, streams_ = 1;
-    std::vector<std::size_t> spiking_, value_idx_;
-    batch_result b_;
-};
 
 clips_result run_batches(const network& net, std::size_t clips, std::size_t frames, std::size_t batch,
                          const run_clips_options& opt, const batch_producer& produce) {
@@ -135,7 +125,7 @@ clips_result run_batches(const network& net, std::size_t clips, std::size_t fram
     r.node_ops.resize(kept * N);
     for (const std::string& name : opt.value_nodes) r.node_values.emplace_back(kept * frames * nw.find_node(name).size);
 
-    batch_collector collect(nw, opt, frames, C);
+    batch_collector collect(nw, opt.value_nodes, opt.collect_spikes, opt.collect_per_frame, frames, C);
     std::unique_ptr<clip_sink> writer;
     if (opt.sink && me == 0) writer = opt.sink(runner.sim(), frames, C);
     runner.set_recorder(&collect);

@@ -78,9 +78,9 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         // With one thread a stream is one block (splitting would only add work); results never
         // depend on the split.
         // At most 4 blocks per thread: every block scans all incoming spikes, so more blocks only
-        // add work.
-        // Network-parallel: a spiking population that can be split is shared out among the ranks
-        // (docs/distributed.md, "Placement"); everything else runs whole on every rank.
+        // add work. Network-parallel: a spiking population that can be split is shared out among
+        // the ranks (docs/distributed.md, "Placement") and blocks cover this rank's neurons;
+        // everything else runs whole on every rank.
         ns.partitioned = ctx_.comm && ctx_.comm->size() > 1 && ns.spiking && ns.pop->splittable();
         ns.own = ns.partitioned ? owned_by(nd.size, ctx_.comm->rank(), ctx_.comm->size()) : owned_range{0, nd.size};
         const std::size_t m = ns.own.end - ns.own.begin;
@@ -241,7 +241,13 @@ std::uint64_t simulation::run(std::uint64_t steps, const run_options& options) {
     for (; k < steps; ++k) {
         if (options.should_stop && options.stop_every && k % options.stop_every == 0 && k > 0 && options.should_stop()) break;
         step_once();
-        if (options.rec) options.rec->record_step(*this);
+        if (options.rec && ctx_.comm) {
+            const auto t0 = std::chrono::steady_clock::now();
+            options.rec->record_step(*this);
+            phases_.io += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        } else if (options.rec) {
+            options.rec->record_step(*this);
+        }
         if (options.progress && options.progress_every && (k + 1) % options.progress_every == 0 && k + 1 < steps)
             options.progress(k + 1, steps);
     }

@@ -42,6 +42,30 @@ struct batch_result {
     static batch_result unpack(std::span<const std::byte> bytes);
 };
 
+// Fills a batch_result from a simulation step by step (it is a recorder: the values of
+// `value_nodes`, and per-frame spike counts and every spike when asked) and, at the end of the
+// batch, with the per-clip counts. run_clips uses one; so does the keyword spotter (sim/spotter.hpp).
+class batch_collector final : public recorder {
+public:
+    batch_collector(const network& net, std::vector<std::string> value_nodes, bool spikes, bool per_frame,
+                    std::size_t frames, std::size_t classes);
+    // Before a batch: clips [first, first + clips) on a simulation of `streams` streams.
+    void start(std::size_t first, std::size_t clips, std::size_t streams);
+    void begin(const simulation&, std::uint64_t) override {}
+    void record_step(const simulation& sim) override;
+    void end(const simulation&) override {}
+    // After the batch: its frame outputs (as clip_runner returns them) and per-clip counts.
+    batch_result finish(const simulation& sim, const std::vector<frame_output>& out);
+
+private:
+    const network& net_;
+    std::vector<std::string> value_nodes_;
+    bool spikes_, per_frame_;
+    std::size_t frames_, classes_, streams_ = 1;
+    std::vector<std::size_t> spiking_, value_idx_;
+    batch_result b_;
+};
+
 // Receives a clip run's results: write_batch() for every finished batch, in clip order, and
 // close() at the end (complete = every clip ran).
 class clip_sink {

@@ -34,7 +34,7 @@ struct context {
 // Where a network-parallel run spent its time (seconds, summed over the run; CPU time of the
 // worker threads divided by the thread count for the parallel phases).
 struct phase_times {
-    double update = 0, deliver = 0, exchange = 0;
+    double update = 0, deliver = 0, exchange = 0, io = 0;  // io: the recorders (recording, checkpoints)
     std::uint64_t exchanges = 0, bytes_sent = 0, bytes_received = 0;
 };
 
