@@ -28,6 +28,8 @@ struct run_settings {
     std::string resume;            // continue from this checkpoint
     bool overwrite = false;        // replace existing output files (docs/hardening.md, "Outputs")
     int dry_run_ranks = 0;         // > 1: a dry run standing in for this many ranks
+    std::string weights;           // --weights fp32|bf16|int8 (docs/weights.md); empty: as stored
+    std::string hardware;          // --hardware PROFILE: the chip's weight format when --weights is not given
     communicator* comm = nullptr;  // the ranks of an mpirun job (docs/distributed.md); null: one process
 };
 
@@ -70,6 +72,9 @@ bool resumes_into_own_checkpoint(const run_settings& s);
 void guard_outputs(std::vector<std::string> outputs, std::vector<std::string> inputs, bool overwrite,
                    const std::string& own_checkpoint = "");
 void guard_network_run(const run_settings& s, std::vector<std::string> inputs, std::vector<std::string> outputs);
+// --weights, else the --hardware profile's weight format: rounds the network's weights
+// (docs/weights.md) and returns the attributes an output file records (weights, hardware).
+std::vector<std::pair<std::string, std::string>> apply_weights(network& net, const run_settings& s);
 
 // Python helpers (python3 -m lmusim.<module>): the interpreter is $LMUSIM_PYTHON, else
 // /usr/bin/python3, else python3 from PATH; the build tree's package goes first on PYTHONPATH
@@ -92,7 +97,7 @@ bool spots_keywords(const model_settings& ms);
 int run_spot(const std::string& path, const run_settings& rs, const model_settings& ms);
 int features(const std::string& in, const std::string& out, bool overwrite);
 int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot,
-           bool overwrite);
+           bool overwrite, const std::string& hardware = "");
 int info(const std::string& path);
 int nir_info(const std::string& path, const nir_options& options);
 

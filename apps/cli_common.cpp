@@ -21,6 +21,7 @@
 #include <string>
 
 #include "lmusim/graph/cuba.hpp"
+#include "lmusim/graph/weights.hpp"
 #include "lmusim/core/error.hpp"
 #include "lmusim/core/strings.hpp"
 #include "lmusim/frontend/audio.hpp"
@@ -121,7 +122,27 @@ void add_run_options(CLI::App* app, run_settings& s) {
     app->add_option("--dry-run-ranks", s.dry_run_ranks,
                     "Network runs: simulate rank 0 of this many ranks in one process, replaying its spikes as the other "
                     "ranks' traffic, to measure exchange volume and time (docs/distributed.md, \"Dry run\")");
+    app->add_option("--weights", s.weights,
+                    "Round the synaptic weights to fp32 (as stored), bf16 or int8 (per-output-channel scale) before the "
+                    "run; counts are unchanged (docs/weights.md)")
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
+    app->add_option("--hardware", s.hardware,
+                    "Hardware profile (name or JSON file, see lmusim report --list-hardware): use the weight format the "
+                    "chip holds (loihi: int8) unless --weights is given");
     add_overwrite_flag(app, s.overwrite);
+}
+
+std::vector<std::pair<std::string, std::string>> apply_weights(network& net, const run_settings& s) {
+    std::vector<std::pair<std::string, std::string>> attrs;
+    std::string format = s.weights;
+    if (!s.hardware.empty()) {
+        const hardware_profile hw = find_hardware_profile(s.hardware);
+        attrs.emplace_back("hardware", hw.name);
+        if (format.empty()) format = hw.weights;
+    }
+    if (!format.empty()) compress_weights(net, weight_format_from_string(format));
+    attrs.emplace_back("weights", std::string(to_string(net.weights)));
+    return attrs;
 }
 
 // Resuming from a checkpoint and saving into the same file is how a long run continues: that

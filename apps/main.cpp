@@ -151,6 +151,12 @@ int main(int argc, char** argv) {
     rep->add_flag("--include-elementwise", report_elementwise, "Count element-wise ops (affines, adds, neuron updates) in the energy");
     rep->add_option("--plot", plot_path, "Also draw firing rates, energy per layer and per-frame activity to this PNG");
     rep->add_flag("--list-energy-models", list_models, "List the energy presets and exit");
+    std::string report_hardware;
+    bool list_hardware = false;
+    rep->add_option("--hardware", report_hardware,
+                    "Also price the counts on a chip: a hardware profile (see --list-hardware) or a JSON file; energy per "
+                    "layer split into SOPs, MACs, neuron updates, spikes and weight memory (docs/energy.md)");
+    rep->add_flag("--list-hardware", list_hardware, "List the hardware profiles with their sources and exit");
     bool report_overwrite = false;
     add_overwrite_flag(rep, report_overwrite);
 
@@ -242,8 +248,13 @@ int main(int argc, char** argv) {
                                 m.elementwise_pj, m.source.c_str());
                 return 0;
             }
+            if (list_hardware) {
+                std::printf("%s", lmusim::hardware_profile_list().c_str());
+                return 0;
+            }
             if (report_path.empty()) throw lmusim::error("report: a recording or clip output file is required");
-            return report(report_path, energy_name, report_json, report_elementwise, plot_path, report_overwrite);
+            return report(report_path, energy_name, report_json, report_elementwise, plot_path, report_overwrite,
+                          report_hardware);
         }
     } catch (const lmusim::error& e) {
         fail(mpi.get(), 2, "error", e.what());

@@ -45,10 +45,14 @@ using lmusim::cat;
 // `lmusim report`: energy and activity from a recording or clip output, as a table or JSON; the
 // plot is drawn by the Python helper lmusim.plot (matplotlib) from the JSON report.
 int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot,
-           bool overwrite) {
+           bool overwrite, const std::string& hardware) {
     if (!plot.empty()) guard_outputs({plot}, {path, model_name}, overwrite);
     const lmusim::energy_model model = lmusim::find_energy_model(model_name);
-    const lmusim::energy_report r = lmusim::make_report(path, model, elementwise);
+    std::optional<lmusim::hardware_profile> profile;
+    if (!hardware.empty()) profile = lmusim::find_hardware_profile(hardware);
+    const lmusim::activity a = lmusim::read_activity(path);
+    lmusim::energy_report r = lmusim::make_report(a, model, elementwise);
+    if (profile) r.hardware = lmusim::make_hardware_report(a, *profile);
     const std::string text = lmusim::report_json(r);
     if (json)
         std::printf("%s\n", text.c_str());
@@ -122,6 +126,8 @@ std::string dims(const std::vector<std::size_t>& s) {
 int info(const std::string& path) {
     const lmusim::network net = lmusim::load_network(path);
     std::printf("network '%s' (dt %g ms)\n", net.name.c_str(), net.dt);
+    if (net.weights != lmusim::weight_format::fp32)
+        std::printf("weights rounded to %s (docs/weights.md)\n", std::string(to_string(net.weights)).c_str());
     print_network(net);
     return 0;
 }

@@ -111,6 +111,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
             throw lmusim::error(cat("--memory-mode: ", e.what()));
         }
     }
+    const auto weight_attrs = apply_weights(m.net, rs);
     std::vector<std::int64_t> labels;  // from a dataset file, -1 where unknown
     std::size_t correct = 0, labelled = 0;
     const bool audio = ms.inputs.front().size() > 4 && ms.inputs.front().substr(ms.inputs.front().size() - 4) == ".wav";
@@ -230,6 +231,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
             wo.attributes.emplace_back("nir_readout", ms.nir_readout);
         }
         if (ranks > 1) wo.attributes.emplace_back("ranks", std::to_string(ranks));
+        for (const auto& a : weight_attrs) wo.attributes.push_back(a);
         wo.existing = lmusim::overwrite_if(rs.overwrite);
         opt.sink = lmusim::clip_output(ms.output, std::move(wo));
     }

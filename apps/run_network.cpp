@@ -44,8 +44,15 @@ using lmusim::cat;
 
 // `identity`: the SHA-256 that names the network (of its file, or of the generator's settings),
 // stored in checkpoints so that --resume refuses another network's state.
-int run_network(lmusim::network net, const run_settings& s, const std::map<std::string, std::string>& attrs,
-                const std::string& identity) {
+int run_network(lmusim::network net, const run_settings& s, const std::map<std::string, std::string>& given_attrs,
+                const std::string& given_identity) {
+    // Compressed weights (docs/weights.md) are part of what the run is: recorded, and in the
+    // identity that checkpoints carry (a resumed run must round the same way).
+    std::map<std::string, std::string> attrs = given_attrs;
+    for (const auto& [k, v] : apply_weights(net, s)) attrs[k] = v;
+    const std::string identity = net.weights == lmusim::weight_format::fp32
+                                     ? given_identity
+                                     : lmusim::sha256(cat(given_identity, " weights ", to_string(net.weights)));
     const double duration_ms = parse_duration_ms(s.duration);
     const auto steps = static_cast<std::uint64_t>(duration_ms / net.dt + 0.5);
     if (!s.checkpoint_every.empty() && s.checkpoint.empty())

@@ -113,6 +113,7 @@ int run_spot(const std::string& path, const run_settings& rs, const model_settin
             throw lmusim::error(cat("--memory-mode: ", e.what()));
         }
     }
+    const auto weight_attrs = apply_weights(m.net, rs);  // --weights / --hardware (docs/weights.md)
     lmusim::spot_options so;
     so.input_node = m.input_node;
     so.output_node = m.output_node;
@@ -142,6 +143,7 @@ int run_spot(const std::string& path, const run_settings& rs, const model_settin
                          {"spot_threshold", cat(so.threshold)},
                          {"spot_smooth_windows", std::to_string(spotter.smooth_windows())},
                          {"spot_refractory_windows", std::to_string(spotter.refractory_windows())}};
+        for (const auto& a : weight_attrs) wo.attributes.push_back(a);
         wo.existing = lmusim::overwrite_if(rs.overwrite);
         sink = lmusim::clip_output(ms.output, std::move(wo));
     }

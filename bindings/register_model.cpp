@@ -10,6 +10,7 @@
 #include "lmusim/io/model_file.hpp"
 #include "lmusim/io/nir.hpp"
 #include "lmusim/core/strings.hpp"
+#include "lmusim/graph/weights.hpp"
 #include "lmusim/sim/run_clips.hpp"
 #include "lmusim/sim/clip_runner.hpp"
 
@@ -101,7 +102,10 @@ void register_model(py::module_& m) {
         .def_property_readonly("feature_mean", [](const model_file& mf) { return mf.frontend.feature_mean; })
         .def_property_readonly("feature_std2", [](const model_file& mf) { return mf.frontend.feature_std2; })
         .def("set_memory_mode",
-             [](model_file& mf, const std::string& mode) { set_memory_mode(mf.net, memory_mode_from_string(mode)); });
+             [](model_file& mf, const std::string& mode) { set_memory_mode(mf.net, memory_mode_from_string(mode)); })
+        .def("set_weights", [](model_file& mf, const std::string& format) { compress_weights(mf.net, weight_format_from_string(format)); },
+             py::arg("format"), "Round the synaptic weights to fp32 (unchanged), bf16 or int8 (docs/weights.md)")
+        .def_property_readonly("weights", [](const model_file& mf) { return std::string(to_string(mf.net.weights)); });
     m.def("load_model", &load_model, py::arg("path"));
 
     m.def("run_clips",
@@ -122,7 +126,9 @@ void register_model(py::module_& m) {
                                          .per_frame_counts = per_frame_counts,
                                          .class_names = mf.class_names,
                                          .node_outputs = value_nodes,
-                                         .attributes = {{"source", "python"}, {"mode", stream ? "stream" : "clip"}},
+                                         .attributes = {{"source", "python"},
+                                                        {"mode", stream ? "stream" : "clip"},
+                                                        {"weights", std::string(to_string(mf.net.weights))}},
                                          .existing = overwrite_if(overwrite)};
                   opt.sink = clip_output(output, std::move(wo));
               }
@@ -196,10 +202,34 @@ void register_model(py::module_& m) {
     m.def("is_nir_file", &is_nir_file, py::arg("path"));
 
     m.def("report_json",
-          [](const std::string& path, const std::string& energy_model, bool include_elementwise) {
-              return report_json(make_report(path, find_energy_model(energy_model), include_elementwise));
+          [](const std::string& path, const std::string& model_name, bool include_elementwise, const std::string& hardware) {
+              const energy_model model = find_energy_model(model_name);
+              std::optional<hardware_profile> profile;
+              if (!hardware.empty()) profile = find_hardware_profile(hardware);
+              const activity a = read_activity(path);
+              energy_report r = make_report(a, model, include_elementwise);
+              if (profile) r.hardware = make_hardware_report(a, *profile);
+              return report_json(r);
           },
-          py::arg("path"), py::arg("energy_model") = "horowitz45-fp32", py::arg("include_elementwise") = false);
+          py::arg("path"), py::arg("energy_model") = "horowitz45-fp32", py::arg("include_elementwise") = false,
+          py::arg("hardware") = "");
+    m.def("hardware_profiles", [] {
+        py::list out;
+        for (const hardware_profile& h : hardware_profiles()) {
+            py::dict d;
+            d["name"] = h.name;
+            d["source"] = h.source;
+            d["sop_pj"] = h.sop_pj;
+            d["neuron_update_pj"] = h.neuron_update_pj;
+            d["spike_pj"] = h.spike_pj;
+            d["mac_pj"] = h.mac_pj < 0 ? py::object(py::none()) : py::object(py::float_(h.mac_pj));
+            d["weight_byte_pj"] = h.weight_byte_pj;
+            d["weight_bits"] = h.weight_bits ? py::object(py::int_(h.weight_bits)) : py::object(py::none());
+            d["weights"] = h.weights.empty() ? py::object(py::none()) : py::object(py::str(h.weights));
+            out.append(d);
+        }
+        return out;
+    });
     m.def("energy_presets", [] {
         py::list out;
         for (const energy_model& e : energy_presets()) {

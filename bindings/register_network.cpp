@@ -6,6 +6,7 @@
 #include "lmusim/core/strings.hpp"
 #include "lmusim/graph/connectivity.hpp"
 #include "lmusim/graph/cuba.hpp"
+#include "lmusim/graph/weights.hpp"
 #include "lmusim/core/random.hpp"
 #include "lmusim/io/network_file.hpp"
 
@@ -211,6 +212,9 @@ void register_network(py::module_& m) {
              py::arg("name"), py::arg("source"), py::arg("target"), py::arg("weights"), py::arg("delay") = 0,
              py::arg("port") = 0)
         .def("validate", &network::validate)
+        .def("compress_weights", [](network& n, const std::string& format) { compress_weights(n, weight_format_from_string(format)); },
+             py::arg("format"), "Round every synaptic weight to fp32 (unchanged), bf16 or int8 (docs/weights.md)")
+        .def_property_readonly("weights", [](const network& n) { return std::string(to_string(n.weights)); })
         .def("parameter_count", &network::parameter_count)
         .def("latencies", [](const network& n) {
             py::dict d;

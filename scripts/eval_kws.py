@@ -73,6 +73,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lmusim", default=os.environ.get("LMUSIM_BIN", os.path.join(ROOT, "build/apps/lmusim")))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="only the first N clips (0: all)")
+    ap.add_argument("--weights", choices=("fp32", "bf16", "int8"), default=None,
+                    help="lmusim rounds the synaptic weights to this format (docs/weights.md); PyTorch keeps fp32")
     ap.add_argument("--plot", default=None, help="accuracy-vs-frames PNG (default OUT/accuracy_vs_frames.png)")
     args = ap.parse_args(argv)
 
@@ -93,7 +95,8 @@ def main(argv=None) -> int:
     out_h5 = os.path.join(args.out, f"lmusim_{args.split}.h5")
     t0 = time.time()
     subprocess.run([args.lmusim, "run", args.model, "--input", *wavs, "--stream", "--chunk-ms", "10",
-                    "--output", out_h5, "--overwrite", "--threads", str(args.threads), "--quiet"], check=True,
+                    "--output", out_h5, "--overwrite", "--threads", str(args.threads), "--quiet",
+                    *(["--weights", args.weights] if args.weights else [])], check=True,
                    stdout=subprocess.DEVNULL)
     t_lmusim = time.time() - t0
     with h5py.File(out_h5, "r") as f:
@@ -106,7 +109,8 @@ def main(argv=None) -> int:
 
     # 2. PyTorch on the same features, and on torchaudio's
     res = dict(model=os.path.relpath(args.model, ROOT) if args.model.startswith(ROOT) else args.model,
-               split=args.split, clips=len(recs), lmusim_accuracy=acc, lmusim_seconds=round(t_lmusim, 1))
+               split=args.split, clips=len(recs), lmusim_accuracy=acc, lmusim_seconds=round(t_lmusim, 1),
+               weights=args.weights or "as stored")
     if args.checkpoint:
         import torch
         from lmusim.safe_load import load as safe_load

@@ -192,6 +192,42 @@ std::string report_json(const energy_report& r) {
     j["neurobench"] = n;
     j["total"] = {{"sops", r.sops},          {"macs", r.macs},     {"dense_macs", r.dense}, {"elementwise", r.elementwise},
                   {"snn_pj", r.snn_pj},      {"ann_pj", r.ann_pj}, {"ann_over_snn", r.snn_pj > 0 ? r.ann_pj / r.snn_pj : 0.0}};
+    if (r.hardware) {
+        const hardware_report& h = *r.hardware;
+        const hardware_profile& p = h.profile;
+        nlohmann::ordered_json o;
+        o["profile"] = {{"name", p.name},
+                        {"source", p.source},
+                        {"sop_pj", p.sop_pj},
+                        {"neuron_update_pj", p.neuron_update_pj},
+                        {"spike_pj", p.spike_pj},
+                        {"mac_pj", p.mac_pj < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(p.mac_pj)},
+                        {"weight_byte_pj", p.weight_byte_pj},
+                        {"weight_bits", p.weight_bits ? nlohmann::ordered_json(p.weight_bits) : nlohmann::ordered_json()},
+                        {"weights", p.weights.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(p.weights)}};
+        o["mac_price_pj"] = h.mac_price_pj;
+        o["weight_bits"] = h.weight_bits;
+        o["weight_bits_from"] = h.weight_bits_from;
+        o["formula"] = h.formula;
+        auto row_json = [](const hardware_row& row) {
+            nlohmann::ordered_json x = {{"name", row.name}, {"kind", row.kind}};
+            x["counts"] = {{"sops", row.sops},
+                           {"macs", row.macs},
+                           {"neuron_updates", row.neuron_updates},
+                           {"spikes", row.spikes},
+                           {"weight_bytes", row.weight_bytes}};
+            x["energy_pj"] = {{"sops", row.sop_pj},     {"macs", row.mac_pj},      {"neuron_updates", row.neuron_pj},
+                              {"spikes", row.spike_pj}, {"memory", row.memory_pj}, {"total", row.total_pj}};
+            return x;
+        };
+        o["layers"] = nlohmann::ordered_json::array();
+        for (const hardware_row& row : h.rows) o["layers"].push_back(row_json(row));
+        nlohmann::ordered_json t = row_json(h.total);
+        t.erase("name");
+        t.erase("kind");
+        o["total"] = t;
+        j["hardware"] = o;
+    }
     return j.dump(2);
 }
 
@@ -241,6 +277,26 @@ std::string report_table(const energy_report& r) {
     out += "SOPs: accumulates triggered by spikes (taps inside the clip only); MACs: real-valued input;\n"
            "dense: the same layer in an ANN; the LMU memory's impulse mode counts one H column per earlier\n"
            "input spike per frame as SOPs. Memory traffic is not modelled (docs/energy.md).\n";
+    if (r.hardware) {
+        const hardware_report& h = *r.hardware;
+        out += cat("\nhardware profile ", h.profile.name, " [", h.profile.source, "]\n");
+        std::snprintf(line, sizeof line, "%-34s %10s %10s %10s %10s %11s %11s %11s %11s %11s %11s\n", "layer", "SOPs", "MACs",
+                      "updates", "spikes", "E_SOP", "E_MAC", "E_neuron", "E_spike", "E_memory", "E_total");
+        out += line;
+        auto print_row = [&](const hardware_row& row) {
+            std::snprintf(line, sizeof line, "%-34s %10s %10s %10s %10s %11s %11s %11s %11s %11s %11s\n", row.name.c_str(),
+                          count_text(row.sops).c_str(), count_text(row.macs).c_str(), count_text(row.neuron_updates).c_str(),
+                          count_text(row.spikes).c_str(), pj_text(row.sop_pj).c_str(), pj_text(row.mac_pj).c_str(),
+                          pj_text(row.neuron_pj).c_str(), pj_text(row.spike_pj).c_str(), pj_text(row.memory_pj).c_str(),
+                          pj_text(row.total_pj).c_str());
+            out += line;
+        };
+        for (const hardware_row& row : h.rows) print_row(row);
+        print_row(h.total);
+        out += cat(h.formula, "\nneuron updates: neurons x frames (steps) of every population of neurons; spikes: those "
+                              "they emit;\nweight bytes: ",
+                   count_text(h.total.weight_bytes), " per clip. Element-wise ops (affines, residual adds) are not priced.\n");
+    }
     return out;
 }
 

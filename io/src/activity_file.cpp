@@ -36,6 +36,7 @@ activity read_activity(const std::string& path) {
     r.file = path;
     r.format = h5::read_attr_string(f, root, "format", "/");
     if (h5::has_attr(root, "network")) r.network = h5::read_attr_string(f, root, "network", "/");
+    if (h5::has_attr(root, "weights")) r.weights = h5::read_attr_string(f, root, "weights", "/");
     const bool clips_file = r.format == "lmusim-clips";
     if (!clips_file && r.format != "lmusim-recording")
         throw file_error(cat(path, ": format '", r.format, "' is neither a clip output (lmusim-clips) nor a recording (lmusim-recording)"));
@@ -87,6 +88,8 @@ activity read_activity(const std::string& path) {
             report_population p{pops[k], sizes[k], r.clips ? total / static_cast<double>(r.clips) : 0.0, 0.0};
             p.rate = (r.frames && p.size) ? p.spikes / static_cast<double>(p.size * r.frames) : 0.0;
             p.neurons = k < neurons.size() ? neurons[k] != 0 : true;
+            // Every neuron is updated once per frame (nodes run every frame of a clip).
+            p.neuron_updates = p.neurons ? static_cast<double>(p.size) * static_cast<double>(r.frames) : 0.0;
             r.populations.push_back(p);
         }
     } else {
@@ -104,6 +107,8 @@ activity read_activity(const std::string& path) {
             report_population p{pops[k], sizes[k], static_cast<double>(spikes[k]) / static_cast<double>(std::max<std::uint64_t>(r.clips, 1)),
                                 updates[k] ? static_cast<double>(spikes[k]) / static_cast<double>(updates[k]) : 0.0};
             p.neurons = k < neurons.size() ? neurons[k] != 0 : true;
+            p.neuron_updates =
+                p.neurons ? static_cast<double>(updates[k]) / static_cast<double>(std::max<std::uint64_t>(r.clips, 1)) : 0.0;
             r.populations.push_back(p);
         }
     }

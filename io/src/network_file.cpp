@@ -211,6 +211,7 @@ void save_network(const network& net, output_file& out) {
         h5::write_header(root, "lmusim-network", network_format_version);
         h5::write_attr(root, "name", net.name);
         h5::write_attr(root, "dt_ms", net.dt);
+        if (net.weights != weight_format::fp32) h5::write_attr(root, "weights", std::string(to_string(net.weights)));
         handle nodes = h5::create_group(root, "nodes");
         for (std::size_t i = 0; i < net.nodes.size(); ++i) {
             const node& nd = net.nodes[i];
@@ -263,6 +264,14 @@ network load_network(const std::string& path) {
     network net;
     net.name = top.str("name");
     net.dt = top.attr<double>("dt_ms");
+    if (h5::has_attr(root, "weights")) {
+        const std::string w = top.str("weights");
+        try {
+            net.weights = weight_format_from_string(w);
+        } catch (const error&) {
+            throw file_error(cat(path, ": attribute weights = '", w, "', expected fp32, bf16 or int8"));
+        }
+    }
     handle nodes = h5::open_group(f, root, "nodes", "/nodes");
     for (const std::string& name : ordered_children(f, nodes.id(), "/nodes")) {
         const std::string where = "/nodes/" + name;

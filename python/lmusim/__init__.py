@@ -81,7 +81,7 @@ from ._outputs import check_outputs  # noqa: E402  (after Error and FileError)
 __all__ = [
     "Error", "FileError", "NetworkError", "Network", "Simulation", "fixed_probability", "cuba_network",
     "cuba_v_init", "derive_seed", "load_model", "Model", "RunResult", "Stream", "convert", "read_h5",
-    "read_recording", "read_output", "report", "energy_presets", "plot_report", "read_wav", "features",
+    "read_recording", "read_output", "report", "energy_presets", "hardware_profiles", "plot_report", "read_wav", "features",
     "load_nir", "NirModel", "export_nir",
 ]
 
@@ -238,12 +238,14 @@ class Stream:
 class Model:
     """A model file loaded for running (see :func:`load_model`)."""
 
-    def __init__(self, path: str, memory_mode: Optional[str] = None):
+    def __init__(self, path: str, memory_mode: Optional[str] = None, weights: Optional[str] = None):
         _require_core()
         self.path = str(path)
         self._file = _core.load_model(self.path)
         if memory_mode is not None:
             self._file.set_memory_mode(memory_mode)
+        if weights is not None:
+            self._file.set_weights(weights)
         self.network = self._file.network
         self.class_names = list(self._file.class_names)
         self.input_width = self.network.node_size(self._file.input_node)
@@ -306,9 +308,11 @@ def features(audio, sample_rate: int = 16000, frames: int = 128, feature_mean: O
     return _core.fbank_features(_as_float32(audio, "audio", (1,)), sample_rate, frames, feature_mean, feature_std2)
 
 
-def load_model(path, memory_mode: Optional[str] = None) -> Model:
-    """Load and validate a model file (docs/model_format.md). ``memory_mode``: impulse or recurrence."""
-    return Model(path, memory_mode)
+def load_model(path, memory_mode: Optional[str] = None, weights: Optional[str] = None) -> Model:
+    """Load and validate a model file (docs/model_format.md). ``memory_mode``: impulse or recurrence.
+    ``weights``: fp32 (as stored), bf16 or int8 rounds the synaptic weights before running
+    (per-output-channel int8 scale; counts unchanged; docs/weights.md)."""
+    return Model(path, memory_mode, weights)
 
 
 class NirModel:
@@ -407,14 +411,24 @@ def convert(ckpt_path, out_path, memory_mode: str = "impulse", overwrite: bool =
     return _convert(ckpt_path, out_path, memory_mode=memory_mode, overwrite=overwrite, input_kind=input_kind)
 
 
-def report(path, energy_model: str = "horowitz45-fp32", include_elementwise: bool = False) -> dict:
+def report(path, energy_model: str = "horowitz45-fp32", include_elementwise: bool = False,
+           hardware: Optional[str] = None) -> dict:
     """Energy and activity per layer of a recording or clip output file, as `lmusim report --json`.
 
     ``energy_model``: a preset name (see :func:`energy_presets`) or a JSON file (docs/energy.md).
+    ``hardware``: a hardware profile (see :func:`hardware_profiles`) or a JSON file; adds the
+    ``"hardware"`` section (energy per layer split into SOPs, MACs, neuron updates, spikes, memory).
     """
     import json
     _require_core()
-    return json.loads(_core.report_json(str(path), energy_model, include_elementwise))
+    return json.loads(_core.report_json(str(path), energy_model, include_elementwise, str(hardware or "")))
+
+
+def hardware_profiles() -> list:
+    """The hardware profiles: energy per synaptic operation, neuron update, spike, MAC, weight byte
+    [pJ], weight bits and format, and their sources (docs/energy.md)."""
+    _require_core()
+    return list(_core.hardware_profiles())
 
 
 def energy_presets() -> list:

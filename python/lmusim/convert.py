@@ -361,6 +361,49 @@ class _Obj:
     data: "OrderedDict[str, np.ndarray]" = field(default_factory=OrderedDict)
 
 
+WEIGHT_FORMATS = ("fp32", "bf16", "int8")
+# Where the synaptic weights are (docs/weights.md): projections' "weights" of these kinds and the
+# readout's "weight", each with its output channel on the first axis. The LMU memory's A, B, H,
+# biases and affines are not synaptic weights and stay fp32.
+_SYNAPTIC = {("projection", "dense"), ("projection", "conv1d"), ("projection", "block_diagonal"),
+             ("projection", "one_to_one"), ("projection", "conv2d"), ("node", "readout")}
+
+
+def compress_weights(w: np.ndarray, fmt: str) -> np.ndarray:
+    """``w`` float32 with one output channel per row of its first axis, rounded to ``fmt`` and kept
+    as float32 (the same rounding as lmusim's C++ pass, core/src/weight_format.cpp, bit for bit):
+    bf16 rounds to nearest, ties to even; int8 takes scale s = max|w| / 127 per channel and
+    w -> q s with q = round-half-even(w / s), |q| <= 127 (float32 throughout)."""
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    if fmt == "fp32":
+        return w
+    if fmt == "bf16":
+        u = w.view(np.uint32).astype(np.uint64)
+        u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+        r = u.astype(np.uint32).view(np.float32).reshape(w.shape)
+        if not np.all(np.isfinite(r)):
+            raise ConversionError("a weight overflows bfloat16")
+        return r
+    if fmt != "int8":
+        raise ConversionError(f"weights = {fmt!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
+    rows = w.reshape(w.shape[0], -1) if w.ndim > 1 else w.reshape(-1, 1)
+    scale = (np.abs(rows).max(axis=1) / np.float32(127)).astype(np.float32)[:, None]
+    safe = np.where(scale == 0, np.float32(1), scale)
+    q = np.clip(np.rint(rows / safe), -127, 127).astype(np.float32)
+    out = np.where(scale == 0, rows, q * scale).astype(np.float32)
+    return np.ascontiguousarray(out.reshape(w.shape))
+
+
+def _compress_graph(nodes, projections, fmt: str) -> None:
+    """Rounds the synaptic weights of the objects to write (see :func:`compress_weights`)."""
+    if fmt == "fp32":
+        return
+    for what, objs, key in (("node", nodes, "weight"), ("projection", projections, "weights")):
+        for obj in objs:
+            if (what, obj.attrs.get("kind")) in _SYNAPTIC and key in obj.data:
+                obj.data[key] = compress_weights(obj.data[key], fmt)
+
+
 def _f32(t) -> np.ndarray:
     """A tensor as a C-contiguous float32 numpy array (exact for float32 inputs)."""
     return np.ascontiguousarray(t.detach().cpu().to(dtype=_torch().float32).numpy())
@@ -535,9 +578,11 @@ def _write_data(group, name: str, arr: np.ndarray) -> None:
         group.create_dataset(name, data=arr)
 
 
-def _write_network(f, builder, model: str, dt_ms: float, sha256: str):
+def _write_network(f, builder, model: str, dt_ms: float, sha256: str, weights: str = "fp32"):
     """Root attributes, nodes and projections of a model file (docs/network_format.md); returns
-    the /meta group for the caller to fill."""
+    the /meta group for the caller to fill. ``weights``: bf16 or int8 rounds the synaptic weights
+    first and records it (root attribute ``weights``; absent for fp32)."""
+    _compress_graph(builder.nodes, builder.projections, weights)
     _write_attrs(f, OrderedDict([
         ("format", FORMAT),
         ("format_version", np.int64(FORMAT_VERSION)),
@@ -546,7 +591,7 @@ def _write_network(f, builder, model: str, dt_ms: float, sha256: str):
         ("dt_ms", np.float64(dt_ms)),
         ("model", model),
         ("source_checkpoint_sha256", sha256),
-    ]))
+    ] + ([("weights", weights)] if weights != "fp32" else [])))
     for top, objs in (("nodes", builder.nodes), ("projections", builder.projections)):
         grp = f.create_group(top)
         for index, obj in enumerate(objs):
@@ -557,10 +602,10 @@ def _write_network(f, builder, model: str, dt_ms: float, sha256: str):
     return f.create_group("meta")
 
 
-def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str) -> None:
+def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str, weights: str = "fp32") -> None:
     import h5py
     with h5py.File(path, "w") as f:
-        meta = _write_network(f, builder, MODEL_NAME, DT_MS, sha256)
+        meta = _write_network(f, builder, MODEL_NAME, DT_MS, sha256, weights)
         names = list(CLASS_NAMES_35) if cfg.n_class == len(CLASS_NAMES_35) else \
             [f"class_{k}" for k in range(cfg.n_class)]
         meta.create_dataset("class_names", data=names, dtype=h5py.string_dtype())
@@ -598,7 +643,7 @@ L2MU_DT_MS = 1.0  # one step per input frame; the L2MU's own bins (5 ms for Brai
 
 
 def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_kind: str, overwrite: bool,
-                  hparams) -> Dict[str, Any]:
+                  hparams, weights: str = "fp32") -> Dict[str, Any]:
     from . import convert_l2mu as L
     import h5py
     try:
@@ -610,7 +655,7 @@ def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_k
     sha = file_sha256(ckpt_path)
     with claim(out_path, overwrite, inputs=[ckpt_path]) as tmp:
         with h5py.File(tmp, "w") as f:
-            meta = _write_network(f, graph, "l2mu", L2MU_DT_MS, sha)
+            meta = _write_network(f, graph, "l2mu", L2MU_DT_MS, sha, weights)
             hp = hparams if isinstance(hparams, Mapping) else {}
             names_hp = hp.get("class_names")
             class_names = [f"class_{k}" for k in range(cfg["classes"])]
@@ -646,6 +691,7 @@ def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_k
         "trainable_parameters": L.trainable(sd, prefix),
         "sha256": sha,
         "model": "l2mu",
+        "weights": weights,
     }
 
 
@@ -659,14 +705,16 @@ def count_trainable(builder: _GraphBuilder) -> int:
 
 
 def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwrite: bool = False,
-            input_kind: str = "spikes") -> Dict[str, Any]:
+            input_kind: str = "spikes", weights: str = "fp32") -> Dict[str, Any]:
     """Convert checkpoint ``ckpt_path`` into the model file ``out_path``.
 
     ``out_path`` must not be the checkpoint, and must not exist unless ``overwrite`` (checked
     before anything is read, :class:`lmusim.Error`). The file is written to
     ``out_path + ".partial"`` under a lock and renamed when complete, so a failure never leaves
     a half-written ``out_path`` (an existing ``out_path`` is replaced only on success), and a
-    second writer of the same path at the same time is refused (docs/hardening.md).  Returns a summary dict (``config``, ``nodes``, ``projections``,
+    second writer of the same path at the same time is refused (docs/hardening.md).  ``weights``:
+    fp32 (default, the checkpoint's values), bf16 or int8 (per-output-channel scale) rounds the
+    synaptic weights (docs/weights.md).  Returns a summary dict (``config``, ``nodes``, ``projections``,
     ``trainable_parameters``, ``sha256``, ``out_path``).  Raises :class:`ConversionError` for a
     checkpoint that cannot be converted.
     """
@@ -677,11 +725,13 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
     check_outputs([out_path], [ckpt_path], overwrite)
     if input_kind not in ("spikes", "values"):
         raise ConversionError(f"input_kind = {input_kind!r}, expected 'spikes' or 'values'")
+    if weights not in WEIGHT_FORMATS:
+        raise ConversionError(f"weights = {weights!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
     sd, names, hparams = load_checkpoint(ckpt_path)
     from .convert_l2mu import find_prefix
     prefix = find_prefix(sd)
     if prefix is not None:
-        return _convert_l2mu(ckpt_path, out_path, sd, names, prefix, input_kind, overwrite, hparams)
+        return _convert_l2mu(ckpt_path, out_path, sd, names, prefix, input_kind, overwrite, hparams, weights)
     try:
         cfg = infer_config(sd, names)
         check_state_dict(sd, cfg, names)
@@ -692,7 +742,7 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
     sha = file_sha256(ckpt_path)
 
     with claim(out_path, overwrite, inputs=[ckpt_path]) as tmp:
-        _write_file(tmp, builder, cfg, sha)
+        _write_file(tmp, builder, cfg, sha, weights)
     return {
         "out_path": out_path,
         "config": cfg,
@@ -700,6 +750,7 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
         "projections": [p.name for p in builder.projections],
         "trainable_parameters": count_trainable(builder),
         "sha256": sha,
+        "weights": weights,
     }
 
 
@@ -722,10 +773,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          "data) or real values injected as current")
     ap.add_argument("--overwrite", action="store_true",
                     help="replace the output file if it exists (never the checkpoint itself)")
+    ap.add_argument("--weights", choices=WEIGHT_FORMATS, default="fp32",
+                    help="round the synaptic weights: fp32 (default, as trained), bf16, or int8 with one scale per "
+                         "output channel (docs/weights.md); counts are unchanged")
     args = ap.parse_args(None if argv is None else list(argv))
     try:
         info = convert(args.checkpoint, args.output, args.memory_mode, overwrite=args.overwrite,
-                       input_kind=args.input_kind)
+                       input_kind=args.input_kind, weights=args.weights)
     except (ConversionError, Error) as e:
         print("lmusim.convert: error: " + "; ".join(str(e).splitlines()).replace(":;", ":"), file=sys.stderr)
         return 2
@@ -737,11 +791,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         c = info["config"]
         print(f"wrote {info['out_path']}: L2MU ({c['variant']}), inputs {c['n_in']}, memory {c['memory_size']} x order "
               f"{c['order']}, hidden {c['hidden']}, classes {c['classes']}; {len(info['nodes'])} nodes, "
-              f"{len(info['projections'])} projections, {info['trainable_parameters']:,} trainable parameters")
+              f"{len(info['projections'])} projections, {info['trainable_parameters']:,} trainable parameters"
+              + (f", {args.weights} weights" if args.weights != "fp32" else ""))
         return 0
     print(f"wrote {info['out_path']}: {MODEL_NAME}, {cfg.describe()}; "
           f"{len(info['nodes'])} nodes, {len(info['projections'])} projections, "
-          f"{info['trainable_parameters']:,} trainable parameters, memory mode {args.memory_mode}")
+          f"{info['trainable_parameters']:,} trainable parameters, memory mode {args.memory_mode}"
+          + (f", {args.weights} weights" if args.weights != "fp32" else ""))
     return 0
 
 

@@ -36,7 +36,7 @@ bool check_registry() {
         const projection_kind& k = *registered[i];
         if (static_cast<std::size_t>(k.id) != i || !k.name || !k.validate || !k.synapses || !k.parameters || !k.taps ||
             !k.latency || !k.arrays || !k.after_read || !k.prepare || !k.deliver_spikes || !k.deliver_values || !k.sops ||
-            !k.macs || !k.dense || !k.nonzero_fanout)
+            !k.macs || !k.dense || !k.nonzero_fanout || !k.synaptic_weights)
             throw internal_error(cat("projection kind ", i, " (", k.name ? k.name : "?",
                                      ") is incomplete or out of enum order (synapses/src/kinds.cpp)"));
     }

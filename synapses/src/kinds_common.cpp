@@ -24,6 +24,16 @@ void add_rows_times(const float* w, const float* x, std::size_t ns, std::size_t 
     out.noalias() += wm * xv;
 }
 
+weight_channels rows_of(std::vector<float>& w, std::size_t per_row) {
+    weight_channels out;
+    if (per_row == 0 || w.empty()) return out;
+    out.weights = w;
+    out.channels = w.size() / per_row;
+    out.channel.resize(w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) out.channel[i] = static_cast<std::uint32_t>(i / per_row);
+    return out;
+}
+
 std::uint64_t product(std::initializer_list<std::uint64_t> factors) noexcept {
     std::uint64_t p = 1;
     for (std::uint64_t f : factors)

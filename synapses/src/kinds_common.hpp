@@ -26,6 +26,10 @@ inline void add_columns(const projection&, const std::vector<float>& lowered, st
 // Real input: in[b, e) += W[b:e, :] x for row-major weights W [n_target x n_source] (Eigen GEMV).
 void add_rows_times(const float* w, const float* x, std::size_t ns, std::size_t b, std::size_t e, float* in);
 
+// Compressed weights: `w` holds rows of `per_row` weights, one row per output channel (weight i
+// belongs to channel i / per_row).
+weight_channels rows_of(std::vector<float>& w, std::size_t per_row);
+
 inline std::uint64_t spikes_times_targets(const projection&, std::span<const index_t> spikes, std::size_t, std::size_t nt) {
     return spikes.size() * nt;
 }

@@ -20,6 +20,16 @@ void readout_params::validate(const node_context& c) const {
     check::finite(c.label, "bias", bias);
 }
 
+weight_channels readout_params::synaptic_weights(std::size_t size) {
+    weight_channels out;
+    if (size == 0 || weight.size() != size * input_size) return out;  // validate() reports it
+    out.weights = weight;
+    out.channels = size;
+    out.channel.resize(weight.size());
+    for (std::size_t i = 0; i < weight.size(); ++i) out.channel[i] = static_cast<std::uint32_t>(i / input_size);
+    return out;
+}
+
 std::unique_ptr<population> make_population(const readout_params& p, const population_args& a) {
     return std::make_unique<readout>(p, a.size, a.streams);
 }

@@ -95,6 +95,12 @@ std::uint64_t all_products(const projection& p, std::size_t ns, std::size_t nt) 
     return s.repeats * s.rows * s.cols;
 }
 
+// Compressed weights: one output channel per row t of the block (shared by its R repeats, as the
+// block is stored once). The L2MU's A and B are synapses on a chip like any other.
+weight_channels synaptic_weights(projection& p, std::size_t ns, std::size_t nt) {
+    return kinds_common::rows_of(p.weights, shape_of(p.weights.size(), ns, nt).cols);
+}
+
 }  // namespace
 
 extern const projection_kind block_diagonal_projection_kind{
@@ -111,6 +117,7 @@ extern const projection_kind block_diagonal_projection_kind{
     .macs = all_products,
     .dense = all_products,
     .nonzero_fanout = nonzero_fanout,
+    .synaptic_weights = synaptic_weights,
 };
 
 }  // namespace lmusim

@@ -64,6 +64,11 @@ void nonzero_fanout(const projection& p, std::size_t ns, std::size_t nt, std::ve
             for (std::size_t k = 0; k < K; ++k) out[k * ns + j] += p.weights[(t * ns + j) * K + k] != 0.0f;
 }
 
+// Compressed weights: one output channel per target (weights[target][source][k]).
+weight_channels synaptic_weights(projection& p, std::size_t ns, std::size_t) {
+    return kinds_common::rows_of(p.weights, ns * p.kernel);
+}
+
 }  // namespace
 
 extern const projection_kind conv1d_projection_kind{
@@ -83,6 +88,7 @@ extern const projection_kind conv1d_projection_kind{
     .macs = macs,
     .dense = macs,
     .nonzero_fanout = nonzero_fanout,
+    .synaptic_weights = synaptic_weights,
 };
 
 }  // namespace lmusim

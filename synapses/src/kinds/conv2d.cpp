@@ -183,6 +183,13 @@ void nonzero_fanout(const projection& p, std::size_t ns, std::size_t, std::vecto
     }
 }
 
+// Compressed weights: one output channel per output feature map oc (weights [out_c, in_c/groups,
+// kh, kw]): an int8 scale per filter, as per-channel quantisation of a Conv2d does.
+weight_channels synaptic_weights(projection& p, std::size_t, std::size_t) {
+    const conv v(p.geometry);
+    return kinds_common::rows_of(p.weights, static_cast<std::size_t>(v.icg * v.h.kernel * v.w.kernel));
+}
+
 }  // namespace
 
 extern const projection_kind conv2d_projection_kind{
@@ -198,6 +205,7 @@ extern const projection_kind conv2d_projection_kind{
     .macs = full,
     .dense = full,
     .nonzero_fanout = nonzero_fanout,
+    .synaptic_weights = synaptic_weights,
 };
 
 }  // namespace lmusim

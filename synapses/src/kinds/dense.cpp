@@ -45,6 +45,9 @@ void nonzero_fanout(const projection& p, std::size_t ns, std::size_t nt, std::ve
         for (std::size_t j = 0; j < ns; ++j) out[j] += p.weights[t * ns + j] != 0.0f;
 }
 
+// Compressed weights: one output channel per target (a row of weights[target * n_source + source]).
+weight_channels synaptic_weights(projection& p, std::size_t ns, std::size_t) { return kinds_common::rows_of(p.weights, ns); }
+
 }  // namespace
 
 extern const projection_kind dense_projection_kind{
@@ -61,6 +64,7 @@ extern const projection_kind dense_projection_kind{
     .macs = macs,
     .dense = macs,
     .nonzero_fanout = nonzero_fanout,
+    .synaptic_weights = synaptic_weights,
 };
 
 }  // namespace lmusim

@@ -39,6 +39,10 @@ void nonzero_fanout(const projection& p, std::size_t ns, std::size_t, std::vecto
     for (std::size_t j = 0; j < ns; ++j) out[j] = p.weights[j] != 0.0f;
 }
 
+// Compressed weights: each target has one weight, its own channel (int8 then keeps the value to
+// within float rounding of q = +-127).
+weight_channels synaptic_weights(projection& p, std::size_t, std::size_t) { return kinds_common::rows_of(p.weights, 1); }
+
 }  // namespace
 
 extern const projection_kind one_to_one_projection_kind{
@@ -54,6 +58,7 @@ extern const projection_kind one_to_one_projection_kind{
     .macs = per_source,
     .dense = per_source,
     .nonzero_fanout = nonzero_fanout,
+    .synaptic_weights = synaptic_weights,
 };
 
 }  // namespace lmusim

@@ -98,6 +98,15 @@ void nonzero_fanout(const projection& p, std::size_t ns, std::size_t, std::vecto
         for (std::uint64_t q = p.sparse.indptr[j]; q < p.sparse.indptr[j + 1]; ++q) out[j] += p.sparse.weights[q] != 0.0f;
 }
 
+// Compressed weights: the output channel of a synapse is its target neuron.
+weight_channels synaptic_weights(projection& p, std::size_t, std::size_t nt) {
+    weight_channels out;
+    out.weights = p.sparse.weights;
+    out.channels = nt;
+    out.channel.assign(p.sparse.indices.begin(), p.sparse.indices.end());
+    return out;
+}
+
 }  // namespace
 
 extern const projection_kind sparse_projection_kind{
@@ -114,6 +123,7 @@ extern const projection_kind sparse_projection_kind{
     .macs = nnz,
     .dense = nnz,
     .nonzero_fanout = nonzero_fanout,
+    .synaptic_weights = synaptic_weights,
 };
 
 }  // namespace lmusim

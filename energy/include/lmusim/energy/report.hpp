@@ -6,11 +6,13 @@
 // docs/energy.md.
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "lmusim/core/op_counts.hpp"
+#include "lmusim/energy/hardware.hpp"
 
 namespace lmusim {
 
@@ -43,6 +45,7 @@ struct report_population {
     double spikes = 0;  // per clip (mean)
     double rate = 0;    // fraction of neuron-steps that spiked
     bool neurons = true;  // a layer of neurons (false: a spike source or spiking input)
+    double neuron_updates = 0;  // per clip (mean): neurons x steps updated (0 for sources and inputs)
 };
 
 // NeuroBench's figures under their own names, per sample (clip): docs/energy.md, "NeuroBench".
@@ -64,6 +67,7 @@ struct energy_report {
     neurobench_figures neurobench;
     double snn_pj = 0, ann_pj = 0, sops = 0, macs = 0, dense = 0, elementwise = 0;
     std::string snn_formula, ann_formula;
+    std::optional<hardware_report> hardware;  // with a hardware profile (lmusim report --hardware)
 };
 
 // What a run did, per clip (mean over clips): the input of an energy report.
@@ -80,6 +84,7 @@ struct activity {
     };
     std::string file, format, network;
     std::uint64_t clips = 0, frames = 0;  // frames (or steps) per clip
+    std::string weights = "fp32";  // the run's weight format (root attribute `weights`; absent: fp32)
     std::vector<report_population> populations;
     // The network's static figures (graph/stats.hpp), -1 when the file predates them.
     double footprint_bytes = -1, connection_zeros = -1, connection_weights = -1;
@@ -95,6 +100,10 @@ constexpr std::size_t op_field(std::string_view name) {
 }
 
 energy_report make_report(const activity& a, const energy_model& model, bool include_elementwise);
+// The run's counts priced with a hardware profile, per layer and term (docs/energy.md):
+//   E = sop_pj x SOPs + mac_pj x MACs + neuron_update_pj x neuron updates + spike_pj x spikes
+//       + weight_byte_pj x weight bytes,   weight bytes = (SOPs + MACs) x weight bits / 8.
+hardware_report make_hardware_report(const activity& a, const hardware_profile& profile);
 std::string report_json(const energy_report& r);
 std::string report_table(const energy_report& r);
 

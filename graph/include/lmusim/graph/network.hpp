@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lmusim/core/types.hpp"
+#include "lmusim/core/weight_format.hpp"
 #include "lmusim/neurons/node_kinds.hpp"
 #include "lmusim/synapses/projection.hpp"
 
@@ -37,6 +38,9 @@ struct node {
 struct network {
     std::string name = "network";
     double dt = 0.1;  // [ms] the step length
+    // What the synaptic weights were rounded to (graph/weights.hpp; stored as the network file's
+    // root attribute `weights`, absent for fp32).
+    weight_format weights = weight_format::fp32;
     std::vector<node> nodes;
     std::vector<projection> projections;
 

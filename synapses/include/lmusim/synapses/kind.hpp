@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lmusim/core/fields.hpp"
+#include "lmusim/core/weight_format.hpp"
 #include "lmusim/synapses/projection.hpp"
 
 namespace lmusim {
@@ -39,6 +40,7 @@ inline std::uint32_t no_latency(const projection&) { return 0; }
 inline void nothing_to_derive(projection&, std::size_t, std::size_t) {}
 inline void nothing_to_prepare(const projection&, const projection_context&, std::vector<float>&) {}
 inline bool keep_all_targets(projection&, std::size_t, std::size_t, std::size_t, std::size_t) { return false; }
+inline weight_channels no_weights(projection&, std::size_t, std::size_t) { return {}; }
 }  // namespace projection_defaults
 
 // A kind's entry. Members without a default must be given (a kind that leaves one out is caught
@@ -81,6 +83,10 @@ struct projection_kind {
     // Per tap and source neuron, [taps][n_source]: how many of its weights are not zero (the
     // effective synaptic operations one nonzero input of that neuron costs, as NeuroBench counts).
     void (*nonzero_fanout)(const projection&, std::size_t n_source, std::size_t n_target, std::vector<std::uint32_t>& out);
+    // The stored synaptic weights and their output channels (what --weights bf16|int8 rounds);
+    // routing kinds (identity, sum_pool2d) have none.
+    weight_channels (*synaptic_weights)(projection& p, std::size_t n_source, std::size_t n_target) =
+        projection_defaults::no_weights;
 };
 
 // The registered kind of a connectivity value (synapses/src/kinds.cpp).

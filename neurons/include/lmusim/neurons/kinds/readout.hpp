@@ -2,6 +2,7 @@
 // Running mean of the input over the frames so far, then linear: y = W (sum x) / (t+1) + b.
 // Counted (own ops): one SOP per nonzero input value, size x input_size MACs (and as many
 // dense-equivalent MACs) per frame.
+#include "lmusim/core/weight_format.hpp"
 #include "lmusim/neurons/kind.hpp"
 #include "lmusim/neurons/population.hpp"
 
@@ -26,6 +27,8 @@ struct readout_params {
     }
     std::size_t parameters(std::size_t) const { return weight.size() + bias.size(); }
     std::size_t elementwise_per_step(std::size_t, std::size_t) const { return 0; }
+    // Compressed weights (docs/weights.md): the linear layer's weights, one output channel per row.
+    weight_channels synaptic_weights(std::size_t size);
 };
 
 class readout final : public population {
