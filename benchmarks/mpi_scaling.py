@@ -85,7 +85,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=2, help="runs per point; the fastest counts")
     ap.add_argument("--ranks", default="1,2,4")
     ap.add_argument("--dry-ranks", default="8,32,128,512,1024")
-    ap.add_argument("--dry-neurons-per-rank", type=int, default=1000)
+    ap.add_argument("--dry-neurons-per-rank", default="1000,10000", help="comma-separated per-rank sizes")
+    ap.add_argument("--dry-max-neurons", type=int, default=1_500_000, help="skip dry runs of larger networks")
     ap.add_argument("--alpha-us", type=float, default=2.0, help="projection: per-message latency of the interconnect")
     ap.add_argument("--beta-gbs", type=float, default=10.0, help="projection: bandwidth per rank, GB/s")
     ap.add_argument("--clips", type=int, default=64)
@@ -93,7 +94,7 @@ def main():
     args = ap.parse_args()
     if args.quick:
         args.neurons_per_rank, args.strong_neurons, args.duration, args.repeats = 5000, 10000, "200ms", 1
-        args.dry_ranks, args.clips = "8,64", 32
+        args.dry_ranks, args.clips, args.dry_neurons_per_rank = "8,64", 32, "1000"
     if shutil.which("mpirun") is None:
         raise SystemExit("mpirun not found (scripts/deps.sh installs openmpi-bin)")
     binary = lmusim_bin(args.build)
@@ -136,27 +137,29 @@ def main():
         table(f"strong scaling: {args.strong_neurons} neurons, delay {delay} step(s){', recording' if record else ''}",
               rows, ["ranks", "spikes", "run_s", "update_s", "deliver_s", "exchange_s", "io_s", "exchanges", "speedup"])
 
-    # 3. dry run and projection
-    rows = []
-    one = cuba(binary, 0, args.dry_neurons_per_rank, args)
-    for R in [int(v) for v in args.dry_ranks.split(",")]:
-        d = cuba(binary, 0, args.dry_neurons_per_rank * R, args, extra=("--dry-run-ranks", str(R)))
-        ex = max(d["exchanges"], 1)
-        recv = d["bytes_received"] / ex
-        # Projection (benchmarks/README.md): per exchange, an Allgather of the sizes and an
-        # Allgatherv of the spikes, each ~ alpha * ceil(log2 R) latency, plus every received byte at
-        # beta; the rest (update, delivery of R ranks' spikes, unpacking) is measured here.
-        wire = ex * (2 * args.alpha_us * 1e-6 * math.ceil(math.log2(R)) + recv / (args.beta_gbs * 1e9))
-        compute = d["run_s"]
-        projected = compute + wire
-        rec = emit("mpi_dry_run", d, fan_in=args.fan_in, delay=args.delay, duration=args.duration,
-                   bytes_per_exchange=recv, wire_s=wire, projected_s=projected,
-                   efficiency=one["run_s"] / projected)
-        rows.append(rec)
-    table(f"dry run: {args.dry_neurons_per_rank} neurons per rank (rank 0 simulated, the others replayed); "
-          f"projected with alpha {args.alpha_us} us, {args.beta_gbs} GB/s; one rank alone: {one['run_s']:.4f} s",
-          rows, ["ranks", "neurons", "run_s", "deliver_s", "exchange_s", "bytes_per_exchange", "wire_s", "projected_s",
-                 "efficiency"])
+    # 3. dry run and projection, for each per-rank size (networks above --dry-max-neurons skipped)
+    for per_rank in [int(v) for v in str(args.dry_neurons_per_rank).split(",")]:
+        rows = []
+        one = cuba(binary, 0, per_rank, args)
+        for R in [int(v) for v in args.dry_ranks.split(",")]:
+            if per_rank * R > args.dry_max_neurons:
+                continue
+            d = cuba(binary, 0, per_rank * R, args, extra=("--dry-run-ranks", str(R)))
+            ex = max(d["exchanges"], 1)
+            recv = d["bytes_received"] / ex
+            # Projection (benchmarks/README.md): per exchange, an Allgather of the sizes and an
+            # Allgatherv of the spikes, each ~ alpha * ceil(log2 R) latency, plus every received byte
+            # at beta; the rest (update, delivery of R ranks' spikes, unpacking) is measured here.
+            wire = ex * (2 * args.alpha_us * 1e-6 * math.ceil(math.log2(R)) + recv / (args.beta_gbs * 1e9))
+            projected = d["run_s"] + wire
+            rec = emit("mpi_dry_run", d, fan_in=args.fan_in, delay=args.delay, duration=args.duration,
+                       neurons_per_rank=per_rank, bytes_per_exchange=recv, wire_s=wire, projected_s=projected,
+                       efficiency=one["run_s"] / projected)
+            rows.append(rec)
+        table(f"dry run: {per_rank} neurons per rank (rank 0 simulated, the others replayed); projected with alpha "
+              f"{args.alpha_us} us, {args.beta_gbs} GB/s; one rank alone: {one['run_s']:.4f} s", rows,
+              ["ranks", "neurons", "run_s", "update_s", "deliver_s", "exchange_s", "bytes_per_exchange", "wire_s",
+               "projected_s", "efficiency"])
 
     # 4. clip-parallel throughput
     import numpy as np
