@@ -9,13 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from testenv import LMUSIM, ROOT, cli, random_model
+from testenv import LMUSIM, ROOT, assert_same_datasets, cli, random_model
 
 pytestmark = pytest.mark.skipif(shutil.which("mpirun") is None, reason="mpirun (openmpi-bin) is not installed")
 
@@ -39,24 +38,6 @@ def mpirun(n, *args, check=True, timeout=TIMEOUT):
     if check and r.returncode != 0:
         raise AssertionError(f"mpirun -n {n} lmusim {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stderr}")
     return r
-
-
-def datasets(path):
-    """Every dataset of an HDF5 file by name (the attributes, e.g. timestamps and thread counts,
-    may differ between runs)."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return out
-
-
-def assert_same_datasets(a, b):
-    da, db = datasets(a), datasets(b)
-    assert sorted(da) == sorted(db)
-    for name in da:
-        va, vb = np.asarray(da[name]), np.asarray(db[name])
-        assert va.dtype == vb.dtype and va.shape == vb.shape, name
-        np.testing.assert_array_equal(va, vb, err_msg=name)
 
 
 # -- clip-parallel evaluation ------------------------------------------------------------------

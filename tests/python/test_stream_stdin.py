@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytest
 
-from testenv import LMUSIM, ROOT, cli, require_core
+from testenv import LMUSIM, ROOT, assert_same_datasets, cli, h5_datasets, require_core
 
 lmusim = require_core()
 h5py = pytest.importorskip("h5py")
@@ -93,21 +93,6 @@ def wait_until_idle(pid, timeout=120):
         now = cpu()
         still = still + 1 if now == last else 0
         last = now
-
-
-def datasets(path):
-    """Every dataset of an HDF5 file (name -> array)."""
-    found = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: found.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return found
-
-
-def assert_same_datasets(a, b):
-    da, db = datasets(a), datasets(b)
-    assert sorted(da) == sorted(db)
-    for k in da:
-        np.testing.assert_array_equal(da[k], db[k], err_msg=k)
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +227,7 @@ def test_one_second_is_the_clip_that_run_streams(tmp_path):
     r = feed(["run", MODEL, "--input", "-", "--stream", "--quiet", "--output", tmp_path / "spot.h5"], clip.read_bytes(), 512)
     assert r[0] == 0, r[2]
     cli("run", MODEL, "--input", clip, "--stream", "--output", tmp_path / "clip.h5")
-    a, b = datasets(tmp_path / "spot.h5"), datasets(tmp_path / "clip.h5")
+    a, b = h5_datasets(tmp_path / "spot.h5"), h5_datasets(tmp_path / "clip.h5")
     assert a["logits"].shape == b["logits"].shape == (1, 35)
     for k in b:
         if k.startswith(("logits", "frame_logits", "predictions", "spike_counts/per_neuron", "ops/")):

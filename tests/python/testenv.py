@@ -36,3 +36,24 @@ def random_model(directory, name="model", **make_state_dict_args):
     torch.save(R.make_state_dict(**make_state_dict_args), d / f"{name}.pth")
     convert(d / f"{name}.pth", d / f"{name}.h5")
     return d / f"{name}.h5"
+
+
+def h5_datasets(path):
+    """Every dataset of an HDF5 file, name -> array (attributes, e.g. timestamps and thread counts,
+    are left out: they may differ between runs that must agree)."""
+    import h5py
+    found = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: found.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return found
+
+
+def assert_same_datasets(a, b):
+    """The two HDF5 files hold the same datasets, equal in dtype, shape and every value."""
+    import numpy as np
+    da, db = h5_datasets(a), h5_datasets(b)
+    assert sorted(da) == sorted(db)
+    for name in da:
+        va, vb = np.asarray(da[name]), np.asarray(db[name])
+        assert va.dtype == vb.dtype and va.shape == vb.shape, name
+        np.testing.assert_array_equal(va, vb, err_msg=name)
