@@ -178,18 +178,23 @@ def test_bad_input_on_one_rank_ends_the_job_and_keeps_finished_clips(tmp_path):
                tmp_path / "o.h5", "--quiet", check=False, timeout=120)
     assert r.returncode != 0 and time.monotonic() - t0 < 120
     lines = [line for line in r.stderr.splitlines() if line.startswith("lmusim:")]
-    assert len(lines) == 1 and "rank 1 of 2" in lines[0] and "broken.wav" in lines[0], r.stderr
-    assert not (tmp_path / "o.h5").exists()
+    errors = [line for line in lines if "error" in line]
+    assert len(errors) == 1 and "rank 1 of 2" in errors[0] and "broken.wav" in errors[0], r.stderr
+    # Rank 0, stopped by mpirun's SIGTERM, may close the file as an interrupted run does (one more
+    # line saying so); else the file stays where it was being written.
+    assert all("interrupted after" in line for line in lines if line not in errors), r.stderr
     # Rank 1 fails as it reads its clips; rank 0 may or may not have created the file (and finished
     # clip 0) by then. If it did, the file keeps what was finished, marked incomplete.
-    if (tmp_path / "o.h5.partial").exists():
+    out = [p for p in (tmp_path / "o.h5", tmp_path / "o.h5.partial") if p.exists()]
+    assert len(out) <= 1
+    if out:
         for _ in range(100):  # rank 0 may still be on its way out (its file lock goes with it)
             try:
-                h5py.File(tmp_path / "o.h5.partial", "r").close()
+                h5py.File(out[0], "r").close()
                 break
             except BlockingIOError:
                 time.sleep(0.1)
-        with h5py.File(tmp_path / "o.h5.partial", "r") as f:
+        with h5py.File(out[0], "r") as f:
             assert f["status/complete"][()] == 0
             done = int(f["status/clips_done"][()])
             assert done <= 1 and f["logits"].shape[0] == done
