@@ -86,7 +86,10 @@ def condition_table(recs, correct) -> dict:
         for g, k in keys.items():
             groups[g][k][0] += int(ok)
             groups[g][k][1] += 1
-    return {g: {k: v for k, v in sorted(d.items())} for g, d in groups.items() if d}
+    def order(k):  # text first, then the band's first number ("5-10 dB" before "10-15 dB")
+        m = re.match(r"(\D*?)(-?\d+(?:\.\d+)?)", k)
+        return (m.group(1), float(m.group(2))) if m else (k, 0.0)
+    return {g: {k: d[k] for k in sorted(d, key=order)} for g, d in groups.items() if d}
 
 
 def main(argv=None) -> int:
