@@ -470,26 +470,34 @@ def reusable(old_dir: str, seed: int) -> dict:
     return {r["path"]: r for r in m["clips"]}
 
 
-def write_demo(out: str, records: list, demo: str, per_word: int = 2) -> None:
-    """Copy the first ``per_word`` test clips of each word to ``demo`` (``<word>_<k>.wav``) and
-    write ``demo/labels.json``."""
+def write_demo(out: str, records: list, demo: str, per_word: int = 2, split: str = "test") -> None:
+    """Copy the first ``per_word`` clips of ``split`` (test or test_noisy) of each word to
+    ``demo`` (``<word>_<k>.wav``) and write ``demo/labels.json`` (noisy clips: with their
+    conditions)."""
     import shutil
     os.makedirs(demo, exist_ok=True)
     by_path = {r["path"]: r for r in records}
     clips = []
     for label, word in enumerate(WORDS):
         for k in range(per_word):
-            rel = f"test/{word}/{word}_{k:05d}.wav"
+            rel = f"{split}/{word}/{word}_{k:05d}.wav"
             r = by_path[rel]
             name = f"{word}_{k}.wav"
             shutil.copyfile(os.path.join(out, rel), os.path.join(demo, name))
-            clips.append(OrderedDict(file=name, label=label, word=word, voice=r["voice"],
-                                     split="test", source=rel,
-                                     noise=r["params"].get("noise"),
-                                     snr_db=r["params"].get("snr_db")))
+            if split == "test":
+                clips.append(OrderedDict(file=name, label=label, word=word, voice=r["voice"],
+                                         split="test", source=rel,
+                                         noise=r["params"].get("noise"),
+                                         snr_db=r["params"].get("snr_db")))
+            else:
+                clips.append(OrderedDict(file=name, label=label, word=word, voice=r["voice"],
+                                         split=split, source=rel, conditions=r["conditions"]))
+    what = ("from the TEST split" if split == "test" else
+            "from the NOISY TEST split (test speakers only; noise, reverberation, channel, tempo "
+            "and level drawn per clip, see each clip's conditions)")
     labels = OrderedDict(
         description="Synthetic keyword clips (espeak-ng + sox, scripts/gen_keywords.py with its "
-                    "default settings) from the TEST split: speakers (voice variants) never "
+                    f"default settings) {what}: speakers (voice variants) never "
                     "heard in training. 16 kHz mono PCM16, 1 s; byte-identical to a re-run of "
                     "the generator.",
         class_names=WORDS, sample_rate=SR, clips=clips)
@@ -739,7 +747,12 @@ def main(argv=None) -> int:
     ap.add_argument("--demo", metavar="DIR", default=None,
                     help="also copy the first 2 test clips per word to DIR with a labels.json "
                          "(how data/demo/ is made)")
+    ap.add_argument("--demo-noisy", metavar="DIR", default=None,
+                    help="also copy the first 2 test_noisy clips per word to DIR with a "
+                         "labels.json (how data/demo_noisy/ is made)")
     args = ap.parse_args(argv)
+    if args.demo_noisy and args.noisy_test_per_word < 2:
+        ap.error("--demo-noisy needs --noisy-test-per-word >= 2")
 
     t0 = time.time()
     variants = list_variants()
@@ -867,6 +880,8 @@ def main(argv=None) -> int:
     print(f"done in {time.time() - t0:.0f} s; manifest {os.path.join(args.out, 'manifest.json')}")
     if args.demo:
         write_demo(args.out, records, args.demo)
+    if args.demo_noisy:
+        write_demo(args.out, records, args.demo_noisy, split="test_noisy")
     return 0
 
 

@@ -84,6 +84,15 @@ def test_rerun_and_reuse_are_byte_identical(tmp_path):
     for clip in demo["clips"]:
         assert clip["word"] == G.WORDS[clip["label"]]
         assert (tmp_path / "demo" / clip["file"]).read_bytes() == (a / clip["source"]).read_bytes()
+    # noisy demo clips (data/demo_noisy): copies of test_noisy clips with their conditions
+    G.write_demo(str(a), ma["clips"], str(tmp_path / "demo_noisy"), per_word=1, split="test_noisy")
+    noisy = json.loads((tmp_path / "demo_noisy" / "labels.json").read_text())
+    assert len(noisy["clips"]) == 35
+    by_path = {r["path"]: r for r in ma["clips"]}
+    for clip in noisy["clips"]:
+        assert clip["source"].startswith("test_noisy/") and clip["split"] == "test_noisy"
+        assert clip["conditions"] == by_path[clip["source"]]["conditions"]
+        assert (tmp_path / "demo_noisy" / clip["file"]).read_bytes() == (a / clip["source"]).read_bytes()
 
 
 def check_noisy_splits(m):
