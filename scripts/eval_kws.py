@@ -23,8 +23,12 @@ speakers):
    1 point of the final one, the sequence-length reduction (128 - k) / 128, and the same in the
    paper's convention (prediction index n, look-ahead not counted; 32.03 % in the paper).
 
+4. **Per condition** (the noisy splits, ``--split test_noisy``: clips whose manifest record has
+   ``conditions``): accuracy per noise type x SNR band (5 dB bands), per reverberation (none /
+   room), per channel, per tempo and per peak-level band, printed as Markdown tables.
+
 Writes ``OUT/eval_<split>.json`` (accuracies, agreement, per-speaker accuracy, curve, firing
-rates, ops per clip) and ``OUT/accuracy_vs_frames.png``.
+rates, ops per clip, per-condition accuracy) and ``OUT/accuracy_vs_frames.png``.
 
 Usage: ``scripts/eval_kws.py MODEL.h5 --checkpoint best.pth [--data build/data/keywords]``
 """
@@ -60,6 +64,32 @@ def curve_stats(acc: np.ndarray, final: float, latency: int) -> dict:
     frames = len(acc)
     return dict(frames_needed=int(k), reduction=(frames - k) / frames,
                 paper_index=int(k - 1 - latency), paper_reduction=(frames - (k - latency)) / frames)
+
+
+def condition_table(recs, correct) -> dict:
+    """Accuracy per condition of the noisy clips: {group: {condition: [right, clips]}}."""
+    from collections import OrderedDict
+    groups = OrderedDict((g, defaultdict(lambda: [0, 0])) for g in
+                         ("noise x SNR", "noise", "SNR", "reverb", "channel", "tempo", "peak level"))
+    for r, ok in zip(recs, correct):
+        c = r.get("conditions")
+        if not c:
+            continue
+        lo = min(20, 5 * int(c["snr_db"] // 5))
+        band = f"{lo}-{lo + 5} dB"
+        t = c["tempo"]
+        lv = c["level_dbfs"]
+        keys = {"noise x SNR": f"{c['noise']} {band}", "noise": c["noise"], "SNR": band,
+                "reverb": "room" if c.get("reverb") else "none", "channel": c["channel"],
+                "tempo": "0.85-0.95" if t < 0.95 else ("0.95-1.05" if t < 1.05 else "1.05-1.2"),
+                "peak level": "-35..-25 dBFS" if lv < -25 else ("-25..-15 dBFS" if lv < -15 else "-15..-3 dBFS")}
+        for g, k in keys.items():
+            groups[g][k][0] += int(ok)
+            groups[g][k][1] += 1
+    def order(k):  # text first, then the band's first number ("5-10 dB" before "10-15 dB")
+        m = re.match(r"(\D*?)(-?\d+(?:\.\d+)?)", k)
+        return (m.group(1), float(m.group(2))) if m else (k, 0.0)
+    return {g: {k: d[k] for k in sorted(d, key=order)} for g, d in groups.items() if d}
 
 
 def main(argv=None) -> int:
@@ -185,6 +215,15 @@ def main(argv=None) -> int:
     res["per_speaker_accuracy"] = {k: round(float(np.mean(v)), 4) for k, v in sorted(by_spk.items())}
     res["per_class_accuracy"] = {man["words"][c]: round(float((pred[y == c] == c).mean()), 4)
                                  for c in range(len(man["words"])) if (y == c).any()}
+    cond = condition_table(recs, pred == y)
+    if cond:
+        res["per_condition_accuracy"] = {g: {k: dict(correct=v[0], clips=v[1], accuracy=round(v[0] / v[1], 4))
+                                             for k, v in d.items()} for g, d in cond.items()}
+        for g, d in cond.items():
+            log(f"per condition: {g}")
+            print("| condition | accuracy | clips |\n|---|---|---|")
+            for k, (ok, n) in d.items():
+                print(f"| {k} | {100 * ok / n:.2f} % | {n} |")
     res["report"] = report
     with open(os.path.join(args.out, f"eval_{args.split}.json"), "w") as f:
         json.dump(res, f, indent=1)

@@ -37,18 +37,44 @@ Per clip (all drawn from a per-clip seeded RNG, so the data set is deterministic
   samples, additive white or brown noise at a random SNR (5-35 dB; 15 % of clips stay clean),
   clip to [-1, 1) and store as 16 kHz mono PCM16 WAV.
 
+Noisy splits (``train_noisy``, ``validation_noisy``, ``test_noisy``)
+--------------------------------------------------------------------
+Next to the clean splits, which they leave untouched (same clips, same bytes), each clean split
+gets a noisy twin spoken by the *same* speakers only (``test_noisy``: the 15 test speakers;
+``train_noisy``: the built-in training speakers, every other clip a random voice).  Every
+noisy clip is a fresh synthesis (its own seed, so no word instance is shared with any other
+split) and draws, per clip:
+
+* tempo 0.85-1.2x (sox ``tempo -s``), trimmed, placed at a random offset in the 1 s window;
+* room reverberation with probability 0.5 (sox ``reverb``: reverberance 20-90 %, HF damping
+  0-100 %, room scale 20-100 %, pre-delay 0-30 ms);
+* additive noise at 0-25 dB SNR (speech power over the word's samples, noise power over the
+  clip): white, pink (1/f), or babble: 2-4 talkers, each another speaker of the *same* split
+  saying 3-5 words that are not keywords, overlapping at random offsets;
+* a channel: none (50 %), band-pass 300-3400 Hz (sox ``sinc``), telephone (band-pass, 8 kHz,
+  8-bit mu-law, back to 16 kHz), an 8 kHz round trip, or 8-bit mu-law at 16 kHz (12.5 % each);
+* the peak level of the finished clip, -35..-3 dBFS.
+
+The manifest record of a noisy clip has ``conditions`` (tempo, reverb parameters, noise type,
+SNR, babble talkers with their voices and words, channel, peak level, offset, speech samples),
+so accuracy can be broken down per condition (``scripts/eval_kws.py --split test_noisy``).
+Defaults: 300 / 60 / 80 noisy clips per word (``--noisy-train-per-word``,
+``--noisy-val-per-word``, ``--noisy-test-per-word``; 0 leaves a split out).
+
 Determinism: every random choice comes from the clip's own seed (derived from ``--seed``, split,
 word and index), and sox runs with ``-R -D`` (fixed seeds, no dither), so a re-run writes
 byte-identical files.
 
-Output: ``OUT/<split>/<word>/<word>_<nnnnn>.wav`` (random voices: ``<word>_r<nnnnn>.wav``) and ``OUT/manifest.json`` with the generator
+Output: ``OUT/<split>/<word>/<word>_<nnnnn>.wav`` (random voices: ``<word>_r<nnnnn>.wav``;
+noisy splits: ``OUT/<split>_noisy/...``) and ``OUT/manifest.json`` with the generator
 settings, the speaker lists per split and one record per clip (path relative to OUT, label,
 word, voice, accent, variant, split and the synthesis parameters).
 
 Usage: ``scripts/gen_keywords.py [--out build/data/keywords] [--train-per-word 600] ...``
 (defaults: 600 + 600 / 60 / 80 clips per word for train / validation / test, 46,900 clips, about
-6 minutes on 2 idle cores (measured: 24,200 clips in 179 s); ``--reuse OLD_OUT`` hard-links the
-clips whose recipe did not change; ``--demo data/demo`` also writes the shipped demo clips).
+6 minutes on 2 idle cores (measured: 24,200 clips in 179 s), plus 300 / 60 / 80 noisy clips per
+word, 15,400 clips; ``--reuse OLD_OUT`` hard-links the clips whose recipe did not change (the
+clean built-in-speaker clips, and the random-voice clips whose voice file is unchanged); ``--demo data/demo`` also writes the shipped demo clips).
 """
 from __future__ import annotations
 
@@ -337,6 +363,8 @@ def synth_clip(job: dict) -> dict:
     """Synthesise, augment and write one clip; returns its manifest record."""
     if job.get("reuse"):
         return _reuse_clip(job)
+    if job.get("noisy"):
+        return noisy_clip(job)
     rng = np.random.default_rng(job["seed"])
     word, variant = job["word"], job["variant"]
     accent = draw_accent(rng)
@@ -442,26 +470,34 @@ def reusable(old_dir: str, seed: int) -> dict:
     return {r["path"]: r for r in m["clips"]}
 
 
-def write_demo(out: str, records: list, demo: str, per_word: int = 2) -> None:
-    """Copy the first ``per_word`` test clips of each word to ``demo`` (``<word>_<k>.wav``) and
-    write ``demo/labels.json``."""
+def write_demo(out: str, records: list, demo: str, per_word: int = 2, split: str = "test") -> None:
+    """Copy the first ``per_word`` clips of ``split`` (test or test_noisy) of each word to
+    ``demo`` (``<word>_<k>.wav``) and write ``demo/labels.json`` (noisy clips: with their
+    conditions)."""
     import shutil
     os.makedirs(demo, exist_ok=True)
     by_path = {r["path"]: r for r in records}
     clips = []
     for label, word in enumerate(WORDS):
         for k in range(per_word):
-            rel = f"test/{word}/{word}_{k:05d}.wav"
+            rel = f"{split}/{word}/{word}_{k:05d}.wav"
             r = by_path[rel]
             name = f"{word}_{k}.wav"
             shutil.copyfile(os.path.join(out, rel), os.path.join(demo, name))
-            clips.append(OrderedDict(file=name, label=label, word=word, voice=r["voice"],
-                                     split="test", source=rel,
-                                     noise=r["params"].get("noise"),
-                                     snr_db=r["params"].get("snr_db")))
+            if split == "test":
+                clips.append(OrderedDict(file=name, label=label, word=word, voice=r["voice"],
+                                         split="test", source=rel,
+                                         noise=r["params"].get("noise"),
+                                         snr_db=r["params"].get("snr_db")))
+            else:
+                clips.append(OrderedDict(file=name, label=label, word=word, voice=r["voice"],
+                                         split=split, source=rel, conditions=r["conditions"]))
+    what = ("from the TEST split" if split == "test" else
+            "from the NOISY TEST split (test speakers only; noise, reverberation, channel, tempo "
+            "and level drawn per clip, see each clip's conditions)")
     labels = OrderedDict(
         description="Synthetic keyword clips (espeak-ng + sox, scripts/gen_keywords.py with its "
-                    "default settings) from the TEST split: speakers (voice variants) never "
+                    f"default settings) {what}: speakers (voice variants) never "
                     "heard in training. 16 kHz mono PCM16, 1 s; byte-identical to a re-run of "
                     "the generator.",
         class_names=WORDS, sample_rate=SR, clips=clips)
@@ -469,6 +505,214 @@ def write_demo(out: str, records: list, demo: str, per_word: int = 2) -> None:
         json.dump(labels, f, indent=1)
         f.write("\n")
     print(f"{len(clips)} demo clips -> {demo}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Noisy splits: conditions drawn per clip (noise, reverb, channel, tempo, level, offset)
+# ---------------------------------------------------------------------------------------------
+
+#: The noisy splits and the clean split whose speakers each one uses.
+NOISY_SPLITS = OrderedDict([("train_noisy", "train"), ("validation_noisy", "validation"),
+                            ("test_noisy", "test")])
+NOISE_KINDS = ("white", "pink", "babble")
+#: Channels: none, band-pass 300-3400 Hz, telephone (band-pass, 8 kHz, 8-bit mu-law, back to
+#: 16 kHz), an 8 kHz round trip (0-4 kHz), 8-bit mu-law companding at 16 kHz.
+CHANNELS = ("none", "bandpass", "telephone", "8k", "mulaw")
+CHANNEL_P = (0.5, 0.125, 0.125, 0.125, 0.125)
+SNR_RANGE = (0.0, 25.0)
+LEVEL_RANGE = (-35.0, -3.0)     # peak level of the finished clip, dBFS
+TEMPO_RANGE = (0.85, 1.2)
+REVERB_P = 0.5
+#: Words the babble talkers say: none of them is a keyword (so the label stays unambiguous).
+BABBLE_WORDS = ("water", "table", "morning", "garden", "paper", "window", "yellow", "market",
+                "summer", "little", "number", "people", "coffee", "travel", "kitchen",
+                "evening", "doctor", "orange", "answer", "letter", "silver", "mountain",
+                "picture", "almost", "weather", "pocket", "village", "river", "basket",
+                "button", "circle", "minute", "planet", "rabbit", "sugar", "tunnel", "winter",
+                "velvet", "camera", "island", "pencil", "ladder", "shadow", "honey",
+                "candle", "monkey", "jacket", "bottle", "castle", "dinner")
+
+
+def draw_conditions(rng: np.random.Generator) -> "OrderedDict":
+    """The acoustic conditions of one noisy clip (drawn after its synthesis parameters)."""
+    c = OrderedDict()
+    c["tempo"] = round(float(rng.uniform(*TEMPO_RANGE)), 3)
+    if rng.random() < REVERB_P:
+        c["reverb"] = OrderedDict(reverberance=int(rng.integers(20, 91)),
+                                  hf_damping=int(rng.integers(0, 101)),
+                                  room_scale=int(rng.integers(20, 101)),
+                                  pre_delay_ms=int(rng.integers(0, 31)))
+    else:
+        c["reverb"] = None
+    c["noise"] = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))]
+    c["snr_db"] = round(float(rng.uniform(*SNR_RANGE)), 2)
+    c["channel"] = CHANNELS[int(rng.choice(len(CHANNELS), p=CHANNEL_P))]
+    c["level_dbfs"] = round(float(rng.uniform(*LEVEL_RANGE)), 2)
+    return c
+
+
+def _sox_float(x: np.ndarray, effects: list, rate_in: int = SR) -> np.ndarray:
+    """Run float64 samples through sox ``effects`` (32-bit float raw in and out, -R -D)."""
+    cmd = ["sox", "-V1", "-R", "-D", "-t", "raw", "-e", "floating-point", "-b", "32", "-c", "1",
+           "-r", str(rate_in), "-", "-t", "raw", "-e", "floating-point", "-b", "32", "-c", "1", "-",
+           *effects]
+    out = subprocess.run(cmd, input=x.astype("<f4").tobytes(), check=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    return np.frombuffer(out, dtype="<f4").astype(np.float64)
+
+
+def pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Pink (1/f power) noise: white noise shaped in the frequency domain (no DC)."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(spec.size, dtype=np.float64)
+    f[0] = 1.0
+    spec = spec / np.sqrt(f)
+    spec[0] = 0.0
+    return np.fft.irfft(spec, n)
+
+
+def mu_law(x: np.ndarray, bits: int = 8, mu: float = 255.0) -> np.ndarray:
+    """8-bit mu-law (G.711-style) companding round trip of x in [-1, 1]."""
+    y = np.sign(x) * np.log1p(mu * np.minimum(np.abs(x), 1.0)) / np.log1p(mu)
+    q = (1 << (bits - 1)) - 1
+    y = np.round(y * q) / q
+    return np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu
+
+
+def apply_channel(x: np.ndarray, channel: str) -> np.ndarray:
+    """The transmission channel on a 16 kHz clip (x peak about 0.5); same length out."""
+    if channel == "none":
+        y = x
+    elif channel == "bandpass":
+        y = _sox_float(x, ["sinc", "300-3400"])
+    elif channel == "telephone":
+        y8 = _sox_float(x, ["sinc", "300-3400", "rate", "-h", "8000"])
+        y = _sox_float(mu_law(y8), ["rate", "-h", str(SR)], rate_in=8000)
+    elif channel == "8k":
+        y = _sox_float(x, ["rate", "-h", "8000", "rate", "-h", str(SR)])
+    elif channel == "mulaw":
+        y = mu_law(x)
+    else:
+        raise ValueError(f"unknown channel {channel!r}")
+    out = np.zeros(CLIP)
+    out[:min(CLIP, y.size)] = y[:CLIP]
+    return out
+
+
+def _speech(voice: str, text: str, p: dict, espeak_path, tempo: float = 1.0) -> np.ndarray:
+    """espeak-ng -> sox (tempo, 16 kHz) -> trimmed float64 speech."""
+    extra = [f"--path={espeak_path}"] if espeak_path else []
+    raw = _espeak(voice, text, [*extra, "-s", str(p["speed"]), "-p", str(p["pitch"]),
+                                "-a", str(p["amplitude"]), "-g", str(p["gap"])])
+    eff = ["tempo", "-s", f"{tempo:.3f}"] if tempo != 1.0 else []
+    cmd = ["sox", "-V1", "-R", "-D", "-t", "wav", "-", "-t", "raw", "-e", "signed-integer", "-b", "16",
+           "-c", "1", "-", *eff, "rate", "-h", str(SR), "channels", "1"]
+    pcm = subprocess.run(cmd, input=raw, check=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL).stdout
+    return _trim(np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0)
+
+
+def babble(rng: np.random.Generator, pool: list, own_variant: str) -> tuple:
+    """2-4 talkers (speakers of ``pool`` = [(variant, espeak path)], never ``own_variant``),
+    each saying 3-5 non-keywords (``BABBLE_WORDS``), overlapping at random offsets in the 1 s
+    window.  Returns (noise [CLIP], talker records)."""
+    cands = [v for v in pool if v[0] != own_variant]
+    k = int(rng.integers(2, 5))
+    picks = rng.choice(len(cands), size=min(k, len(cands)), replace=False)
+    out, talkers = np.zeros(CLIP), []
+    for i in picks:
+        variant, path = cands[int(i)]
+        accent = draw_accent(rng)
+        words = [BABBLE_WORDS[int(j)] for j in rng.choice(len(BABBLE_WORDS), size=int(rng.integers(3, 6)),
+                                                           replace=False)]
+        p = dict(speed=int(rng.integers(140, 241)), pitch=int(rng.integers(15, 86)),
+                 amplitude=100, gap=int(rng.integers(0, 6)))
+        x = _speech(voice_name(accent, variant), " ".join(words), p, path)
+        x = x / (np.sqrt(np.mean(x ** 2)) + 1e-12) * 10 ** (rng.uniform(-6, 0) / 20)
+        start = int(rng.integers(-x.size // 2, CLIP - x.size // 4))
+        a, b = max(0, start), min(CLIP, start + x.size)
+        if b > a:
+            out[a:b] += x[a - start:b - start]
+        talkers.append(OrderedDict(voice=voice_name(accent, variant), variant=variant,
+                                   text=" ".join(words), start=start))
+    return out, talkers
+
+
+def render_noisy(job: dict, conditions: dict | None = None) -> dict:
+    """Render one noisy clip: a fresh synthesis of the word (tempo), trimmed and placed at a
+    random offset, room reverberation (sox ``reverb``), additive noise at the drawn SNR (speech
+    power over the word's samples vs noise power over the clip), the channel, and the peak level.
+    ``conditions`` overrides the drawn ones (tests).  Returns the float64 clip, its parts
+    (``speech`` and ``noise``, each already scaled by ``gain``, before the channel) and the record."""
+    rng = np.random.default_rng(job["seed"])
+    word, variant = job["word"], job["variant"]
+    accent = draw_accent(rng)
+    voice = voice_name(accent, variant)
+    p = OrderedDict(speed=int(rng.integers(120, 241)), pitch=int(rng.integers(15, 86)),
+                    amplitude=int(rng.integers(60, 161)), gap=int(rng.integers(0, 21)))
+    c = draw_conditions(rng)
+    if conditions:
+        c.update(conditions)
+    try:
+        x = _speech(voice, word, p, job.get("espeak_path"), c["tempo"])
+    except subprocess.CalledProcessError as e:
+        raise RuntimeError(f"{job['rel']}: espeak-ng/sox failed ({e}) for voice {voice}") from None
+    if x.size > CLIP:
+        s0 = int(rng.integers(0, x.size - CLIP + 1))
+        x = x[s0:s0 + CLIP]
+        c["cut"] = True
+    x = x / (np.sqrt(np.mean(x ** 2)) + 1e-12) * 0.05
+    off = int(rng.integers(0, CLIP - x.size + 1))
+    c["offset"] = off
+    c["speech_samples"] = int(x.size)
+    speech = np.zeros(CLIP)
+    speech[off:off + x.size] = x
+    if c["reverb"]:
+        r = c["reverb"]
+        speech = _sox_float(speech, ["reverb", str(r["reverberance"]), str(r["hf_damping"]),
+                                     str(r["room_scale"]), "100", str(r["pre_delay_ms"])])[:CLIP]
+        speech = np.pad(speech, (0, CLIP - speech.size))
+    # noise source: its own RNG stream (so forcing a noise kind keeps the speech identical)
+    nrng = np.random.default_rng(job["seed"] ^ 0x5EED)
+    if c["noise"] == "white":
+        noise = nrng.standard_normal(CLIP)
+    elif c["noise"] == "pink":
+        noise = pink_noise(nrng, CLIP)
+    elif c["noise"] == "babble":
+        noise, c["babble"] = babble(nrng, job["babble_pool"], variant)
+    elif c["noise"] == "none":
+        noise = np.zeros(CLIP)
+    else:
+        raise ValueError(f"unknown noise {c['noise']!r}")
+    span = slice(off, off + x.size)
+    sp = float(np.mean(speech[span] ** 2))
+    pn = float(np.mean(noise ** 2))
+    if pn > 0:
+        noise = noise * np.sqrt(sp / pn / 10 ** (c["snr_db"] / 10))
+    mix = speech + noise
+    g0 = 0.5 / (np.max(np.abs(mix)) + 1e-12)
+    y = apply_channel(mix * g0, c["channel"])
+    gain = 10 ** (c["level_dbfs"] / 20) / (np.max(np.abs(y)) + 1e-12)
+    rec = OrderedDict(path=job["rel"], label=job["label"], word=word, voice=voice, accent=accent,
+                      variant=variant, split=job["split"], params=p, conditions=c)
+    return dict(clip=y * gain, speech=speech * g0 * gain, noise=noise * g0 * gain, span=span,
+                record=rec)
+
+
+def _write_wav(path: str, y: np.ndarray) -> None:
+    out = np.clip(np.round(y * 32768.0), -32768, 32767).astype("<i2")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes(out.tobytes())
+
+
+def noisy_clip(job: dict) -> dict:
+    r = render_noisy(job)
+    _write_wav(os.path.join(job["out"], job["rel"]), r["clip"])
+    return r["record"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,13 +732,27 @@ def main(argv=None) -> int:
                     help="extra training clips per word spoken by the random voices")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--reuse", metavar="DIR", default=None,
-                    help="hard-link the built-in-speaker clips whose recipe is unchanged (same "
-                         "seed, path, speaker and voice string) from an earlier run's output "
-                         "instead of synthesising them again (random-voice clips are always made)")
+                    help="hard-link the clean clips whose recipe is unchanged (same seed, path, "
+                         "speaker and voice string; random voices: same voice file) from an "
+                         "earlier run's output instead of synthesising them again (noisy clips "
+                         "are always made)")
+    ap.add_argument("--noisy-train-per-word", type=int, default=300,
+                    help="clips per word of train_noisy (training speakers, half of them random "
+                         "voices; babble from other training speakers)")
+    ap.add_argument("--noisy-val-per-word", type=int, default=60,
+                    help="clips per word of validation_noisy (validation speakers only)")
+    ap.add_argument("--noisy-test-per-word", type=int, default=80,
+                    help="clips per word of test_noisy (test speakers only, babble from other "
+                         "test speakers)")
     ap.add_argument("--demo", metavar="DIR", default=None,
                     help="also copy the first 2 test clips per word to DIR with a labels.json "
                          "(how data/demo/ is made)")
+    ap.add_argument("--demo-noisy", metavar="DIR", default=None,
+                    help="also copy the first 2 test_noisy clips per word to DIR with a "
+                         "labels.json (how data/demo_noisy/ is made)")
     args = ap.parse_args(argv)
+    if args.demo_noisy and args.noisy_test_per_word < 2:
+        ap.error("--demo-noisy needs --noisy-test-per-word >= 2")
 
     t0 = time.time()
     variants = list_variants()
@@ -529,7 +787,7 @@ def main(argv=None) -> int:
                 j["record"] = r
                 n_reused += 1
         print(f"reusing {n_reused} unchanged clips from {args.reuse}")
-    rv_texts = {}
+    rv_texts, epaths = {}, {}
     if args.random_voices > 0 and args.random_per_word > 0:
         epaths, rv_names, rv_texts = make_espeak_data(
             args.out, args.random_voices, args.seed, variant_attributes(splits["train"]))
@@ -543,6 +801,40 @@ def main(argv=None) -> int:
                                  split="train", out=args.out,
                                  espeak_path=epaths[rv_names[order[i % len(rv_names)]]],
                                  rel=f"train/{word}/{word}_r{i:05d}.wav"))
+        if args.reuse:
+            # a random voice's clip is reusable when its voice file is unchanged
+            with open(os.path.join(args.reuse, "manifest.json")) as f:
+                old_rv = json.load(f).get("random_voices", {})
+            n_rv = 0
+            for j in jobs:
+                r = old.get(j["rel"])
+                if (j.get("espeak_path") and r is not None and r.get("variant") == j["variant"]
+                        and old_rv.get(j["variant"]) == rv_texts[j["variant"]]
+                        and os.path.isfile(os.path.join(args.reuse, j["rel"]))):
+                    j["reuse"] = os.path.join(args.reuse, j["rel"])
+                    j["record"] = r
+                    n_rv += 1
+            print(f"reusing {n_rv} random-voice clips with unchanged voice files")
+    noisy_counts = {"train_noisy": args.noisy_train_per_word,
+                    "validation_noisy": args.noisy_val_per_word,
+                    "test_noisy": args.noisy_test_per_word}
+    rv_all = sorted(rv_texts)
+    for s, base in NOISY_SPLITS.items():
+        vs = splits[base]
+        pool = [(v, None) for v in vs]
+        for label, word in enumerate(WORDS):
+            order = np.random.default_rng(_clip_seed(args.seed, s, word, -1)).permutation(len(vs))
+            rv_order = (np.random.default_rng(_clip_seed(args.seed, s + "-rv", word, -1))
+                        .permutation(len(rv_all)) if rv_all else [])
+            for i in range(noisy_counts[s]):
+                j = dict(seed=_clip_seed(args.seed, s, word, i), word=word, label=label,
+                         variant=vs[order[i % len(vs)]], split=s, out=args.out, noisy=True,
+                         babble_pool=pool, rel=f"{s}/{word}/{word}_{i:05d}.wav")
+                if base == "train" and rv_all and i % 2 == 1:
+                    # every other noisy training clip is spoken by a random voice
+                    name = rv_all[rv_order[(i // 2) % len(rv_all)]]
+                    j.update(variant=name, espeak_path=epaths[name])
+                jobs.append(j)
     print(f"{len(jobs)} clips to generate with {args.workers} workers -> {args.out}", flush=True)
     records = []
     with mp.Pool(args.workers) as pool:
@@ -559,19 +851,37 @@ def main(argv=None) -> int:
                                voices=len({r["voice"] for r in rs}),
                                per_word=dict(Counter(r["word"] for r in rs)),
                                cut=sum(1 for r in rs if r["params"].get("cut")))
+    for s in NOISY_SPLITS:
+        rs = [r for r in records if r["split"] == s]
+        if rs:
+            cs = [r["conditions"] for r in rs]
+            stats[s] = OrderedDict(
+                clips=len(rs), speakers=len({r["variant"] for r in rs}),
+                voices=len({r["voice"] for r in rs}),
+                per_word=dict(Counter(r["word"] for r in rs)),
+                noise=dict(Counter(c["noise"] for c in cs)),
+                channel=dict(Counter(c["channel"] for c in cs)),
+                reverb=sum(1 for c in cs if c["reverb"]),
+                cut=sum(1 for c in cs if c.get("cut")))
     manifest = OrderedDict(
         generator="scripts/gen_keywords.py", seed=args.seed, sample_rate=SR, samples=CLIP,
         words=WORDS, accents=ACCENTS, speakers=splits, random_voices=rv_texts, stats=stats,
+        noisy=OrderedDict(splits=dict(NOISY_SPLITS), noise=NOISE_KINDS, snr_db=SNR_RANGE,
+                          channels=dict(zip(CHANNELS, CHANNEL_P)), reverb_p=REVERB_P,
+                          tempo=TEMPO_RANGE, peak_level_dbfs=LEVEL_RANGE,
+                          babble_words=BABBLE_WORDS),
         clips=records)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
-    for s in SPLITS:
+    for s in stats:
         st = stats[s]
         print(f"{s:10s} {st['clips']:6d} clips, {st['speakers']} speakers, "
               f"{st['voices']} accent+speaker voices, {st['cut']} cut to 1 s")
     print(f"done in {time.time() - t0:.0f} s; manifest {os.path.join(args.out, 'manifest.json')}")
     if args.demo:
         write_demo(args.out, records, args.demo)
+    if args.demo_noisy:
+        write_demo(args.out, records, args.demo_noisy, split="test_noisy")
     return 0
 
 

@@ -15,6 +15,13 @@ command-line options and how its checkpoints are written and read.
   masked cells take the normalised value of a zero log-mel cell), additive U[0,1)*r/10 noise
   (r ~ U[0,1) per clip), a circular time roll by randint(-R, R) frames, and optionally
   (``--warp``) a formant scaling (vocal tract length perturbation) by re-sampling the mel axis.
+* Splits: ``--train-splits``, ``--val-splits`` and ``--test-splits`` (comma lists of manifest
+  splits, default ``train`` / ``validation`` / ``test``) are concatenated for training and for
+  choosing the best checkpoint, and each test split is reported separately; e.g.
+  ``--train-splits train,train_noisy --val-splits validation,validation_noisy --test-splits
+  test,test_noisy`` trains on the clean and the noisy data of ``scripts/gen_keywords.py``.
+  ``--train-fractions`` (with ``--train-subset N``) draws each epoch's N clips from the training
+  splits in fixed proportions (e.g. ``0.5,0.5``) instead of uniformly from their union.
 * Every epoch: validation accuracy (eval mode), ``checkpoints/epoch_NNN.pth``, ``best_model.pth``
   when validation improves, and ``resume.pt`` (model, optimiser, scheduler, RNG states, history)
   for ``--resume``; everything written to a temporary name and renamed, so a stopped run loses
@@ -57,6 +64,22 @@ class Logger:
 # ---------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------
+
+def load_splits(data_dir: str, cache: str, splits, log, workers: int = 2):
+    """Features, labels and records of several splits, concatenated (one split: no copy)."""
+    parts = [load_split(data_dir, cache, s, log, workers) for s in splits]
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate([np.asarray(p[0]) for p in parts]),
+            np.concatenate([p[1] for p in parts]), [r for p in parts for r in p[2]])
+
+
+def _split_list(text: str):
+    out = [s.strip() for s in text.split(",") if s.strip()]
+    if not out:
+        raise SystemExit(f"empty split list {text!r}")
+    return out
+
 
 def load_split(data_dir: str, cache: str, split: str, log, workers: int = 2):
     """Cached features/labels of one split (computed on first use)."""
@@ -218,6 +241,15 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
                     help="formant-scaling augmentation: factor in [1-W, 1+W] (0: off)")
     ap.add_argument("--train-subset", type=int, default=0,
                     help="use a random subset of this many training clips per epoch (0: all)")
+    ap.add_argument("--train-splits", default="train",
+                    help="comma list of manifest splits trained on (e.g. train,train_noisy)")
+    ap.add_argument("--val-splits", default="validation",
+                    help="comma list of splits whose union picks the best checkpoint")
+    ap.add_argument("--test-splits", default="test",
+                    help="comma list of splits evaluated (each separately) at the end")
+    ap.add_argument("--train-fractions", default=None,
+                    help="with --train-subset: fraction of each epoch's clips drawn from each "
+                         "training split (comma list, same order as --train-splits)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
@@ -237,12 +269,25 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
 
-    data = {s: load_split(args.data, args.cache, s, log) for s in SPLITS}
-    xtr, ytr, _ = data["train"]
-    xva, yva, _ = data["validation"]
-    xte, yte, _ = data["test"]
-    xtr_t = torch.from_numpy(np.array(xtr))  # in memory (2.9 GB for 46,900 clips)
-    log(f"train {len(ytr)}, validation {len(yva)}, test {len(yte)} clips")
+    train_splits = _split_list(args.train_splits)
+    val_splits = _split_list(args.val_splits)
+    test_splits = _split_list(args.test_splits)
+    tr_parts = [load_split(args.data, args.cache, s, log) for s in train_splits]
+    tr_sizes = [len(p[1]) for p in tr_parts]
+    xtr_t = torch.from_numpy(np.concatenate([np.asarray(p[0]) for p in tr_parts]))  # in memory
+    ytr = np.concatenate([p[1] for p in tr_parts])
+    del tr_parts
+    fractions = None
+    if args.train_fractions:
+        fractions = [float(v) for v in args.train_fractions.split(",")]
+        if len(fractions) != len(train_splits) or not args.train_subset:
+            raise SystemExit("--train-fractions needs --train-subset and one fraction per "
+                             "training split")
+    xva, yva, rva = load_splits(args.data, args.cache, val_splits, log)
+    va_split = np.array([r["split"] for r in rva])
+    tests = OrderedDict((s, load_split(args.data, args.cache, s, log)) for s in test_splits)
+    log(f"train {len(ytr)} ({'+'.join(map(str, tr_sizes))}: {args.train_splits}), validation "
+        f"{len(yva)} ({args.val_splits}), test " + ", ".join(f"{s} {len(t[1])}" for s, t in tests.items()))
 
     model = arch.build(args)
     n_par = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -307,6 +352,26 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
                     f" ({el / (bi + 1):.2f} s/batch, epoch eta {el / (bi + 1) * (nb - bi - 1):.0f} s)")
         return tot_loss / max(tot_n, 1), tot_ok / max(tot_n, 1), time.time() - t0
 
+    def epoch_order():
+        """The training clips of one epoch, in order (random)."""
+        if fractions is None:
+            order = torch.randperm(len(ytr), generator=gen)
+            return order[:args.train_subset] if args.train_subset else order
+        parts, start = [], 0
+        for n, f in zip(tr_sizes, fractions):
+            k = min(n, int(round(f * args.train_subset)))
+            parts.append(start + torch.randperm(n, generator=gen)[:k])
+            start += n
+        order = torch.cat(parts)
+        return order[torch.randperm(len(order), generator=gen)]
+
+    def validate():
+        """Accuracy over the union of the validation splits, and per split."""
+        acc, p = evaluate(model, xva, yva)
+        per = OrderedDict((s, float((p[va_split == s] == yva[va_split == s]).mean()))
+                          for s in val_splits)
+        return acc, per
+
     if args.time_batches:
         order = torch.randperm(len(ytr), generator=gen)
         n_ep = min(len(ytr), args.train_subset or len(ytr))
@@ -322,15 +387,13 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
         return 0
 
     for epoch in range(start_epoch, args.epochs + 1):
-        order = torch.randperm(len(ytr), generator=gen)
-        if args.train_subset:
-            order = order[:args.train_subset]
+        order = epoch_order()
         lr = opt.param_groups[0]["lr"]
         log(f"epoch {epoch}/{args.epochs} lr {lr:.3g}")
         tl, ta, dt = train_batches(order)
         sched.step()
         t0 = time.time()
-        va, _ = evaluate(model, xva, yva)
+        va, va_per = validate()
         tv = time.time() - t0
         ck = arch.checkpoint(model, args)
         _atomic_save(ck, os.path.join(args.out, "checkpoints", f"epoch_{epoch:03d}.pth"))
@@ -341,33 +404,42 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
         history.append(OrderedDict(epoch=epoch, lr=lr, train_loss=tl, train_acc=ta, val_acc=va,
                                    train_s=round(dt, 1), val_s=round(tv, 1), batch=args.batch,
                                    clips=len(order), freqm=args.freqm, timem=args.timem,
-                                   warp=args.warp))
+                                   warp=args.warp,
+                                   **({"val_acc_per_split": va_per} if len(va_per) > 1 else {})))
         _atomic_save(dict(model=ck, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                           gen=gen.get_state(), torch_rng=torch.get_rng_state(), epoch=epoch,
                           best_acc=best_acc, best_epoch=best_epoch, history=history,
                           args=vars(args)), resume_path)
+        per_txt = (" (" + ", ".join(f"{s} {a:.4f}" for s, a in va_per.items()) + ")"
+                   if len(va_per) > 1 else "")
         log(f"epoch {epoch} done: train loss {tl:.4f} acc {ta:.4f}, validation acc {va:.4f}"
-            f"{' (best)' if improved else ''}, {dt:.0f} s train + {tv:.0f} s validation")
+            f"{per_txt}{' (best)' if improved else ''}, {dt:.0f} s train + {tv:.0f} s validation")
 
     # final evaluation of the best checkpoint
     arch.load(model, torch.load(os.path.join(args.out, "best_model.pth"), map_location="cpu"))
-    va, _ = evaluate(model, xva, yva)
+    va, va_per = validate()
+    test_acc = OrderedDict()
+    for s, (x_, y_, _) in tests.items():
+        test_acc[s] = evaluate(model, x_, y_)[0]
+    xte, yte, _ = tests[test_splits[0]]
     te, pte = evaluate(model, xte, yte)
     per_class = OrderedDict((w, float((pte[yte == k] == k).mean()))
                             for k, w in enumerate(feat.CLASS_NAMES))
     rates = arch.firing_rates(model, torch.from_numpy(np.ascontiguousarray(xte)))
     res = OrderedDict(config=getattr(model, "config", {}), trainable_parameters=n_par, args=vars(args),
                       best_epoch=best_epoch, validation_acc=va, test_acc=te,
+                      validation_acc_per_split=va_per, test_acc_per_split=test_acc,
                       test_per_class=per_class, test_firing_rates=rates,
                       train_time_s=round(sum(h["train_s"] + h["val_s"] for h in history), 1),
                       history=history)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(res, f, indent=1)
-    log(f"best epoch {best_epoch}: validation acc {va:.4f}, TEST acc {te:.4f}")
+    log(f"best epoch {best_epoch}: validation acc {va:.4f}, TEST acc {te:.4f}"
+        + ("".join(f"; {s} {a:.4f}" for s, a in test_acc.items()) if len(test_acc) > 1 else ""))
     for k, v in rates.items():
         log(f"  firing rate {k:28s} {v:.4f}")
     log("DONE")
     return 0
 
 
-__all__ = ["SPLITS", "Logger", "load_split", "augment", "evaluate", "Arch", "main"]
+__all__ = ["SPLITS", "Logger", "load_split", "load_splits", "augment", "evaluate", "Arch", "main"]
