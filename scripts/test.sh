@@ -38,6 +38,8 @@ np.save('$ex/x.npy', np.asarray(R.random_features(2, frames=40, seed=1, n_pad=0)
 grep -q "frame   39" "$ex/stream.txt"
 /usr/bin/python3 "$root/examples/spot_keywords.py" --clips 4 --output "$ex/kws.h5" > "$ex/kws.txt"
 grep -q "keywords right" "$ex/kws.txt"
+/usr/bin/python3 "$root/examples/spot_keywords.py" --clips 4 --demo "$root/data/demo_noisy" > "$ex/kws_noisy.txt"
+grep -q "keywords right (data/demo_noisy)" "$ex/kws_noisy.txt"
 /usr/bin/python3 "$root/examples/spot_stream.py" --write-wav "$ex/long.wav" > "$ex/spot.txt"
 grep -q "8/8 keywords found at the right time" "$ex/spot.txt"
 "$LMUSIM_BIN" run "$root/models/slmu_kws.h5" --input - --stream --quiet < "$ex/long.wav" > "$ex/spot_cli.txt"
