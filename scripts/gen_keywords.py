@@ -359,6 +359,16 @@ def draw_accent(rng: np.random.Generator) -> str:
     return ACCENTS[int(rng.integers(len(ACCENTS)))]
 
 
+def draw_speaker(rng: np.random.Generator, variant: str) -> tuple:
+    """The clip's accent, espeak-ng voice and synthesis parameters (speed, pitch, amplitude, word
+    gap), drawn in this order from the clip's RNG (the order keeps the data set byte-identical)."""
+    accent = draw_accent(rng)
+    voice = voice_name(accent, variant)
+    p = OrderedDict(speed=int(rng.integers(120, 241)), pitch=int(rng.integers(15, 86)),
+                    amplitude=int(rng.integers(60, 161)), gap=int(rng.integers(0, 21)))
+    return accent, voice, p
+
+
 def synth_clip(job: dict) -> dict:
     """Synthesise, augment and write one clip; returns its manifest record."""
     if job.get("reuse"):
@@ -367,10 +377,7 @@ def synth_clip(job: dict) -> dict:
         return noisy_clip(job)
     rng = np.random.default_rng(job["seed"])
     word, variant = job["word"], job["variant"]
-    accent = draw_accent(rng)
-    voice = voice_name(accent, variant)
-    p = OrderedDict(speed=int(rng.integers(120, 241)), pitch=int(rng.integers(15, 86)),
-                    amplitude=int(rng.integers(60, 161)), gap=int(rng.integers(0, 21)))
+    accent, voice, p = draw_speaker(rng, variant)
     extra = [f"--path={job['espeak_path']}"] if job.get("espeak_path") else []
     try:
         raw = _espeak(voice, word, [*extra, "-s", str(p["speed"]), "-p", str(p["pitch"]),
@@ -646,10 +653,7 @@ def render_noisy(job: dict, conditions: dict | None = None) -> dict:
     (``speech`` and ``noise``, each already scaled by ``gain``, before the channel) and the record."""
     rng = np.random.default_rng(job["seed"])
     word, variant = job["word"], job["variant"]
-    accent = draw_accent(rng)
-    voice = voice_name(accent, variant)
-    p = OrderedDict(speed=int(rng.integers(120, 241)), pitch=int(rng.integers(15, 86)),
-                    amplitude=int(rng.integers(60, 161)), gap=int(rng.integers(0, 21)))
+    accent, voice, p = draw_speaker(rng, variant)
     c = draw_conditions(rng)
     if conditions:
         c.update(conditions)

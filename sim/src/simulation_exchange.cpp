@@ -76,7 +76,7 @@ void simulation::exchange(std::span<const std::size_t> nodes, std::uint64_t from
                     byte_reader& rd = readers[static_cast<std::size_t>(r)];
                     const auto k = rd.get<std::uint32_t>();
                     part.resize(k);
-                    for (std::uint32_t q = 0; q < k; ++q) part[q] = rd.get<index_t>();
+                    rd.get_array(part.data(), k);
                     if (dry && r != me) {  // replay: this rank's spikes moved onto rank r's neurons
                         const owned_range there = owned_by(n, r, R);
                         for (index_t id : part) {

@@ -144,14 +144,14 @@ def test_network_parallel_zero_delay_edges_and_file_networks(tmp_path):
 
 
 def test_checkpoint_resume_across_rank_counts(tmp_path):
-    base = [*CUBA, "--delay", "3", "--threads", "1"]
-    want = json.loads(cli(*[a if a != "150ms" else "200ms" for a in base], "--json").stdout)
-    cli(*[a if a != "150ms" else "80ms" for a in base], "--checkpoint", tmp_path / "c1.h5")
-    mpirun(2, *[a if a != "150ms" else "80ms" for a in base], "--checkpoint", tmp_path / "c2.h5")
+    def cuba(duration):
+        return ["cuba", "--neurons", "1200", "--duration", duration, "--quiet", "--delay", "3", "--threads", "1"]
+    want = json.loads(cli(*cuba("200ms"), "--json").stdout)
+    cli(*cuba("80ms"), "--checkpoint", tmp_path / "c1.h5")
+    mpirun(2, *cuba("80ms"), "--checkpoint", tmp_path / "c2.h5")
     assert_same_datasets(tmp_path / "c1.h5", tmp_path / "c2.h5")  # the same state, whoever saved it
     for ranks in (1, 3):
-        got = json.loads(mpirun(ranks, *[a if a != "150ms" else "200ms" for a in base], "--resume", tmp_path / "c2.h5",
-                                "--json").stdout)
+        got = json.loads(mpirun(ranks, *cuba("200ms"), "--resume", tmp_path / "c2.h5", "--json").stdout)
         assert got["start_step"] == 800
         for k in ("spikes", "events", "sops"):
             assert got[k] == want[k], (ranks, k)

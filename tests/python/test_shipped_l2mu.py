@@ -2,14 +2,13 @@
 test clips (data/demo): the converter reproduces the model file from the shipped checkpoint,
 streaming audio equals whole clips, PyTorch (the training implementation) agrees on the
 predictions, and the accuracy is what the model card states."""
-import json
 import re
 import subprocess
 
 import numpy as np
 import pytest
 
-from testenv import LMUSIM, ROOT, require_core
+from testenv import LMUSIM, ROOT, demo_clips, require_core
 
 lmusim = require_core()
 MODEL = ROOT / "models" / "l2mu_kws.h5"
@@ -20,11 +19,7 @@ CARD = ROOT / "docs" / "model_card_l2mu.md"
 
 @pytest.fixture(scope="module")
 def clips():
-    with open(DEMO / "labels.json") as f:
-        meta = json.load(f)
-    wavs = [str(DEMO / c["file"]) for c in meta["clips"]]
-    labels = np.array([c["label"] for c in meta["clips"]])
-    return wavs, labels
+    return demo_clips(DEMO)[1:]
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,13 @@
 test clips (data/demo: speakers never heard in training): the converter reproduces the model file
 from the shipped checkpoint, lmusim streaming audio agrees with PyTorch on every prediction, and
 the accuracy is what the model card states."""
-import json
 import re
 import subprocess
 
 import numpy as np
 import pytest
 
-from testenv import LMUSIM, ROOT, require_core
+from testenv import LMUSIM, ROOT, demo_clips, require_core
 
 lmusim = require_core()
 MODEL = ROOT / "models" / "slmu_kws.h5"
@@ -19,11 +18,7 @@ DEMO = ROOT / "data" / "demo"
 
 @pytest.fixture(scope="module")
 def clips():
-    with open(DEMO / "labels.json") as f:
-        meta = json.load(f)
-    wavs = [str(DEMO / c["file"]) for c in meta["clips"]]
-    labels = np.array([c["label"] for c in meta["clips"]])
-    return meta, wavs, labels
+    return demo_clips(DEMO)
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +49,10 @@ def test_streamed_audio_equals_python_whole_clips(clips, streamed):
     np.testing.assert_array_equal(r.frame_logits, streamed["frame_logits"])
 
 
-def test_pytorch_agrees_on_every_prediction(clips, streamed):
+def pytorch_logits(wavs):
+    """The shipped checkpoint's final logits in PyTorch (the training implementation)."""
     torch = pytest.importorskip("torch")
     from lmusim.training.slmu import SpikingLMUFormer, load_upstream
-    _, wavs, labels = clips
     sd = torch.load(CKPT, map_location="cpu")
     dim = sd["module.head.weight"].shape[1]
     net = SpikingLMUFormer(dim=dim, depth=1, memory_size=sd["module.block.0.attn.lmu.A"].shape[0])
@@ -65,7 +60,12 @@ def test_pytorch_agrees_on_every_prediction(clips, streamed):
     net.eval()
     x = torch.from_numpy(np.stack([lmusim.features(w) for w in wavs]))
     with torch.no_grad():
-        ref = net(x).numpy()
+        return net(x).numpy()
+
+
+def test_pytorch_agrees_on_every_prediction(clips, streamed):
+    _, wavs, labels = clips
+    ref = pytorch_logits(wavs)
     np.testing.assert_array_equal(ref.argmax(1), streamed["predictions"])
     # the logits themselves agree to float32 rounding (different summation orders)
     np.testing.assert_allclose(streamed["logits"], ref, atol=1e-4)
@@ -88,16 +88,22 @@ DEMO_NOISY = ROOT / "data" / "demo_noisy"
 
 @pytest.fixture(scope="module")
 def noisy(tmp_path_factory):
-    with open(DEMO_NOISY / "labels.json") as f:
-        meta = json.load(f)
-    wavs = [str(DEMO_NOISY / c["file"]) for c in meta["clips"]]
-    labels = np.array([c["label"] for c in meta["clips"]])
+    meta, wavs, labels = demo_clips(DEMO_NOISY)
     out = tmp_path_factory.mktemp("shipped_noisy") / "out.h5"
     subprocess.run([LMUSIM, "run", str(MODEL), "--input", *wavs, "--stream", "--chunk-ms", "10",
                     "--output", str(out), "--quiet"], check=True, capture_output=True)
     import h5py
     with h5py.File(out, "r") as f:
         return meta, wavs, labels, {k: f[k][:] for k in ("predictions", "frame_logits")}
+
+
+def test_noisy_demo_pytorch_agreement_is_the_model_cards(noisy):
+    _, wavs, _, streamed = noisy
+    agree = int((pytorch_logits(wavs).argmax(1) == streamed["predictions"]).sum())
+    card = (ROOT / "docs" / "model_card.md").read_text()
+    m = re.search(r"`data/demo_noisy`.*?PyTorch agrees on (\d+) of the (\d+)", card, re.DOTALL)
+    assert m, "docs/model_card.md states PyTorch's agreement on the noisy shipped clips"
+    assert (agree, len(wavs)) == (int(m.group(1)), int(m.group(2)))
 
 
 def test_noisy_demo_clips_have_their_conditions(noisy):

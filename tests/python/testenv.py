@@ -57,3 +57,14 @@ def assert_same_datasets(a, b):
         va, vb = np.asarray(da[name]), np.asarray(db[name])
         assert va.dtype == vb.dtype and va.shape == vb.shape, name
         np.testing.assert_array_equal(va, vb, err_msg=name)
+
+
+def demo_clips(directory):
+    """A shipped clip directory (data/demo, data/demo_noisy): its labels.json, the WAV paths and
+    the labels, in file order."""
+    import json
+
+    import numpy as np
+    meta = json.loads((Path(directory) / "labels.json").read_text())
+    wavs = [str(Path(directory) / c["file"]) for c in meta["clips"]]
+    return meta, wavs, np.array([c["label"] for c in meta["clips"]])

@@ -71,6 +71,8 @@ public:
         take(v.data(), n * sizeof(T));
         return v;
     }
+    // n values of T into out (a run written element by element or as one block).
+    template <class T> void get_array(T* out, std::size_t n) { take(out, n * sizeof(T)); }
     bool done() const noexcept { return pos_ == b_.size(); }
 
 private:
