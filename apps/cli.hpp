@@ -13,6 +13,7 @@
 #include "lmusim/graph/network.hpp"
 #include "lmusim/io/nir.hpp"
 #include "lmusim/sim/communicator.hpp"
+#include "lmusim/sim/simulation.hpp"
 
 namespace lmusim::cli {
 
@@ -41,6 +42,7 @@ struct model_settings {
     bool record_spikes = false;
     bool per_frame_counts = false;
     std::size_t batch = 16;
+    std::size_t tile_bytes = lmusim::context{}.tile_bytes;  // --tile-bytes (docs/design.md, "Tiled delivery")
     std::string memory_mode;
     // NIR graphs (docs/nir.md)
     double dt = 0;  // [s]

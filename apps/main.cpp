@@ -109,6 +109,10 @@ int main(int argc, char** argv) {
     run->add_flag("--record-spikes", model_run.record_spikes, "With --output: also write every spike (SONATA layout)");
     run->add_flag("--per-frame-counts", model_run.per_frame_counts, "With --output: spikes per population per frame");
     run->add_option("--batch", model_run.batch, "Clips run side by side")->capture_default_str();
+    run->add_option("--tile-bytes", model_run.tile_bytes,
+                    "Batches: weight bytes per cache tile of spike delivery, 0 = no tiling (speed only: results are "
+                    "identical for any value)")
+        ->capture_default_str();
     // Keyword spotting in a stream (apps/run_spot.cpp, docs/spotting.md)
     run->add_flag("--spot", model_run.spot,
                   "With --stream: spot keywords in one long audio file with sliding 1 s windows, as --input - does");

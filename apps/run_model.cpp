@@ -210,6 +210,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     lmusim::run_clips_options opt;
     opt.batch = ms.batch;
     opt.threads = rs.threads;
+    opt.tile_bytes = ms.tile_bytes;
     opt.stream = ms.stream;
     opt.input_node = m.input_node;
     opt.output_node = m.output_node;

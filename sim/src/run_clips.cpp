@@ -99,7 +99,7 @@ using batch_producer = std::function<std::vector<frame_output>(clip_runner&, std
 
 clips_result run_batches(const network& net, std::size_t clips, std::size_t frames, std::size_t batch,
                          const run_clips_options& opt, const batch_producer& produce) {
-    clip_runner runner(net, context{.threads = opt.threads, .streams = batch}, opt.input_node, opt.output_node);
+    clip_runner runner(net, context{.threads = opt.threads, .streams = batch, .tile_bytes = opt.tile_bytes}, opt.input_node, opt.output_node);
     const std::size_t C = runner.output_width();
     const network& nw = runner.sim().net();
     const int R = opt.comm ? opt.comm->size() : 1, me = opt.comm ? opt.comm->rank() : 0;

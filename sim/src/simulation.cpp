@@ -62,6 +62,11 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         ps.kind->prepare(pr, projection_context{"", ps.n_source, ps.n_target, net_.nodes[ps.source].spiking()}, ps.wt);
         ps.kind->nonzero_fanout(pr, ps.n_source, ps.n_target, ps.nz);
         ps.any_nz = std::any_of(ps.nz.begin(), ps.nz.end(), [](std::uint32_t v) { return v != 0; });
+        // A tile of targets whose weight slices (all sources and taps) take about ctx.tile_bytes:
+        // they stay in the core's L2 while the work item's streams add their spikes.
+        const std::size_t per_target = ps.kind->tile_bytes(pr, ps.n_source, ps.n_target);
+        if (per_target > 0 && ctx_.tile_bytes > 0 && net_.nodes[ps.source].spiking())
+            ps.tile = std::max<std::size_t>(tile_granularity, ctx_.tile_bytes / per_target / tile_granularity * tile_granularity);
     }
     for (std::size_t i = 0; i < net_.nodes.size(); ++i) {
         const node& nd = net_.nodes[i];
@@ -88,6 +93,11 @@ simulation::simulation(network net, context ctx) : net_(std::move(net)), ctx_(ct
         const std::size_t bs = std::max<std::size_t>(1, split ? std::max(ctx_.block_size, (m + 4 * threads_ - 1) / (4 * threads_)) : m);
         ns.blocks = (m + bs - 1) / bs;
         ns.block_size = bs;
+        // Streams are grouped: one item per group and block, about one group per thread (measured:
+        // more, smaller groups re-read more weight tiles and balanced no better; benchmarks/README.md).
+        const std::size_t want = threads_;
+        ns.group_size = ctx_.stream_group ? std::min(ctx_.stream_group, S) : std::max<std::size_t>(1, S / std::max<std::size_t>(1, want / std::max<std::size_t>(1, ns.blocks)));
+        ns.groups = (S + ns.group_size - 1) / ns.group_size;
         ns.block_spikes.assign(S * ns.blocks, {});
     }
     setup_partition();
@@ -305,8 +315,13 @@ void simulation::step_node(std::size_t i) {
     }
 
     const bool timed = ctx_.comm != nullptr;
+    // Work item (group g, block blk): streams [s0, s1), targets [b, e). Delivery runs projection by
+    // projection (declaration order) and, for a tiled projection, tile by tile of targets, each
+    // tile for every stream of the group: an element's sum is still bias, then its taps and
+    // spikes in order, whatever the tiles and groups.
     auto work = [&](std::size_t item) {
-        const std::size_t s = item / blocks, blk = item % blocks;
+        const std::size_t g = item / blocks, blk = item % blocks;
+        const std::size_t s0 = g * ns.group_size, s1 = std::min(S, s0 + ns.group_size);
         const std::size_t b = ns.own.begin + blk * ns.block_size, e = std::min(ns.own.end, b + ns.block_size);
         const int w0 = tbb::this_task_arena::current_thread_index();
         const std::size_t w = w0 >= 0 && static_cast<std::size_t>(w0) < scratch_.size() ? static_cast<std::size_t>(w0) : 0;
@@ -315,20 +330,24 @@ void simulation::step_node(std::size_t i) {
         for (std::size_t p : ns.incoming) {
             // Splittable nodes take input in their own index range; the others (memory, readout)
             // have input ports of another size and always run whole.
-            if (ns.pop->splittable())
-                deliver(p, s, b, e, scratch);
-            else
-                deliver(p, s, 0, ns.pop->port_size(net_.projections[p].port), scratch);
-            if (blk == 0) count_ops(p, s);
+            const std::size_t rb = ns.pop->splittable() ? b : 0;
+            const std::size_t re = ns.pop->splittable() ? e : ns.pop->port_size(net_.projections[p].port);
+            const std::size_t tile = projs_[p].tile && s1 - s0 > 1 ? projs_[p].tile : re - rb;
+            for (std::size_t tb = rb; tb < re; tb += tile)
+                for (std::size_t s = s0; s < s1; ++s) deliver(p, s, tb, std::min(re, tb + tile), scratch);
+            if (blk == 0)
+                for (std::size_t s = s0; s < s1; ++s) count_ops(p, s);
         }
         const auto t1 = timed ? std::chrono::steady_clock::now() : t0;
-        std::vector<index_t>& out = ns.block_spikes[item];
-        out.clear();
-        float* values = ns.spiking ? nullptr : ns.value_history.data() + (slot * S + s) * n;
-        ns.pop->update_range(s, b, e, frame, out, values);
-        if (!ns.partitioned) {  // a partitioned node's spikes are counted when every rank has them
-            std::uint64_t* counts = ns.counts.data() + s * n;
-            for (index_t k : out) ++counts[k];
+        for (std::size_t s = s0; s < s1; ++s) {
+            std::vector<index_t>& out = ns.block_spikes[s * blocks + blk];
+            out.clear();
+            float* values = ns.spiking ? nullptr : ns.value_history.data() + (slot * S + s) * n;
+            ns.pop->update_range(s, b, e, frame, out, values);
+            if (!ns.partitioned) {  // a partitioned node's spikes are counted when every rank has them
+                std::uint64_t* counts = ns.counts.data() + s * n;
+                for (index_t k : out) ++counts[k];
+            }
         }
         if (timed) {
             const auto t2 = std::chrono::steady_clock::now();
@@ -336,7 +355,7 @@ void simulation::step_node(std::size_t i) {
             update_s_[w] += std::chrono::duration<double>(t2 - t1).count();
         }
     };
-    const std::size_t items = S * blocks;
+    const std::size_t items = ns.groups * blocks;
     if (items == 1 || threads_ == 1) {
         for (std::size_t item = 0; item < items; ++item) work(item);
     } else {

@@ -11,8 +11,48 @@
 
 namespace lmusim::kinds_common {
 
-void add_column(float* __restrict in, const float* __restrict col, std::size_t b, std::size_t e) noexcept {
-    for (std::size_t t = b; t < e; ++t) in[t] += col[t];
+namespace {
+// Vectors of kLanes floats (one AVX-512 register, two AVX ones, four SSE ones: GCC's and Clang's
+// generic vectors lower to whatever the target has), unaligned and allowed to alias float.
+constexpr std::size_t kLanes = 16;
+typedef float lanes __attribute__((vector_size(kLanes * sizeof(float)), aligned(alignof(float)), may_alias));
+
+// R vectors of targets from in + t; spike j's slice starts at w + j * stride.
+template <std::size_t R>
+inline void add_lanes(float* __restrict in, const float* __restrict w, std::size_t stride, std::span<const index_t> spikes) noexcept {
+    lanes acc[R];
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < R; ++r) acc[r] = *reinterpret_cast<const lanes*>(in + r * kLanes);
+    for (index_t j : spikes) {
+        const float* col = w + std::size_t{j} * stride;
+#pragma GCC unroll 16
+        for (std::size_t r = 0; r < R; ++r) acc[r] += *reinterpret_cast<const lanes*>(col + r * kLanes);
+    }
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < R; ++r) *reinterpret_cast<lanes*>(in + r * kLanes) = acc[r];
+}
+}  // namespace
+
+void add_spike_columns(float* __restrict in, const float* __restrict wt, std::size_t ns, std::size_t nt,
+                       std::span<const index_t> spikes, std::size_t b, std::size_t e) noexcept {
+    if (spikes.empty() || b >= e) return;
+    static_assert(kColumnBlock % kLanes == 0);
+    for (std::size_t first = b / kColumnBlock * kColumnBlock; first < e; first += kColumnBlock) {
+        const std::size_t width = std::min(kColumnBlock, nt - first);
+        const float* block = wt + first * ns;  // [ns][width]
+        std::size_t t = std::max(b, first);
+        const std::size_t end = std::min(e, first + width);
+        if (t == first && end == first + kColumnBlock) {
+            add_lanes<kColumnBlock / kLanes>(in + t, block, width, spikes);
+            continue;
+        }
+        for (; t + kLanes <= end; t += kLanes) add_lanes<1>(in + t, block + (t - first), width, spikes);
+        for (; t < end; ++t) {
+            float acc = in[t];
+            for (index_t j : spikes) acc += block[std::size_t{j} * width + (t - first)];
+            in[t] = acc;
+        }
+    }
 }
 
 void add_rows_times(const float* w, const float* x, std::size_t ns, std::size_t b, std::size_t e, float* in) {

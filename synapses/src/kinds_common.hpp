@@ -1,6 +1,7 @@
 #pragma once
 // Pieces that several projection kinds share (private to synapses/).
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <span>
@@ -10,17 +11,34 @@
 
 namespace lmusim::kinds_common {
 
-// Spike delivery through lowered weight columns: lowered holds, per tap, one contiguous column of
-// n_target weights per source neuron; every spike adds its column to in[b, e).
-// in[b, e) += col[b, e): one spike's column. Kept out of line so that the compiler vectorises
-// this contiguous loop rather than the loop over spikes (which it would turn into gathers).
-void add_column(float* __restrict in, const float* __restrict col, std::size_t b, std::size_t e) noexcept;
+// Spike delivery through lowered weight columns. Lowered layout, per tap: the targets in blocks
+// of kColumnBlock (the last one narrower), and within a block one contiguous slice of the block's
+// width per source neuron, sources ascending: the weight from source j to target t of tap k is at
+// column_index(ns, nt, k, j, t). A block of one tap is one contiguous array (ns x width), so a
+// cache tile of whole blocks is read front to back however sparse the spikes.
+constexpr std::size_t kColumnBlock = tile_granularity;
+inline std::size_t column_index(std::size_t ns, std::size_t nt, std::size_t tap, std::size_t j, std::size_t t) {
+    const std::size_t blk = t / kColumnBlock, first = blk * kColumnBlock, width = std::min(kColumnBlock, nt - first);
+    return tap * ns * nt + first * ns + j * width + (t - first);
+}
+
+// in[t] += w(j, t) for every spike j (ascending), t in [b, e), through the lowered layout above:
+// block by block, register-blocked (the block's targets are held in vector registers while every
+// spike's slice is added, then stored once). Each element still receives in[t] + w(j0, t) +
+// w(j1, t) + ... in spike order, bit for bit what one add per spike gives.
+void add_spike_columns(float* __restrict in, const float* __restrict wt, std::size_t ns, std::size_t nt,
+                       std::span<const index_t> spikes, std::size_t b, std::size_t e) noexcept;
 
 inline void add_columns(const projection&, const std::vector<float>& lowered, std::uint32_t tap,
                         std::span<const index_t> spikes, std::size_t ns, std::size_t b, std::size_t e, std::size_t nt,
                         float* __restrict in) {
-    const float* wt = lowered.data() + std::size_t{tap} * ns * nt;
-    for (index_t j : spikes) add_column(in, wt + std::size_t{j} * nt, b, e);
+    add_spike_columns(in, lowered.data() + std::size_t{tap} * ns * nt, ns, nt, spikes, b, e);
+}
+
+// Cache tiling (projection_kind::tile_bytes): lowered weight bytes per target, over all taps, for
+// kinds whose spikes read one column of n_target weights per source and tap.
+inline std::size_t column_bytes(const projection& p, std::size_t ns, std::size_t) {
+    return sizeof(float) * ns * std::max<std::uint32_t>(p.kernel, 1);
 }
 
 // Real input: in[b, e) += W[b:e, :] x for row-major weights W [n_target x n_source] (Eigen GEMV).

@@ -43,7 +43,7 @@ void prepare(const projection& p, const projection_context& c, std::vector<float
             for (std::size_t k = 0; k < K; ++k) {
                 const float w = p.weights[(t * ns + j) * K + k];
                 if (c.spiking_source)
-                    wt[(k * ns + j) * nt + t] = w;
+                    wt[kinds_common::column_index(ns, nt, k, j, t)] = w;
                 else
                     wt[(k * nt + t) * ns + j] = w;
             }
@@ -83,6 +83,7 @@ extern const projection_kind conv1d_projection_kind{
     .after_read = after_read,
     .prepare = prepare,
     .deliver_spikes = kinds_common::add_columns,
+    .tile_bytes = kinds_common::column_bytes,
     .deliver_values = deliver_values,
     .sops = kinds_common::spikes_times_targets,
     .macs = macs,

@@ -1,5 +1,5 @@
 // dense: weights[target * n_source + source], every pair connected. A spike adds its source's
-// weight column (lowered: columns stored contiguously); real input is one GEMV (Eigen).
+// weight column (lowered: kinds_common's blocked column layout); real input is one GEMV (Eigen).
 // Counted per active frame: spikes x n_target SOPs, or n_target x n_source MACs; dense-equivalent
 // n_target x n_source.
 #include "lmusim/core/check.hpp"
@@ -29,7 +29,7 @@ void prepare(const projection& p, const projection_context& c, std::vector<float
     const std::size_t ns = c.n_source, nt = c.n_target;
     wt.resize(ns * nt);
     for (std::size_t t = 0; t < nt; ++t)
-        for (std::size_t j = 0; j < ns; ++j) wt[j * nt + t] = p.weights[t * ns + j];
+        for (std::size_t j = 0; j < ns; ++j) wt[kinds_common::column_index(ns, nt, 0, j, t)] = p.weights[t * ns + j];
 }
 
 void deliver_values(const projection& p, const std::vector<float>&, std::uint32_t, const float* x, std::size_t ns,
@@ -59,6 +59,7 @@ extern const projection_kind dense_projection_kind{
     .arrays = arrays,
     .prepare = prepare,
     .deliver_spikes = kinds_common::add_columns,
+    .tile_bytes = kinds_common::column_bytes,
     .deliver_values = deliver_values,
     .sops = kinds_common::spikes_times_targets,
     .macs = macs,

@@ -93,6 +93,8 @@ struct run_clips_options {
     bool collect_per_frame = false;  // batch_result::per_frame
     std::size_t batch = 16;    // clips run side by side (streams)
     std::size_t threads = 0;   // 0 = what oneTBB allows
+    // Cache tiling of batched spike delivery (context::tile_bytes; 0: off). Results never depend on it.
+    std::size_t tile_bytes = context{}.tile_bytes;
     bool stream = false;       // push frames one at a time instead of whole clips
     clip_sink_factory sink{};  // where finished batches go (io/clip_writer.hpp: the clip output file); none if empty
     bool collect = true;  // keep every clip's results in memory (false: memory stays flat; use on_batch)

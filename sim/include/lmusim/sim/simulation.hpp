@@ -22,6 +22,13 @@ struct context {
     std::size_t threads = 0;        // worker threads; 0 = what oneTBB allows (tbb::global_control)
     std::size_t streams = 1;        // independent copies of the network run side by side (clips)
     std::size_t block_size = 4096;  // neurons per parallel work item; results never depend on it
+    // Batches (streams > 1): streams per work item (0: automatic), and the weight bytes of one
+    // cache tile of spike delivery (0: no tiling): a work item delivers every spike of its streams
+    // tile by tile of target neurons, so a tile of weights is read from memory once per item and
+    // step rather than once per stream (docs/design.md, "Tiled delivery"). Results never depend
+    // on either.
+    std::size_t stream_group = 0;
+    std::size_t tile_bytes = 512 * 1024;
     // Network-parallel runs (docs/distributed.md): the ranks this simulation is one of. Each rank
     // updates the neurons it owns of every spiking population that can be split and receives the
     // others' spikes; results are the same for any number of ranks. Null: one process.
@@ -136,6 +143,7 @@ private:
         std::vector<std::size_t> incoming;                // projection indices, declaration order
         std::vector<std::vector<index_t>> block_spikes;   // scratch [stream * blocks + block]
         std::size_t blocks = 1, block_size = 1;           // work split per stream
+        std::size_t groups = 1, group_size = 1;           // work split of the streams
         std::deque<std::vector<float>> queued;            // input nodes: frames waiting
         // Network-parallel runs: this rank's neurons, whether they are a share of the population
         // (else it runs whole on every rank), whether its spikes go out right after its update
@@ -154,6 +162,7 @@ private:
         std::vector<float> wt;               // the kind's lowered weights (projection_kind::prepare)
         std::vector<std::uint32_t> nz;       // [tap][source] nonzero fan-out (effective operations)
         bool any_nz = false;                 // some weight is nonzero (routing has none)
+        std::size_t tile = 0;                // target neurons per cache tile of spike delivery; 0: whole
         std::vector<op_counts> counts;       // per stream
         // Network-parallel runs: this rank's synapses only (onto its own targets), when the kind
         // can drop the others; delivery uses it, counting the whole projection.

@@ -41,7 +41,12 @@ inline void nothing_to_derive(projection&, std::size_t, std::size_t) {}
 inline void nothing_to_prepare(const projection&, const projection_context&, std::vector<float>&) {}
 inline bool keep_all_targets(projection&, std::size_t, std::size_t, std::size_t, std::size_t) { return false; }
 inline weight_channels no_weights(projection&, std::size_t, std::size_t) { return {}; }
+inline std::size_t not_tiled(const projection&, std::size_t, std::size_t) { return 0; }
 }  // namespace projection_defaults
+
+// Cache tiles of spike delivery are whole multiples of this many targets (the block of the
+// lowered column layout, synapses/src/kinds_common.hpp).
+inline constexpr std::size_t tile_granularity = 128;
 
 // A kind's entry. Members without a default must be given (a kind that leaves one out is caught
 // by projection_kinds(), which checks every entry when the registry is first used).
@@ -72,6 +77,12 @@ struct projection_kind {
     void (*deliver_spikes)(const projection&, const std::vector<float>& lowered, std::uint32_t tap,
                            std::span<const index_t> spikes, std::size_t n_source, std::size_t b, std::size_t e,
                            std::size_t n_target, float* in);
+    // Cache tiling of batched spike delivery (docs/design.md, "Tiled delivery"): the bytes of
+    // lowered weights that spikes of every source would read per target neuron, over all taps,
+    // for kinds whose delivery into a target range [b, e) costs in proportion to e - b (dense and
+    // conv1d columns). 0 (the default): delivered whole (sparse rows would binary-search every
+    // tile; conv2d's shared kernels and block_diagonal's one block stay in cache anyway).
+    std::size_t (*tile_bytes)(const projection&, std::size_t n_source, std::size_t n_target) = projection_defaults::not_tiled;
     // Adds tap `tap`'s contribution of the real values x[0, n_source) to in[b, e).
     void (*deliver_values)(const projection&, const std::vector<float>& lowered, std::uint32_t tap, const float* x,
                            std::size_t n_source, std::size_t b, std::size_t e, std::size_t n_target, float* in);
