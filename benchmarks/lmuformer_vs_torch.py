@@ -14,6 +14,8 @@ shared and noisy, so only ratios measured side by side mean anything):
   batches, eval, no grad,
   ``torch.set_num_threads(2)`` (and 2 OpenBLAS threads): the reference implementation and the training implementation
   (fused C LIF); the faster one is the peer. Target >= 2x.
+* ``tiles``: the CLI on the batch (2 threads) with and without cache-tiled spike delivery
+  (``--tile-bytes 0``): clips/s and identical output files.
 * ``threads``: lmusim batch evaluation with 1 vs 2 threads: speedup (target >= 1.8x) and
   bit-identical logits, per-frame logits, spike counts and op counts (checked, not assumed).
 
@@ -141,16 +143,17 @@ def part_batch(a, model_path, sd, x):
     m.run(x[:4], batch=4, threads=2)
     for f in peers.values():
         f(xt[:4])
-    for bsz in a.batch_sizes:
-        bsz = min(bsz, n)
+    for bsz in sorted({min(b, n) for b in a.batch_sizes}):
         t = {"lmusim": [], **{k: [] for k in peers}}
         dmax = {k: 0.0 for k in peers}
         agree = {k: 1.0 for k in peers}
         for rep in range(a.repeats):
+            B.settle()
             t0 = time.perf_counter()
             r = m.run(x, batch=bsz, threads=2)
             t["lmusim"].append(time.perf_counter() - t0)
             for k, f in peers.items():
+                B.settle()
                 t0 = time.perf_counter()
                 y = torch.cat([f(xt[i:i + bsz]) for i in range(0, n, bsz)])
                 t[k].append(time.perf_counter() - t0)
@@ -181,12 +184,14 @@ def part_threads(a, model_path, sd, x):
     res, t, tt = {}, {1: [], 2: []}, {1: [], 2: []}
     for rep in range(a.repeats):
         for th in (1, 2):
+            B.settle()
             t0 = time.perf_counter()
             res[th] = m.run(x, batch=n, threads=th)
             t[th].append(time.perf_counter() - t0)
         if a.torch_threads:
             for th in (1, 2):
                 B.set_threads(th)
+                B.settle()
                 t0 = time.perf_counter()
                 peer(xt)
                 tt[th].append(time.perf_counter() - t0)
@@ -226,12 +231,45 @@ def part_threads(a, model_path, sd, x):
         B.emit(bench="threads", plot=out.name)
 
 
+def part_tiles(a, model_path, sd, x):
+    """Cache tiling of batched spike delivery (docs/design.md, "Tiled delivery"): the CLI on the
+    batch, 2 threads, with --tile-bytes 0 (each stream delivers alone) and the default, alternated;
+    the outputs must be identical."""
+    np.save(a.tmp / "tiles.npy", x)
+    n = x.shape[0]
+    runs = {"untiled": ["--tile-bytes", "0"], "tiled": []}
+    t = {k: [] for k in runs}
+    outs = {}
+    for rep in range(a.repeats):
+        for k, extra in runs.items():
+            out = a.tmp / f"tiles_{k}.h5"
+            d = B_cli_json(a.lmusim, "run", model_path, "--input", a.tmp / "tiles.npy", "--batch", n, "--threads", 2,
+                           "--json", "--quiet", "--overwrite", "--output", out, *extra)
+            t[k].append(d["seconds"])
+            outs[k] = out
+    import h5py
+
+    def datasets(path):
+        found = {}
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda name, o: found.__setitem__(name, o[()]) if isinstance(o, h5py.Dataset) else None)
+        return found
+    da, db = datasets(outs["untiled"]), datasets(outs["tiled"])
+    identical = da.keys() == db.keys() and all(np.array_equal(da[k], db[k]) for k in da)
+    med = {k: statistics.median(v) for k, v in t.items()}
+    for k in runs:
+        B.emit(bench="tiles", engine=k, clips_per_s=n / med[k], batch=n, threads=2, repeats=a.repeats)
+    B.emit(row=True, workload=f"LMUFormer batch {n}, 2 threads: tiled vs untiled delivery [clips/s]",
+           lmusim=round(n / med["tiled"], 1), peer=round(n / med["untiled"], 1), peer_name="lmusim --tile-bytes 0",
+           ratio=med["untiled"] / med["tiled"], target="(info) identical", met=bool(identical), identical=identical)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=str(B.default_build()), help="build directory (default $LMUSIM_BUILD_DIR or build/)")
     ap.add_argument("--model", default=None, help="model .h5 or upstream checkpoint .pth (default: a random "
                                                   "checkpoint calibrated to realistic firing rates)")
-    ap.add_argument("--parts", default="stream,batch,threads")
+    ap.add_argument("--parts", default="stream,batch,threads,tiles")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--stream-clips", type=int, default=4)
     ap.add_argument("--batch", type=int, default=64, help="clips (and the largest batch; the threads part's batch)")
@@ -265,6 +303,9 @@ def main():
         if "threads" in parts:
             B.log("== threads 1 vs 2")
             part_threads(a, model_path, sd, x)
+        if "tiles" in parts:
+            B.log("== tiled vs untiled spike delivery")
+            part_tiles(a, model_path, sd, x)
     del torch
 
 

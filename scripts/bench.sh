@@ -7,7 +7,7 @@
 #   --quick        short smoke run of every benchmark (minutes, not tens of minutes)
 #   --model PATH   the Spiking LMUFormer to use (default: a random checkpoint calibrated to
 #                  realistic firing rates), e.g. models/slmu_kws.h5
-#   --only LIST    comma-separated subset of: cuba,lmuformer,cost,rss,mpi
+#   --only LIST    comma-separated subset of: cuba,lmuformer,roofline,cost,rss,mpi
 #   anything else is passed to benchmarks/cuba_vs_brian2.py (e.g. --repeats 5)
 # Builds into build/ (or $LMUSIM_BUILD_DIR). JSON lines of every run go to
 # $LMUSIM_BUILD_DIR/bench/results.jsonl, plots to $LMUSIM_BUILD_DIR/bench/.
@@ -15,7 +15,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 quick=()
 model=()
-only="cuba,lmuformer,cost,rss,mpi"
+only="cuba,lmuformer,roofline,cost,rss,mpi"
 cuba_args=()
 while (($#)); do
   case "$1" in
@@ -49,6 +49,10 @@ bench() {  # name, script, args...: JSON lines to $results, everything else to t
 
 bench cuba cuba_vs_brian2.py "${quick[@]}" "${cuba_args[@]}"
 bench lmuformer lmuformer_vs_torch.py --build "$LMUSIM_BUILD_DIR" "${quick[@]}" "${model[@]}" --plot-dir "$out"
+# The roofline (memory bandwidth per cache level, bytes per frame, lower bounds) of the LMUFormer
+# benchmarked above (its measured rows come from $results), the shipped models (measured here).
+bench roofline roofline.py --build "$LMUSIM_BUILD_DIR" "${quick[@]}" --results "$results" --measure "${model[1]:-random}" \
+  "$root/models/slmu_kws.h5" "$root/models/l2mu_kws.h5"
 bench cost cost_vs_events.py --build "$LMUSIM_BUILD_DIR" "${quick[@]}" "${model[@]}" --plot-dir "$out"
 bench rss rss_clips.py --build "$LMUSIM_BUILD_DIR" "${quick[@]}" "${model[@]}"
 bench mpi mpi_scaling.py --build "$LMUSIM_BUILD_DIR" "${quick[@]}"
