@@ -61,7 +61,7 @@ void integrate(std::size_t begin, std::size_t end, float* __restrict v, float* _
 
 continuous_lif::continuous_lif(const continuous_lif_params& p, double dt, std::size_t size, std::size_t streams)
     : population(size, streams, {size, size}), p_(p), v_(size * streams), ge_(size * streams), gi_(size * streams),
-      ref_(size * streams), fired_(size * streams), moved_(size * streams) {
+      ref_(size * streams) {
     b_.p_mm = static_cast<float>(std::exp(-dt / p.tau_m));
     b_.p_ee = static_cast<float>(std::exp(-dt / p.tau_exc));
     b_.p_ii = static_cast<float>(std::exp(-dt / p.tau_inh));
@@ -92,11 +92,19 @@ void continuous_lif::reset() {
 void continuous_lif::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t frame,
                                   std::vector<index_t>& spikes, float*) {
     const std::size_t off = stream * size();
-    std::uint8_t* fired = fired_.data() + off;
-    std::uint8_t* moved = moved_.data() + off;
-    integrate(begin, end, v_.data() + off, ge_.data() + off, gi_.data() + off, ref_.data() + off, fired, moved, b_);
-    add_membrane_updates(stream, frame == 0 ? end - begin : count_set(moved + begin, end - begin));
-    collect_spikes(fired + begin, end - begin, begin, spikes);
+    // Chunks whose flags stay in L1 between the kernel writing them and the counting reading them.
+    constexpr std::size_t chunk = 512;
+    alignas(64) std::uint8_t fired[chunk];
+    alignas(64) std::uint8_t moved[chunk];
+    std::uint64_t changed = 0;
+    for (std::size_t b = begin; b < end; b += chunk) {
+        const std::size_t n = std::min(chunk, end - b);
+        integrate(0, n, v_.data() + off + b, ge_.data() + off + b, gi_.data() + off + b, ref_.data() + off + b, fired, moved,
+                  b_);
+        changed += count_set(moved, n);
+        collect_spikes(fired, n, b, spikes);
+    }
+    add_membrane_updates(stream, frame == 0 ? end - begin : changed);
 }
 
 void continuous_lif::save_state(state_store& out, const std::string& prefix) const {

@@ -74,7 +74,6 @@ private:
     propagators b_;
     std::vector<float> v_, ge_, gi_;
     std::vector<std::int32_t> ref_;
-    std::vector<std::uint8_t> fired_, moved_;  // scratch flags, [stream][neuron]
 };
 
 std::unique_ptr<population> make_population(const continuous_lif_params& p, const population_args& a);
