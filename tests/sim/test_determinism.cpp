@@ -6,33 +6,23 @@
 #include "lmusim/sim/memory_recorder.hpp"
 #include "lmusim/sim/simulation.hpp"
 #include "networks.hpp"
+#include "outcome.hpp"
 
 using namespace lmusim;
+using lmusim::testing::collect_outcome;
 using lmusim::testing::driven_cuba;
+using lmusim::testing::run_outcome;
 
 namespace {
 
-struct outcome {
-    std::vector<spike_event> spikes;
-    std::vector<std::uint64_t> counts;
-    std::vector<op_counts> ops;
-};
+using outcome = run_outcome;
 
 outcome run(const network& net, context ctx, std::uint64_t steps) {
     simulation sim(net, ctx);
     memory_recorder rec;
     sim.run(steps, {.rec = &rec});
-    outcome o;
-    for (std::size_t i = 0; i < net.nodes.size(); ++i) {
-        o.spikes.insert(o.spikes.end(), rec.spikes(i).begin(), rec.spikes(i).end());
-        const auto c = sim.spike_counts(i);
-        o.counts.insert(o.counts.end(), c.begin(), c.end());
-    }
-    for (std::size_t p = 0; p < net.projections.size(); ++p)
-        for (std::size_t s = 0; s < ctx.streams; ++s) o.ops.push_back(sim.ops(p, s));
-    return o;
+    return collect_outcome(sim, rec);
 }
-
 
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include "lmusim/sim/memory_recorder.hpp"
 #include "lmusim/sim/simulation.hpp"
 #include "networks.hpp"
+#include "outcome.hpp"
 
 using namespace lmusim;
 using namespace lmusim::testing;
@@ -47,9 +48,7 @@ network tiled_net() {
 }
 
 struct outcome {
-    std::vector<spike_event> spikes;
-    std::vector<std::uint64_t> counts;
-    std::vector<op_counts> ops;
+    run_outcome run;
     std::vector<std::uint32_t> values;  // bit patterns of "x" for every stream at every step
     friend bool operator==(const outcome&, const outcome&) = default;
 };
@@ -66,13 +65,7 @@ outcome run(const network& net, context ctx, std::size_t frames, const std::vect
         for (std::size_t s = 0; s < ctx.streams; ++s)
             for (float v : sim.values(xi, s)) o.values.push_back(std::bit_cast<std::uint32_t>(v));
     }
-    for (std::size_t i = 0; i < net.nodes.size(); ++i) {
-        if (net.nodes[i].spiking()) o.spikes.insert(o.spikes.end(), rec.spikes(i).begin(), rec.spikes(i).end());
-        const auto c = sim.spike_counts(i);
-        o.counts.insert(o.counts.end(), c.begin(), c.end());
-    }
-    for (std::size_t p = 0; p < net.projections.size(); ++p)
-        for (std::size_t s = 0; s < ctx.streams; ++s) o.ops.push_back(sim.ops(p, s));
+    o.run = collect_outcome(sim, rec);
     return o;
 }
 
@@ -84,7 +77,7 @@ TEST_CASE("tiled delivery equals per-stream delivery for any tile, group, block 
     const std::vector<float> x = uniform_vec(T * S * 40, 11, -1.0f, 2.0f);
     // Reference: no tiling, one stream per work item, one thread.
     const outcome want = run(net, {.threads = 1, .streams = S, .stream_group = 1, .tile_bytes = 0}, T, x);
-    REQUIRE(want.spikes.size() > 2000);
+    REQUIRE(want.run.spikes.size() > 2000);
     for (const context& c : {context{.threads = 1, .streams = S},
                              context{.threads = 2, .streams = S},
                              context{.threads = 1, .streams = S, .stream_group = 7, .tile_bytes = 1},

@@ -92,18 +92,11 @@ void continuous_lif::reset() {
 void continuous_lif::update_range(std::size_t stream, std::size_t begin, std::size_t end, std::uint64_t frame,
                                   std::vector<index_t>& spikes, float*) {
     const std::size_t off = stream * size();
-    // Chunks whose flags stay in L1 between the kernel writing them and the counting reading them.
-    constexpr std::size_t chunk = 512;
-    alignas(64) std::uint8_t fired[chunk];
-    alignas(64) std::uint8_t moved[chunk];
-    std::uint64_t changed = 0;
-    for (std::size_t b = begin; b < end; b += chunk) {
-        const std::size_t n = std::min(chunk, end - b);
+    const std::uint64_t changed = update_in_chunks(begin, end, spikes, [&](std::size_t b, std::size_t n, std::uint8_t* fired,
+                                                                          std::uint8_t* moved) {
         integrate(0, n, v_.data() + off + b, ge_.data() + off + b, gi_.data() + off + b, ref_.data() + off + b, fired, moved,
                   b_);
-        changed += count_set(moved, n);
-        collect_spikes(fired, n, b, spikes);
-    }
+    });
     add_membrane_updates(stream, frame == 0 ? end - begin : changed);
 }
 

@@ -65,19 +65,13 @@ void discrete_lif::update_range(std::size_t stream, std::size_t begin, std::size
     float* v = v_.data() + stream * size();
     const float vr = p_.v_reset, th = p_.v_threshold, tau = p_.tau, inv_tau = inv_tau_;
     apply_affine(p_.affine, x, begin, end);
-    constexpr std::size_t chunk = 512;
-    alignas(64) std::uint8_t fired[chunk];
-    alignas(64) std::uint8_t moved[chunk];
-    std::uint64_t changed = 0;
-    for (std::size_t b = begin; b < end; b += chunk) {
-        const std::size_t n = std::min(chunk, end - b);
+    const std::uint64_t changed = update_in_chunks(begin, end, spikes, [&](std::size_t b, std::size_t n, std::uint8_t* fired,
+                                                                          std::uint8_t* moved) {
         if (tau_pow2_)
             charge_fire<true>(n, x + b, v + b, fired, moved, vr, th, tau, inv_tau);
         else
             charge_fire<false>(n, x + b, v + b, fired, moved, vr, th, tau, inv_tau);
-        changed += count_set(moved, n);
-        collect_spikes(fired, n, b, spikes);
-    }
+    });
     add_membrane_updates(stream, frame == 0 ? end - begin : changed);
 }
 

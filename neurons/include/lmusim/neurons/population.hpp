@@ -4,6 +4,7 @@
 //
 // State is structure-of-arrays, neurons x streams: stream s of a size-n population occupies
 // [s*n, (s+1)*n) of every state array, so independent streams (clips) run side by side.
+#include <algorithm>
 #include <cstddef>
 #include <atomic>
 #include <cstdint>
@@ -121,6 +122,24 @@ inline std::uint64_t count_set(const std::uint8_t* __restrict flags, std::size_t
     std::uint32_t total = 0;
     for (std::size_t i = 0; i < n; ++i) total += flags[i];
     return total;
+}
+
+// Runs a step kernel over [begin, end) in chunks whose fired/moved flags stay in L1:
+// kernel(first, n, fired, moved) updates neurons [first, first + n) and writes their flags; the
+// moved flags are counted and the fired ones appended to `spikes` (ascending). Returns the count.
+template <class Kernel>
+std::uint64_t update_in_chunks(std::size_t begin, std::size_t end, std::vector<index_t>& spikes, Kernel&& kernel) {
+    constexpr std::size_t chunk = 512;
+    alignas(64) std::uint8_t fired[chunk];
+    alignas(64) std::uint8_t moved[chunk];
+    std::uint64_t changed = 0;
+    for (std::size_t b = begin; b < end; b += chunk) {
+        const std::size_t n = std::min(chunk, end - b);
+        kernel(b, n, fired, moved);
+        changed += count_set(moved, n);
+        collect_spikes(fired, n, b, spikes);
+    }
+    return changed;
 }
 
 }  // namespace lmusim
