@@ -7,7 +7,8 @@
 #   --quick        short smoke run of every benchmark (minutes, not tens of minutes)
 #   --model PATH   the Spiking LMUFormer to use (default: a random checkpoint calibrated to
 #                  realistic firing rates), e.g. models/slmu_kws.h5
-#   --only LIST    comma-separated subset of: cuba,lmuformer,roofline,cost,rss,mpi
+#   --only LIST    comma-separated subset of: cuba,lmuformer,roofline,engine,cost,rss,mpi
+#                  (engine: this tree's CLI against an earlier revision's, benchmarks/engine_ab.py)
 #   anything else is passed to benchmarks/cuba_vs_brian2.py (e.g. --repeats 5)
 # Builds into build/ (or $LMUSIM_BUILD_DIR). JSON lines of every run go to
 # $LMUSIM_BUILD_DIR/bench/results.jsonl, plots to $LMUSIM_BUILD_DIR/bench/.
@@ -15,7 +16,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 quick=()
 model=()
-only="cuba,lmuformer,roofline,cost,rss,mpi"
+only="cuba,lmuformer,roofline,engine,cost,rss,mpi"
 cuba_args=()
 while (($#)); do
   case "$1" in
@@ -53,6 +54,7 @@ bench lmuformer lmuformer_vs_torch.py --build "$LMUSIM_BUILD_DIR" "${quick[@]}" 
 # benchmarked above (its measured rows come from $results), the shipped models (measured here).
 bench roofline roofline.py --build "$LMUSIM_BUILD_DIR" "${quick[@]}" --results "$results" --measure "${model[1]:-random}" \
   "$root/models/slmu_kws.h5" "$root/models/l2mu_kws.h5"
+bench engine engine_ab.py --build "$LMUSIM_BUILD_DIR" "${quick[@]}" "${model[@]}"
 bench cost cost_vs_events.py --build "$LMUSIM_BUILD_DIR" "${quick[@]}" "${model[@]}" --plot-dir "$out"
 bench rss rss_clips.py --build "$LMUSIM_BUILD_DIR" "${quick[@]}" "${model[@]}"
 bench mpi mpi_scaling.py --build "$LMUSIM_BUILD_DIR" "${quick[@]}"
