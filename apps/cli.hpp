@@ -65,7 +65,10 @@ bool should_stop();
 double rounded(double x, int decimals);
 // One JSON object on one line of stdout (--json).
 void print_json(const nlohmann::ordered_json& j);
-// "1s", "250ms", "2.5 s" or a plain number of milliseconds -> milliseconds.
+// "1s", "250ms", "2.5 s" or a plain number (milliseconds if plain_is_ms, else seconds) -> seconds;
+// a duration > 0 (>= 0 with allow_zero). Errors name the option and what was expected.
+double parse_time_s(const std::string& text, const char* option, bool plain_is_ms, bool allow_zero);
+// The same with a plain number in milliseconds, > 0 -> milliseconds (--duration, --checkpoint-every).
 double parse_duration_ms(const std::string& text, const char* option = "--duration");
 void add_overwrite_flag(CLI::App* app, bool& flag);
 void add_run_options(CLI::App* app, run_settings& s);

@@ -79,21 +79,26 @@ void print_json(const nlohmann::ordered_json& j) {
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
 }
 
-// "1s", "250ms", "2.5 s" or a plain number of milliseconds -> milliseconds.
-double parse_duration_ms(const std::string& text, const char* option) {
+double parse_time_s(const std::string& text, const char* option, bool plain_is_ms, bool allow_zero) {
     std::size_t used = 0;
     double value = 0;
     try {
         value = std::stod(text, &used);
     } catch (const std::exception&) {
-        throw lmusim::error(cat(option, " '", text, "': expected a number with unit s or ms, e.g. 1s or 250ms"));
+        throw lmusim::error(cat(option, " '", text, "': expected a number with unit s or ms, e.g. ",
+                                plain_is_ms ? "1s or 250ms" : "0.3 or 300ms"));
     }
     std::string unit = text.substr(used);
     unit.erase(0, unit.find_first_not_of(' '));
-    if (!(value > 0)) throw lmusim::error(cat(option, " '", text, "': expected a positive duration"));
-    if (unit.empty() || unit == "ms") return value;
-    if (unit == "s") return value * 1e3;
+    if (!(allow_zero ? value >= 0 : value > 0) || !std::isfinite(value))
+        throw lmusim::error(cat(option, " '", text, "': expected a ", allow_zero ? "duration >= 0" : "positive duration"));
+    if (unit == "ms" || (unit.empty() && plain_is_ms)) return value * 1e-3;
+    if (unit == "s" || unit.empty()) return value;
     throw lmusim::error(cat(option, " '", text, "': unknown unit '", unit, "', expected s or ms"));
+}
+
+double parse_duration_ms(const std::string& text, const char* option) {
+    return parse_time_s(text, option, true, false) * 1e3;
 }
 
 void add_overwrite_flag(CLI::App* app, bool& flag) {

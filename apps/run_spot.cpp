@@ -53,23 +53,6 @@ private:
     bool owned_ = false;
 };
 
-// "0.3", "0.3s", "300ms", "300 ms" -> seconds (a plain number is seconds).
-double parse_seconds(const std::string& text, const char* option) {
-    std::size_t used = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &used);
-    } catch (const std::exception&) {
-        throw lmusim::error(cat(option, " '", text, "': expected seconds, e.g. 0.3 or 300ms"));
-    }
-    std::string unit = text.substr(used);
-    unit.erase(0, unit.find_first_not_of(' '));
-    if (!(value >= 0) || !std::isfinite(value)) throw lmusim::error(cat(option, " '", text, "': expected a duration >= 0"));
-    if (unit.empty() || unit == "s") return value;
-    if (unit == "ms") return value * 1e-3;
-    throw lmusim::error(cat(option, " '", text, "': unknown unit '", unit, "', expected s or ms"));
-}
-
 void print_detection(const lmusim::detection& d, const std::vector<std::string>& names, bool json) {
     const std::string word = d.keyword < names.size() ? names[d.keyword] : std::to_string(d.keyword);
     if (json) {
@@ -119,8 +102,8 @@ int run_spot(const std::string& path, const run_settings& rs, const model_settin
     so.output_node = m.output_node;
     so.threads = rs.threads == 0 ? 1 : rs.threads;  // one window at a time: one thread is plenty
     so.threshold = ms.threshold;
-    so.hop_s = parse_seconds(ms.hop, "--hop");
-    so.refractory_s = parse_seconds(ms.refractory, "--refractory");
+    so.hop_s = parse_time_s(ms.hop, "--hop", false, true);
+    so.refractory_s = parse_time_s(ms.refractory, "--refractory", false, true);
     lmusim::keyword_spotter spotter(m.net, m.frontend, so);
     const std::uint32_t rate = spotter.sample_rate();
     const double hop_s = static_cast<double>(spotter.hop_samples()) / rate;

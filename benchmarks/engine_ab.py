@@ -50,20 +50,6 @@ def build_old(ref: str, work: Path) -> Path:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(wt)], capture_output=True)
 
 
-def datasets(path: Path) -> dict:
-    import h5py
-    found = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, o: found.__setitem__(name, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return found
-
-
-def same_files(a: Path, b: Path) -> bool:
-    da, db = datasets(a), datasets(b)
-    return da.keys() == db.keys() and all(
-        np.array_equal(np.asarray(da[k]), np.asarray(db[k])) for k in da)
-
-
 def run(binary: Path, model: Path, npy: Path, out: Path, args: list) -> float:
     r = subprocess.run([str(binary), "run", str(model), "--input", str(npy), "--json", "--quiet", "--overwrite",
                         "--output", str(out), "--record-spikes", *map(str, args)], check=True, capture_output=True,
@@ -106,7 +92,7 @@ def main() -> int:
                 for k, binary in (("old", old), ("new", new)):
                     B.settle(0.2)
                     t[k].append(run(binary, model, inp, td / f"{k}.h5", args))
-                identical = identical and same_files(td / "old.h5", td / "new.h5")
+                identical = identical and B.same_datasets(td / "old.h5", td / "new.h5")
             med = {k: statistics.median(v) for k, v in t.items()}
             if unit == "clips/s":
                 val = {k: units / v for k, v in med.items()}

@@ -170,6 +170,41 @@ def part_batch(a, model_path, sd, x):
         B.emit(row=True, workload=f"LMUFormer batch {bsz}, 2 threads [clips/s]", lmusim=round(cps["lmusim"], 1),
                peer=round(cps[best], 1), peer_name=f"PyTorch FFT forward ({best})", ratio=ratio, target=">=2x",
                met=bool(ratio >= 2), batch=bsz, clips_per_s=cps["lmusim"])
+        # The same lmusim call in a process of its own (no PyTorch loaded): what sharing the process
+        # with the peer costs (benchmarks/README.md, "Noise").
+        alone = run_alone(a, model_path, x, bsz)
+        B.emit(bench="batch", engine="lmusim-alone", clips_per_s=alone, batch=bsz, clips=n, threads=2, repeats=a.repeats)
+        B.emit(row=True, workload=f"LMUFormer batch {bsz}, 2 threads, lmusim in a process without PyTorch [clips/s]",
+               lmusim=round(alone, 1), peer=round(cps[best], 1), peer_name=f"PyTorch FFT forward ({best})",
+               ratio=alone / cps[best], target="(info) >=2x", met=None, batch=bsz, in_process=cps["lmusim"])
+
+
+ALONE = """
+import statistics, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import lmusim
+m = lmusim.load_model(sys.argv[2])
+x = np.load(sys.argv[3])
+bsz, repeats = int(sys.argv[4]), int(sys.argv[5])
+m.run(x[:4], batch=4, threads=2)
+t = []
+for _ in range(repeats):
+    time.sleep(0.3)
+    t0 = time.perf_counter()
+    m.run(x, batch=bsz, threads=2)
+    t.append(time.perf_counter() - t0)
+print(x.shape[0] / statistics.median(t))
+"""
+
+
+def run_alone(a, model_path, x, bsz):
+    """Clips/s of Model.run(x, batch=bsz, threads=2) in a fresh Python process that never imports
+    torch (median of a.repeats calls, each after the same 0.3 s pause as in the process above)."""
+    np.save(a.tmp / "alone.npy", x)
+    out = subprocess.run([sys.executable, "-c", ALONE, str(a.build / "python"), str(model_path), str(a.tmp / "alone.npy"),
+                          str(bsz), str(a.repeats)], check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
 
 
 def part_threads(a, model_path, sd, x):
@@ -247,15 +282,7 @@ def part_tiles(a, model_path, sd, x):
                            "--json", "--quiet", "--overwrite", "--output", out, *extra)
             t[k].append(d["seconds"])
             outs[k] = out
-    import h5py
-
-    def datasets(path):
-        found = {}
-        with h5py.File(path, "r") as f:
-            f.visititems(lambda name, o: found.__setitem__(name, o[()]) if isinstance(o, h5py.Dataset) else None)
-        return found
-    da, db = datasets(outs["untiled"]), datasets(outs["tiled"])
-    identical = da.keys() == db.keys() and all(np.array_equal(da[k], db[k]) for k in da)
+    identical = B.same_datasets(outs["untiled"], outs["tiled"])
     med = {k: statistics.median(v) for k, v in t.items()}
     for k in runs:
         B.emit(bench="tiles", engine=k, clips_per_s=n / med[k], batch=n, threads=2, repeats=a.repeats)

@@ -49,6 +49,21 @@ def settle(seconds: float = 0.3) -> None:
     time.sleep(seconds)
 
 
+def h5_datasets(path) -> dict:
+    """Every dataset of an HDF5 file, name -> value (attributes such as timestamps left out)."""
+    import h5py
+    found = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, o: found.__setitem__(name, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return found
+
+
+def same_datasets(a, b) -> bool:
+    """The two HDF5 files hold the same datasets with equal values (two runs that must agree)."""
+    da, db = h5_datasets(a), h5_datasets(b)
+    return da.keys() == db.keys() and all(np.array_equal(np.asarray(da[k]), np.asarray(db[k])) for k in da)
+
+
 def emit(**row) -> None:
     print(json.dumps(row), flush=True)
 

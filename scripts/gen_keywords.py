@@ -438,14 +438,7 @@ def synth_clip(job: dict) -> dict:
     if peak > 0.99:
         y *= 0.99 / peak
         p["limited"] = True
-    out = np.clip(np.round(y * 32768.0), -32768, 32767).astype("<i2")
-    path = os.path.join(job["out"], job["rel"])
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes(out.tobytes())
+    _write_wav(os.path.join(job["out"], job["rel"]), y)
     return OrderedDict(path=job["rel"], label=job["label"], word=word, voice=voice,
                        accent=accent, variant=variant, split=job["split"], params=p)
 
