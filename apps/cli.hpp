@@ -100,7 +100,7 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
 // Keyword spotting in a stream (apps/run_spot.cpp): chosen by --input - or --spot.
 bool spots_keywords(const model_settings& ms);
 int run_spot(const std::string& path, const run_settings& rs, const model_settings& ms);
-int features(const std::string& in, const std::string& out, bool overwrite);
+int features(const std::string& in, const std::string& out, const std::string& model, bool overwrite);
 int report(const std::string& path, const std::string& model_name, bool json, bool elementwise, const std::string& plot,
            bool overwrite, const std::string& hardware = "");
 int info(const std::string& path);

@@ -143,6 +143,9 @@ int main(int argc, char** argv) {
     auto* feat = app.add_subcommand("features", "Log-mel features of a WAV file (the model's front-end), printed or saved as .npy");
     feat->add_option("wav", feat_in, "16 kHz mono WAV (PCM16 or float32)")->required();
     feat->add_option("npy", feat_out, "Write the features [128 frames, 128 mel] here");
+    std::string feat_model;
+    feat->add_option("--model", feat_model, "Use this model file's front-end (its normalisation, PCEN if it has it); "
+                                            "default: upstream's log-mel");
     bool feat_overwrite = false;
     add_overwrite_flag(feat, feat_overwrite);
 
@@ -218,7 +221,7 @@ int main(int argc, char** argv) {
             if (root) guard_outputs({model_run.output}, inputs, file_run.overwrite);
             return run_model(net_path, file_run, model_run);
         }
-        if (*feat) return features(feat_in, feat_out, feat_overwrite);
+        if (*feat) return features(feat_in, feat_out, feat_model, feat_overwrite);
         if (*run && lmusim::is_nir_file(net_path))
             throw lmusim::error(cat(net_path, ": a NIR graph runs on input data: lmusim run ", net_path,
                                     " --input X.npy --dt SECONDS [--output OUT.h5] (docs/nir.md)"));

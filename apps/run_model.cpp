@@ -312,9 +312,9 @@ int run_model(const std::string& path, const run_settings& rs, const model_setti
     return 0;
 }
 
-int features(const std::string& in, const std::string& out, bool overwrite) {
-    guard_outputs({out}, {in}, overwrite);
-    const lmusim::fbank fb;
+int features(const std::string& in, const std::string& out, const std::string& model, bool overwrite) {
+    guard_outputs({out}, model.empty() ? std::vector<std::string>{in} : std::vector<std::string>{in, model}, overwrite);
+    const lmusim::fbank fb(model.empty() ? lmusim::fbank_options{} : lmusim::load_model(model).frontend);
     const lmusim::wav_audio w = lmusim::read_wav(in);
     if (w.sample_rate != fb.options().sample_rate)
         throw lmusim::error(cat(in, ": sample rate ", w.sample_rate, " Hz, expected ", fb.options().sample_rate,
@@ -323,8 +323,9 @@ int features(const std::string& in, const std::string& out, bool overwrite) {
         throw lmusim::error(cat(in, ": ", w.samples.size(), " samples, shorter than one 25 ms frame"));
     const auto f = fb.features(w.samples);
     const std::size_t B = fb.options().mel_bins, T = f.size() / B;
-    std::printf("%s: %zu samples (%.3f s) -> %zu audio frames, padded/cut to %zu frames x %zu mel bins\n", in.c_str(),
-                w.samples.size(), static_cast<double>(w.samples.size()) / w.sample_rate, fb.frames_for(w.samples.size()), T, B);
+    std::printf("%s: %zu samples (%.3f s) -> %zu audio frames, padded/cut to %zu frames x %zu %s bins\n", in.c_str(),
+                w.samples.size(), static_cast<double>(w.samples.size()) / w.sample_rate, fb.frames_for(w.samples.size()), T, B,
+                fb.options().pcen.enabled ? "PCEN mel" : "mel");
     if (!out.empty()) {
         lmusim::write_npy(out, {T, B}, f.data(), lmusim::overwrite_if(overwrite));
         std::printf("features: %s\n", out.c_str());

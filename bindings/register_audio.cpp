@@ -1,6 +1,7 @@
 // Audio front-end: WAV reading and the Kaldi-compatible log-mel filterbank (io/audio.hpp).
-#include <optional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common.hpp"
@@ -11,14 +12,24 @@ namespace lmusim::py_bindings {
 
 namespace {
 
+using pcen_dict = std::optional<std::map<std::string, double>>;
+
 fbank_options options_for(std::uint32_t sample_rate, std::size_t target_frames, std::optional<float> mean = {},
-                          std::optional<float> std2 = {}) {
+                          std::optional<float> std2 = {}, const pcen_dict& pcen = {}) {
     fbank_options o;
     if (mean) o.feature_mean = *mean;
-    if (std2) {
-        if (!(*std2 > 0)) throw error(cat("audio: feature_std2 = ", *std2, ", expected > 0"));
-        o.feature_std2 = *std2;
+    if (std2) o.feature_std2 = *std2;
+    if (pcen) {
+        o.pcen.enabled = true;
+        const std::map<std::string, double*> keys{{"smooth", &o.pcen.smooth}, {"alpha", &o.pcen.alpha}, {"delta", &o.pcen.delta},
+                                                  {"root", &o.pcen.root}, {"eps", &o.pcen.eps}};
+        for (const auto& [k, v] : *pcen) {
+            auto it = keys.find(k);
+            if (it == keys.end()) throw error(cat("audio: pcen key '", k, "': expected smooth, alpha, delta, root or eps"));
+            *it->second = v;
+        }
     }
+    check_frontend(o, "audio");
     if (sample_rate != o.sample_rate)
         throw error(cat("audio: sample rate ", sample_rate, " Hz, expected ", o.sample_rate,
                         " Hz (resample first, e.g. sox in.wav -r 16000 out.wav)"));
@@ -34,8 +45,9 @@ py::array_t<float> rows(const std::vector<float>& data, std::size_t width) {
 // Owns the filterbank that the streaming front-end refers to.
 class py_fbank_stream {
 public:
-    py_fbank_stream(std::uint32_t sample_rate, std::size_t target_frames, std::optional<float> mean, std::optional<float> std2)
-        : fb_(std::make_unique<fbank>(options_for(sample_rate, target_frames, mean, std2))), st_(*fb_) {}
+    py_fbank_stream(std::uint32_t sample_rate, std::size_t target_frames, std::optional<float> mean, std::optional<float> std2,
+                    const pcen_dict& pcen)
+        : fb_(std::make_unique<fbank>(options_for(sample_rate, target_frames, mean, std2, pcen))), st_(*fb_) {}
     py::array_t<float> push(const carray<float>& samples) {
         std::vector<float> out;
         {
@@ -66,10 +78,10 @@ void register_audio(py::module_& m) {
     m.def(
         "fbank_features",
         [](const carray<float>& samples, std::uint32_t sample_rate, std::size_t target_frames, std::optional<float> mean,
-           std::optional<float> std2) {
+           std::optional<float> std2, const pcen_dict& pcen) {
             if (samples.ndim() != 1)
                 throw error(cat("audio: expected a 1-D array of samples, got ", samples.ndim(), " dimensions"));
-            const fbank fb(options_for(sample_rate, target_frames, mean, std2));
+            const fbank fb(options_for(sample_rate, target_frames, mean, std2, pcen));
             std::vector<float> out;
             {
                 py::gil_scoped_release release;
@@ -78,11 +90,12 @@ void register_audio(py::module_& m) {
             return rows(out, fb.options().mel_bins);
         },
         py::arg("samples"), py::arg("sample_rate") = 16000, py::arg("target_frames") = 128,
-        py::arg("feature_mean") = py::none(), py::arg("feature_std2") = py::none(),
-        "Normalised log-mel features [frames, 128] of one clip (docs/lmuformer.md §1.2).");
+        py::arg("feature_mean") = py::none(), py::arg("feature_std2") = py::none(), py::arg("pcen") = py::none(),
+        "Normalised log-mel (or PCEN, docs/frontend.md) features [frames, 128] of one clip (docs/lmuformer.md §1.2).");
     py::class_<py_fbank_stream>(m, "FbankStream", "Streaming log-mel front-end: audio chunks in, feature rows out.")
-        .def(py::init<std::uint32_t, std::size_t, std::optional<float>, std::optional<float>>(), py::arg("sample_rate") = 16000,
-             py::arg("target_frames") = 128, py::arg("feature_mean") = py::none(), py::arg("feature_std2") = py::none())
+        .def(py::init<std::uint32_t, std::size_t, std::optional<float>, std::optional<float>, const pcen_dict&>(),
+             py::arg("sample_rate") = 16000, py::arg("target_frames") = 128, py::arg("feature_mean") = py::none(),
+             py::arg("feature_std2") = py::none(), py::arg("pcen") = py::none())
         .def("push", &py_fbank_stream::push, py::arg("samples"))
         .def("finish", &py_fbank_stream::finish)
         .def_property_readonly("frames_emitted", &py_fbank_stream::frames_emitted);

@@ -1,5 +1,7 @@
 // lmusim models: load a model file, run clips (whole or streaming), stream frame by frame.
 #include <filesystem>
+#include <map>
+#include <optional>
 
 #include <pybind11/stl/filesystem.h>
 
@@ -101,6 +103,13 @@ void register_model(py::module_& m) {
         .def_readonly("output_node", &model_file::output_node)
         .def_property_readonly("feature_mean", [](const model_file& mf) { return mf.frontend.feature_mean; })
         .def_property_readonly("feature_std2", [](const model_file& mf) { return mf.frontend.feature_std2; })
+        .def_property_readonly("pcen",
+                               [](const model_file& mf) -> std::optional<std::map<std::string, double>> {
+                                   const pcen_options& p = mf.frontend.pcen;
+                                   if (!p.enabled) return std::nullopt;
+                                   return std::map<std::string, double>{{"smooth", p.smooth}, {"alpha", p.alpha}, {"delta", p.delta},
+                                                                        {"root", p.root}, {"eps", p.eps}};
+                               })
         .def("set_memory_mode",
              [](model_file& mf, const std::string& mode) { set_memory_mode(mf.net, memory_mode_from_string(mode)); })
         .def("set_weights", [](model_file& mf, const std::string& format) { compress_weights(mf.net, weight_format_from_string(format)); },

@@ -97,6 +97,7 @@ void write_wav(const std::string& path, const std::vector<float>& samples, std::
 }
 
 fbank::fbank(fbank_options o) : opt_(o) {
+    check_frontend(opt_, "front-end options");
     const std::size_t N = opt_.fft_size, L = opt_.frame_length;
     if (N == 0 || (N & (N - 1)) != 0 || N < L) throw error(cat("fbank: fft_size ", N, " must be a power of two >= frame_length ", L));
     // Symmetric Hann window: 0.5 - 0.5 cos(2 pi n / (L - 1)).
@@ -168,16 +169,51 @@ void fbank::log_mel(const float* frame, float* out) const {
     }
 }
 
+void check_frontend(const fbank_options& o, const std::string& where) {
+    if (!std::isfinite(o.feature_mean)) throw error(cat(where, ": feature_mean = ", o.feature_mean, ": expected a finite number"));
+    if (!(o.feature_std2 > 0) || !std::isfinite(o.feature_std2))
+        throw error(cat(where, ": feature_std2 = ", o.feature_std2, ": expected a finite number > 0"));
+    if (!o.pcen.enabled) return;
+    const pcen_options& p = o.pcen;
+    auto bad = [&](const char* name, double v, const char* expected) {
+        throw error(cat(where, ": pcen_", name, " = ", v, ": expected ", expected));
+    };
+    if (!(p.smooth > 0 && p.smooth <= 1)) bad("smooth", p.smooth, "a number in (0, 1]");
+    if (!(p.alpha >= 0 && p.alpha <= 1)) bad("alpha", p.alpha, "a number in [0, 1]");
+    if (!(p.delta >= 0) || !std::isfinite(p.delta)) bad("delta", p.delta, "a finite number >= 0");
+    if (!(p.root > 0 && p.root <= 1)) bad("root", p.root, "a number in (0, 1]");
+    if (!(p.eps > 0) || !std::isfinite(p.eps)) bad("eps", p.eps, "a finite number > 0");
+}
+
+float feature_normaliser::pad() const noexcept { return (0.0f - o_->feature_mean) / o_->feature_std2; }
+
+void feature_normaliser::row(float* row) {
+    const std::size_t B = o_->mel_bins;
+    if (o_->pcen.enabled) {
+        const pcen_options& p = o_->pcen;
+        const bool first = smooth_.empty();
+        if (first) smooth_.resize(B);
+        const double offset = std::pow(p.delta, p.root);
+        for (std::size_t m = 0; m < B; ++m) {
+            const double e = std::exp(static_cast<double>(row[m]));
+            double& s = smooth_[m];
+            s = first ? e : (1.0 - p.smooth) * s + p.smooth * e;
+            row[m] = static_cast<float>(std::pow(e / std::pow(p.eps + s, p.alpha) + p.delta, p.root) - offset);
+        }
+    }
+    for (std::size_t m = 0; m < B; ++m) row[m] = (row[m] - o_->feature_mean) / o_->feature_std2;
+}
+
 std::vector<float> fbank::features(std::span<const float> samples) const {
     const std::size_t B = opt_.mel_bins;
     const std::size_t have = frames_for(samples.size());
     const std::size_t frames = opt_.target_frames ? opt_.target_frames : have;
-    const float pad = (0.0f - opt_.feature_mean) / opt_.feature_std2;  // a zero log-mel row, normalised
-    std::vector<float> out(frames * B, pad);
+    feature_normaliser norm(opt_);
+    std::vector<float> out(frames * B, norm.pad());
     for (std::size_t f = 0; f < std::min(have, frames); ++f) {
         float* row = out.data() + f * B;
         log_mel(samples.data() + f * opt_.frame_shift, row);
-        for (std::size_t m = 0; m < B; ++m) row[m] = (row[m] - opt_.feature_mean) / opt_.feature_std2;
+        norm.row(row);
     }
     return out;
 }
@@ -191,7 +227,7 @@ std::vector<float> fbank_stream::push(std::span<const float> samples) {
         const std::size_t row = out.size();
         out.resize(row + o.mel_bins);
         fb_.log_mel(pending_.data() + start, out.data() + row);
-        for (std::size_t m = 0; m < o.mel_bins; ++m) out[row + m] = (out[row + m] - o.feature_mean) / o.feature_std2;
+        if (normalise_) norm_.row(out.data() + row);
         start += o.frame_shift;
         ++emitted_;
     }
@@ -202,7 +238,7 @@ std::vector<float> fbank_stream::push(std::span<const float> samples) {
 std::vector<float> fbank_stream::finish() {
     const fbank_options& o = fb_.options();
     std::vector<float> out;
-    const float pad = (0.0f - o.feature_mean) / o.feature_std2;
+    const float pad = normalise_ ? norm_.pad() : 0.0f;
     while (o.target_frames && emitted_ < o.target_frames) {
         out.insert(out.end(), o.mel_bins, pad);
         ++emitted_;

@@ -68,6 +68,33 @@ model_file load_model(const std::string& path) {
     };
     norm("feature_mean", m.frontend.feature_mean);
     norm("feature_std2", m.frontend.feature_std2);
+    // The front-end: "logmel" (the default when absent) or "pcen" with its pcen_* parameters.
+    const std::string frontend = has_meta && h5::has_attr(meta.id(), "frontend")
+                                     ? h5::read_attr_string(f, meta.id(), "frontend", "/meta") : "logmel";
+    if (frontend == "pcen") {
+        pcen_options& p = m.frontend.pcen;
+        p.enabled = true;
+        auto param = [&](const char* name, double& value) {
+            const std::string key = cat("pcen_", name);
+            if (!h5::has_attr(meta.id(), key))
+                throw file_error(cat(path, ": /meta frontend = 'pcen' but the attribute ", key, " is missing"));
+            value = h5::read_attr<double>(f, meta.id(), key, "/meta");
+        };
+        param("smooth", p.smooth);
+        param("alpha", p.alpha);
+        param("delta", p.delta);
+        param("root", p.root);
+        param("eps", p.eps);
+    } else if (frontend != "logmel") {
+        throw file_error(cat(path, ": /meta attribute frontend = '", frontend, "': expected 'logmel' or 'pcen'"));
+    }
+    try {
+        check_frontend(m.frontend, cat(path, ": /meta"));
+    } catch (const file_error&) {
+        throw;
+    } catch (const error& e) {
+        throw file_error(e.what());
+    }
     return m;
 }
 

@@ -138,7 +138,7 @@ class Stream:
         self._s = core_stream
         self.class_names = class_names
         self._audio = None  # the streaming front-end, created by the first push_audio()
-        self._norm = normalisation or {}  # the model's feature_mean / feature_std2
+        self._norm = normalisation or {}  # the model's front-end (Model.frontend)
         self._model_path = model_path
         self._model_sha256 = None
 
@@ -250,6 +250,12 @@ class Model:
         self.class_names = list(self._file.class_names)
         self.input_width = self.network.node_size(self._file.input_node)
 
+    @property
+    def frontend(self) -> dict:
+        """The audio front-end the model was trained with, as keyword arguments of :func:`features`:
+        ``feature_mean``, ``feature_std2`` and ``pcen`` (None: log-mel; a dict: PCEN, docs/frontend.md)."""
+        return dict(feature_mean=self._file.feature_mean, feature_std2=self._file.feature_std2, pcen=self._file.pcen)
+
     def run(self, features, batch: int = 16, threads: int = 0, stream: bool = False, output: Optional[str] = None,
             record_spikes: bool = False, per_frame_counts: bool = False, overwrite: bool = False) -> RunResult:
         """Run clips: features [frames, width] (one clip) or [clips, frames, width], or a WAV
@@ -266,8 +272,7 @@ class Model:
         if output:
             check_outputs([output], [self.path, *paths], overwrite)
         if paths:
-            norm = dict(feature_mean=self._file.feature_mean, feature_std2=self._file.feature_std2)
-            features = np.stack([globals()["features"](p, **norm) for p in paths])
+            features = np.stack([globals()["features"](p, **self.frontend) for p in paths])
         a = _as_float32(features, "features", (2, 3))
         if a.ndim == 2:
             a = a[None]
@@ -284,8 +289,7 @@ class Model:
 
     def stream(self, streams: int = 1, threads: int = 0) -> Stream:
         """A streaming session; see :class:`Stream`."""
-        return Stream(_core.Stream(self._file, streams, threads), self.class_names, self.path,
-                      dict(feature_mean=self._file.feature_mean, feature_std2=self._file.feature_std2))
+        return Stream(_core.Stream(self._file, streams, threads), self.class_names, self.path, self.frontend)
 
     def __repr__(self):
         return f"<lmusim.Model {self.path}: {len(self.network.nodes)} nodes, {len(self.class_names)} classes>"
@@ -298,14 +302,18 @@ def read_wav(path):
 
 
 def features(audio, sample_rate: int = 16000, frames: int = 128, feature_mean: Optional[float] = None,
-             feature_std2: Optional[float] = None) -> np.ndarray:
+             feature_std2: Optional[float] = None, pcen: Optional[dict] = None) -> np.ndarray:
     """Normalised log-mel features [frames, 128] of one clip (docs/lmuformer.md §1.2, Kaldi-compatible, as
     ``lmusim features``): ``audio`` is a WAV path or 1-D samples at ``sample_rate`` (16 kHz only).
-    ``frames``: pad or cut to this many (0: as many as the audio gives)."""
+    ``frames``: pad or cut to this many (0: as many as the audio gives). ``pcen``: a dict of PCEN
+    parameters (``smooth``, ``alpha``, ``delta``, ``root``, ``eps``; docs/frontend.md) turns PCEN on
+    between the log-mel energies and the normalisation. A model's own front-end:
+    ``features(audio, **model.frontend)``."""
     _require_core()
     if isinstance(audio, (str, os.PathLike)):
         audio, sample_rate = read_wav(audio)
-    return _core.fbank_features(_as_float32(audio, "audio", (1,)), sample_rate, frames, feature_mean, feature_std2)
+    return _core.fbank_features(_as_float32(audio, "audio", (1,)), sample_rate, frames, feature_mean, feature_std2,
+                                pcen)
 
 
 def load_model(path, memory_mode: Optional[str] = None, weights: Optional[str] = None) -> Model:

@@ -51,6 +51,12 @@ LIF_V_RESET = 0.0
 #: Feature normalisation x = (fbank - mean) / std2 (docs/lmuformer.md §1.2 step 4; std2 = 2 * 5.5654526).
 FEATURE_MEAN = -6.845978
 FEATURE_STD2 = 11.1309052
+#: The PCEN front-end (docs/frontend.md): its parameters, and the normalisation of its output
+#: (about the mean and twice the std of the clean and noisy training clips' PCEN cells).
+PCEN_PARAMS = dict(smooth=0.025, alpha=0.98, delta=2.0, root=0.5, eps=1e-6)
+PCEN_FEATURE_MEAN = 0.33
+PCEN_FEATURE_STD2 = 1.2
+FRONTENDS = ("logmel", "pcen")
 #: Network file format written (docs/network_format.md).
 FORMAT = "lmusim-network"
 FORMAT_VERSION = 1
@@ -602,7 +608,8 @@ def _write_network(f, builder, model: str, dt_ms: float, sha256: str, weights: s
     return f.create_group("meta")
 
 
-def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str, weights: str = "fp32") -> None:
+def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str, weights: str = "fp32",
+                frontend: str = "logmel") -> None:
     import h5py
     with h5py.File(path, "w") as f:
         meta = _write_network(f, builder, MODEL_NAME, DT_MS, sha256, weights)
@@ -614,8 +621,25 @@ def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str
             config.attrs[k] = np.uint64(getattr(cfg, k))
         meta.attrs["input_node"] = "input"
         meta.attrs["output_node"] = "head"
-        meta.attrs["feature_mean"] = np.float32(FEATURE_MEAN)
-        meta.attrs["feature_std2"] = np.float32(FEATURE_STD2)
+        if frontend == "pcen":
+            _write_pcen_attrs(meta, PCEN_PARAMS, path)
+            meta.attrs["feature_mean"] = np.float32(PCEN_FEATURE_MEAN)
+            meta.attrs["feature_std2"] = np.float32(PCEN_FEATURE_STD2)
+        else:
+            meta.attrs["feature_mean"] = np.float32(FEATURE_MEAN)
+            meta.attrs["feature_std2"] = np.float32(FEATURE_STD2)
+
+
+def _write_pcen_attrs(meta, params, where: str) -> None:
+    """/meta attributes of the PCEN front-end: frontend = "pcen" and pcen_<name> for each of
+    PCEN_PARAMS' names (the model loader checks their ranges)."""
+    if not isinstance(params, Mapping) or set(params) != set(PCEN_PARAMS) or \
+            not all(isinstance(v, (int, float)) and np.isfinite(v) for v in params.values()):
+        raise ConversionError(f"{where}: PCEN parameters {params!r}: expected finite numbers for exactly "
+                              f"{', '.join(PCEN_PARAMS)}")
+    meta.attrs["frontend"] = "pcen"
+    for k in PCEN_PARAMS:
+        meta.attrs["pcen_" + k] = np.float64(params[k])
 
 
 class _Graph:
@@ -683,6 +707,12 @@ def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_k
                         raise ConversionError(f"{ckpt_path}: hyper_parameters '{key}' = {v!r}: expected a finite "
                                               f"number{' > 0' if key == 'feature_std2' else ''}")
                     meta.attrs[key] = np.float32(v)
+            fe = hp.get("frontend", "logmel")
+            if fe == "pcen":
+                _write_pcen_attrs(meta, hp.get("pcen"), ckpt_path)
+            elif fe != "logmel":
+                raise ConversionError(f"{ckpt_path}: hyper_parameters 'frontend' = {fe!r}: expected one of "
+                                      f"{', '.join(FRONTENDS)}")
     return {
         "out_path": out_path,
         "config": cfg,
@@ -705,7 +735,7 @@ def count_trainable(builder: _GraphBuilder) -> int:
 
 
 def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwrite: bool = False,
-            input_kind: str = "spikes", weights: str = "fp32") -> Dict[str, Any]:
+            input_kind: str = "spikes", weights: str = "fp32", frontend: str = "logmel") -> Dict[str, Any]:
     """Convert checkpoint ``ckpt_path`` into the model file ``out_path``.
 
     ``out_path`` must not be the checkpoint, and must not exist unless ``overwrite`` (checked
@@ -714,7 +744,8 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
     a half-written ``out_path`` (an existing ``out_path`` is replaced only on success), and a
     second writer of the same path at the same time is refused (docs/hardening.md).  ``weights``:
     fp32 (default, the checkpoint's values), bf16 or int8 (per-output-channel scale) rounds the
-    synaptic weights (docs/weights.md).  Returns a summary dict (``config``, ``nodes``, ``projections``,
+    synaptic weights (docs/weights.md).  ``frontend``: the audio front-end the Spiking LMUFormer
+    was trained with, ``logmel`` (default, upstream's) or ``pcen`` (docs/frontend.md; written to /meta).  Returns a summary dict (``config``, ``nodes``, ``projections``,
     ``trainable_parameters``, ``sha256``, ``out_path``).  Raises :class:`ConversionError` for a
     checkpoint that cannot be converted.
     """
@@ -727,10 +758,15 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
         raise ConversionError(f"input_kind = {input_kind!r}, expected 'spikes' or 'values'")
     if weights not in WEIGHT_FORMATS:
         raise ConversionError(f"weights = {weights!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
+    if frontend not in FRONTENDS:
+        raise ConversionError(f"frontend = {frontend!r}, expected one of {', '.join(FRONTENDS)}")
     sd, names, hparams = load_checkpoint(ckpt_path)
     from .convert_l2mu import find_prefix
     prefix = find_prefix(sd)
     if prefix is not None:
+        if frontend != "logmel":
+            raise ConversionError(f"{ckpt_path}: an L2MU checkpoint takes its front-end from its hyper_parameters; "
+                                  f"frontend = {frontend!r} applies to Spiking LMUFormer checkpoints")
         return _convert_l2mu(ckpt_path, out_path, sd, names, prefix, input_kind, overwrite, hparams, weights)
     try:
         cfg = infer_config(sd, names)
@@ -742,7 +778,7 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
     sha = file_sha256(ckpt_path)
 
     with claim(out_path, overwrite, inputs=[ckpt_path]) as tmp:
-        _write_file(tmp, builder, cfg, sha, weights)
+        _write_file(tmp, builder, cfg, sha, weights, frontend)
     return {
         "out_path": out_path,
         "config": cfg,
@@ -751,6 +787,7 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
         "trainable_parameters": count_trainable(builder),
         "sha256": sha,
         "weights": weights,
+        "frontend": frontend,
     }
 
 
@@ -776,10 +813,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--weights", choices=WEIGHT_FORMATS, default="fp32",
                     help="round the synaptic weights: fp32 (default, as trained), bf16, or int8 with one scale per "
                          "output channel (docs/weights.md); counts are unchanged")
+    ap.add_argument("--frontend", choices=FRONTENDS, default="logmel",
+                    help="the audio front-end the model was trained with: logmel (default, upstream's) or pcen "
+                         "(per-channel energy normalisation, docs/frontend.md; scripts/train_slmu.py --frontend pcen)")
     args = ap.parse_args(None if argv is None else list(argv))
     try:
         info = convert(args.checkpoint, args.output, args.memory_mode, overwrite=args.overwrite,
-                       input_kind=args.input_kind, weights=args.weights)
+                       input_kind=args.input_kind, weights=args.weights, frontend=args.frontend)
     except (ConversionError, Error) as e:
         print("lmusim.convert: error: " + "; ".join(str(e).splitlines()).replace(":;", ":"), file=sys.stderr)
         return 2
@@ -797,7 +837,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"wrote {info['out_path']}: {MODEL_NAME}, {cfg.describe()}; "
           f"{len(info['nodes'])} nodes, {len(info['projections'])} projections, "
           f"{info['trainable_parameters']:,} trainable parameters, memory mode {args.memory_mode}"
-          + (f", {args.weights} weights" if args.weights != "fp32" else ""))
+          + (f", {args.weights} weights" if args.weights != "fp32" else "")
+          + (f", {args.frontend} front-end" if args.frontend != "logmel" else ""))
     return 0
 
 

@@ -109,7 +109,7 @@ std::size_t in_frames(double seconds, const fbank_options& o, const char* what) 
 
 keyword_spotter::keyword_spotter(const network& net, const fbank_options& frontend, const spot_options& o)
     : fb_(whole_stream(frontend)),
-      fs_(fb_),
+      fs_(fb_, false),
       runner_(net, context{.threads = o.threads, .streams = 1}, o.input_node, o.output_node),
       detector_(runner_.output_width(), o.threshold, 1, 0, 1, 1) {
     const fbank_options& f = fb_.options();
@@ -131,7 +131,7 @@ keyword_spotter::keyword_spotter(const network& net, const fbank_options& fronte
         throw error(cat("--refractory ", o.refractory_s, ": expected a duration >= 0"));
     refractory_ = static_cast<std::size_t>(std::floor(o.refractory_s / o.hop_s + 1e-9));
     detector_ = keyword_detector(runner_.output_width(), o.threshold, smooth_, refractory_, hop_samples(), f.sample_rate);
-    pad_ = (0.0f - f.feature_mean) / f.feature_std2;  // as fbank::features and fbank_stream::finish pad
+    pad_ = feature_normaliser(f).pad();  // as fbank::features and fbank_stream::finish pad
 }
 
 void keyword_spotter::attach_output(const clip_sink_factory& sink, bool spikes, bool per_frame) {
@@ -149,6 +149,9 @@ std::vector<detection> keyword_spotter::run_window(std::size_t audio_frames) {
     std::vector<float> clip(clip_frames_ * B, pad_);
     const auto from = static_cast<std::ptrdiff_t>((start - rows_first_) * B);
     std::copy_n(rows_.begin() + from, audio_frames * B, clip.begin());
+    // Each window is a clip of its own: its normalisation (and PCEN's smoother) starts at its first frame.
+    feature_normaliser norm(fb_.options());
+    for (std::size_t f = 0; f < audio_frames; ++f) norm.row(clip.data() + f * B);
     if (collector_) collector_->start(windows_, 1, 1);
     runner_.begin();
     std::vector<frame_output> out = runner_.push(clip);

@@ -21,9 +21,12 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import torch
 
+from ..convert import PCEN_FEATURE_MEAN, PCEN_FEATURE_STD2, PCEN_PARAMS
+
 __all__ = ["NUM_MEL_BINS", "TARGET_LENGTH", "FEATURE_MEAN", "FEATURE_STD", "FEATURE_STD2",
            "PAD_VALUE", "SAMPLE_RATE", "CLASS_NAMES", "load_wav", "fbank", "normalize",
-           "waveform_features", "wav_features", "wavs_features"]
+           "waveform_features", "wav_features", "wavs_features", "PCEN_PARAMS", "PCEN_DEFAULTS", "pcen",
+           "logmel_to_pcen_features"]
 
 #: Mel bins (``num_mel_bins`` set in upstream ``src/run.py``).
 NUM_MEL_BINS = 128
@@ -73,6 +76,46 @@ def fbank(waveform: torch.Tensor, sr: int, num_mel_bins: int = NUM_MEL_BINS,
 def normalize(fb: torch.Tensor) -> torch.Tensor:
     """Step 4 of docs/lmuformer.md §1.2: ``(fbank - mean) / (std * 2)``."""
     return (fb - FEATURE_MEAN) / (FEATURE_STD * 2)
+
+
+#: Per-channel energy normalisation (PCEN, docs/frontend.md): smoothing coefficient ``smooth`` per
+#: 10 ms frame, gain exponent ``alpha``, bias ``delta``, ``root``, floor ``eps``; the output is
+#: normalised as ``(pcen - mean) / std2``. The values a converted model's file records
+#: (``python3 -m lmusim.convert --frontend pcen``).
+PCEN_DEFAULTS = dict(**PCEN_PARAMS, mean=PCEN_FEATURE_MEAN, std2=PCEN_FEATURE_STD2)
+
+
+def pcen(logmel: np.ndarray, valid: Optional[np.ndarray] = None, smooth: float = 0.025,
+         alpha: float = 0.98, delta: float = 2.0, root: float = 0.5, eps: float = 1e-6,
+         mean: float = 0.0, std2: float = 1.0) -> np.ndarray:
+    """PCEN of log-mel rows ``logmel`` [..., frames, bins] (natural-log energies), normalised,
+    float32. The smoother starts at the first frame's energy, ``M[0] = E[0]``, then
+    ``M[t] = (1 - s) M[t-1] + s E[t]``; ``P = (E / (eps + M)^alpha + delta)^r - delta^r``.
+    Computed in double precision. ``valid`` ([...], int): frames of each clip that hold audio;
+    the rows after them are padding and take the normalised value of ``P = 0``."""
+    e = np.exp(np.asarray(logmel, dtype=np.float64))
+    out = np.empty(e.shape, dtype=np.float64)
+    m = e[..., 0, :].copy()
+    dr = delta ** root
+    for t in range(e.shape[-2]):
+        m = (1.0 - smooth) * m + smooth * e[..., t, :]
+        out[..., t, :] = (e[..., t, :] / (eps + m) ** alpha + delta) ** root - dr
+    if valid is not None:
+        t = np.arange(e.shape[-2])
+        out[np.asarray(valid)[..., None] <= t] = 0.0
+    return ((out - mean) / std2).astype(np.float32)
+
+
+def logmel_to_pcen_features(x: np.ndarray, **params) -> np.ndarray:
+    """Normalised log-mel features [clips, frames, bins] (this module's layout, trailing padding)
+    -> normalised PCEN features of the same audio (padding kept as padding)."""
+    x = np.asarray(x, dtype=np.float32)
+    is_pad = (x == np.float32(PAD_VALUE)).all(axis=-1)
+    # frames that hold audio: up to the last non-padding row
+    nz = ~is_pad
+    valid = np.where(nz.any(axis=-1), x.shape[-2] - np.argmax(nz[..., ::-1], axis=-1), 0)
+    logmel = x.astype(np.float64) * FEATURE_STD2 + FEATURE_MEAN
+    return pcen(logmel, valid, **{**PCEN_DEFAULTS, **params})
 
 
 def waveform_features(waveform: torch.Tensor, sr: int) -> np.ndarray:

@@ -65,9 +65,9 @@ class Logger:
 # Data
 # ---------------------------------------------------------------------------------------------
 
-def load_splits(data_dir: str, cache: str, splits, log, workers: int = 2):
+def load_splits(data_dir: str, cache: str, splits, log, workers: int = 2, frontend: str = "logmel"):
     """Features, labels and records of several splits, concatenated (one split: no copy)."""
-    parts = [load_split(data_dir, cache, s, log, workers) for s in splits]
+    parts = [load_split(data_dir, cache, s, log, workers, frontend) for s in splits]
     if len(parts) == 1:
         return parts[0]
     return (np.concatenate([np.asarray(p[0]) for p in parts]),
@@ -81,8 +81,26 @@ def _split_list(text: str):
     return out
 
 
-def load_split(data_dir: str, cache: str, split: str, log, workers: int = 2):
-    """Cached features/labels of one split (computed on first use)."""
+def load_split(data_dir: str, cache: str, split: str, log, workers: int = 2, frontend: str = "logmel"):
+    """Cached features/labels of one split (computed on first use). ``frontend="pcen"``: the PCEN
+    features (docs/frontend.md), computed from the cached log-mel ones and cached as
+    ``feats_pcen_<split>.npy``."""
+    if frontend == "pcen":
+        x, y, recs = load_split(data_dir, cache, split, log, workers)
+        ppath = os.path.join(cache, f"feats_pcen_{split}.npy")
+        if os.path.exists(ppath) and os.path.getmtime(ppath) >= os.path.getmtime(os.path.join(cache, f"feats_{split}.npy")):
+            return np.load(ppath, mmap_mode="r"), y, recs
+        t0 = time.time()
+        out = np.lib.format.open_memmap(ppath + ".tmp.npy", mode="w+", dtype=np.float32, shape=x.shape)
+        for i in range(0, len(x), 2000):
+            out[i:i + 2000] = feat.logmel_to_pcen_features(x[i:i + 2000])
+        out.flush()
+        del out
+        os.replace(ppath + ".tmp.npy", ppath)
+        log(f"  {split}: PCEN features in {time.time() - t0:.0f} s -> {ppath}")
+        return np.load(ppath, mmap_mode="r"), y, recs
+    if frontend != "logmel":
+        raise SystemExit(f"unknown front-end {frontend!r}")
     os.makedirs(cache, exist_ok=True)
     fpath = os.path.join(cache, f"feats_{split}.npy")
     lpath = os.path.join(cache, f"labels_{split}.npy")
@@ -123,10 +141,11 @@ def _warp_index(alpha: torch.Tensor, n_mels: int) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, freqm: int, timem: int, noise: bool,
-            roll: int, warp: float = 0.0) -> torch.Tensor:
+            roll: int, warp: float = 0.0, pad: float = feat.PAD_VALUE) -> torch.Tensor:
     """Training augmentation on normalised features x [B, N, F] (may work in place): optional
     formant scaling (``warp``: factor uniform in [1-warp, 1+warp], linear interpolation across
-    mel bins), then upstream's SpecAugment, noise and roll (docs/lmuformer.md §1.3)."""
+    mel bins), then upstream's SpecAugment, noise and roll (docs/lmuformer.md §1.3). Masked cells
+    take ``pad``, the front-end's padding value."""
     b, n, f = x.shape
     if warp > 0:
         alpha = 1.0 + (torch.rand(b, generator=gen) * 2 - 1) * warp
@@ -141,13 +160,13 @@ def augment(x: torch.Tensor, gen: torch.Generator, freqm: int, timem: int, noise
         s = (torch.rand(b, generator=gen) * (f - w)).long()
         idx = torch.arange(f).view(1, f)
         mask = (idx >= s.view(b, 1)) & (idx < (s + w).view(b, 1))
-        x.masked_fill_(mask.view(b, 1, f), feat.PAD_VALUE)
+        x.masked_fill_(mask.view(b, 1, f), pad)
     if timem > 0:
         w = torch.randint(0, timem + 1, (b,), generator=gen)
         s = (torch.rand(b, generator=gen) * (n - w)).long()
         idx = torch.arange(n).view(1, n)
         mask = (idx >= s.view(b, 1)) & (idx < (s + w).view(b, 1))
-        x.masked_fill_(mask.view(b, n, 1), feat.PAD_VALUE)
+        x.masked_fill_(mask.view(b, n, 1), pad)
     if noise:
         amp = torch.rand(b, 1, 1, generator=gen) / 10
         x.add_(torch.rand(x.shape, generator=gen) * amp)
@@ -250,6 +269,9 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
     ap.add_argument("--train-fractions", default=None,
                     help="with --train-subset: fraction of each epoch's clips drawn from each "
                          "training split (comma list, same order as --train-splits)")
+    ap.add_argument("--frontend", choices=("logmel", "pcen"), default="logmel",
+                    help="the features: normalised log-mel (default, upstream's) or PCEN (docs/frontend.md; "
+                         "convert the result with python3 -m lmusim.convert --frontend pcen)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
@@ -269,10 +291,12 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
 
+    pad_value = feat.PAD_VALUE if args.frontend == "logmel" else \
+        float(np.float32((0.0 - feat.PCEN_DEFAULTS["mean"]) / feat.PCEN_DEFAULTS["std2"]))
     train_splits = _split_list(args.train_splits)
     val_splits = _split_list(args.val_splits)
     test_splits = _split_list(args.test_splits)
-    tr_parts = [load_split(args.data, args.cache, s, log) for s in train_splits]
+    tr_parts = [load_split(args.data, args.cache, s, log, frontend=args.frontend) for s in train_splits]
     tr_sizes = [len(p[1]) for p in tr_parts]
     xtr_t = torch.from_numpy(np.concatenate([np.asarray(p[0]) for p in tr_parts]))  # in memory
     ytr = np.concatenate([p[1] for p in tr_parts])
@@ -283,9 +307,9 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
         if len(fractions) != len(train_splits) or not args.train_subset:
             raise SystemExit("--train-fractions needs --train-subset and one fraction per "
                              "training split")
-    xva, yva, rva = load_splits(args.data, args.cache, val_splits, log)
+    xva, yva, rva = load_splits(args.data, args.cache, val_splits, log, frontend=args.frontend)
     va_split = np.array([r["split"] for r in rva])
-    tests = OrderedDict((s, load_split(args.data, args.cache, s, log)) for s in test_splits)
+    tests = OrderedDict((s, load_split(args.data, args.cache, s, log, frontend=args.frontend)) for s in test_splits)
     log(f"train {len(ytr)} ({'+'.join(map(str, tr_sizes))}: {args.train_splits}), validation "
         f"{len(yva)} ({args.val_splits}), test " + ", ".join(f"{s} {len(t[1])}" for s, t in tests.items()))
 
@@ -335,7 +359,7 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
             idx = order[bi * args.batch:(bi + 1) * args.batch]
             xb = xtr_t[idx].clone()
             yb = torch.from_numpy(ytr[idx.numpy()])
-            xb = augment(xb, gen, args.freqm, args.timem, not args.no_noise, args.roll, args.warp)
+            xb = augment(xb, gen, args.freqm, args.timem, not args.no_noise, args.roll, args.warp, pad_value)
             logits = model(xb)
             loss = arch.loss(logits, yb, args)
             opt.zero_grad(set_to_none=True)

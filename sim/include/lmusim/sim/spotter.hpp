@@ -122,8 +122,8 @@ private:
     std::unique_ptr<clip_sink> sink_;
     std::unique_ptr<batch_collector> collector_;
     std::size_t window_frames_ = 0, clip_frames_ = 0, hop_frames_ = 0, smooth_ = 1, refractory_ = 0;
-    float pad_ = 0;                 // a padding row's value (the normalised zero log-mel)
-    std::vector<float> rows_;       // feature rows from frame rows_first_ on
+    float pad_ = 0;                 // a padding cell's value, normalised (feature_normaliser::pad)
+    std::vector<float> rows_;       // log-mel rows (not normalised) from frame rows_first_ on
     std::uint64_t rows_first_ = 0;  // frame index of rows_' first row
     std::uint64_t windows_ = 0, samples_ = 0;
     std::vector<float> last_logits_;
