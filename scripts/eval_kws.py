@@ -13,8 +13,9 @@ speakers):
    as soon as its last sample arrives. Predictions, per-frame logits and SOP/MAC counts come from
    the output file.
 2. **PyTorch** (the training implementation, eval mode) on the same
-   features (``lmusim.features``, the C++ front-end): every prediction must agree with lmusim's.
-   Also PyTorch on torchaudio's features (upstream's front-end), for the front-end's effect.
+   features (``lmusim.features`` with the model's front-end, the C++ code): every prediction must
+   agree with lmusim's. Also PyTorch on torchaudio's features (upstream's front-end; for a PCEN
+   model, PCEN computed from them as in training), for the front-end's effect.
 3. **Accuracy vs frames**: the test accuracy of the decision available after each input frame.
    The readout for frame n (running mean over frames 0..n) is ready after input frame n + 5
    (the convolutions' look-ahead), so after k input frames the decision is that of frame
@@ -175,12 +176,16 @@ def main(argv=None) -> int:
             return np.concatenate(outs)
 
         t0 = time.time()
-        x_ours = np.stack([lmusim.features(w) for w in wavs]).astype(np.float32)
+        frontend = lmusim.Model(args.model).frontend  # the model's own (log-mel or PCEN, docs/frontend.md)
+        x_ours = np.stack([lmusim.features(w, **frontend) for w in wavs]).astype(np.float32)
         p_ours = predict(x_ours)
         agree = int((p_ours == pred).sum())
         log(f"PyTorch on lmusim's features: accuracy {(p_ours == y).mean():.4f}; agrees with lmusim on "
             f"{agree}/{len(y)} predictions ({time.time() - t0:.0f} s)")
         x_ta = np.stack(tfeat.wavs_features(wavs, workers=args.threads)).astype(np.float32)
+        if frontend["pcen"] is not None:  # as training computes them: from the log-mel features
+            x_ta = tfeat.logmel_to_pcen_features(x_ta, **frontend["pcen"], mean=frontend["feature_mean"],
+                                                 std2=frontend["feature_std2"])
         p_ta = predict(x_ta)
         log(f"PyTorch on torchaudio's features: accuracy {(p_ta == y).mean():.4f}; "
             f"{int((p_ta != p_ours).sum())} predictions differ from the C++ front-end's; "

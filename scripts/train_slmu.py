@@ -8,8 +8,11 @@ The loop, data, augmentation and checkpointing are :mod:`lmusim.training.kws` (s
 * Features (docs/lmuformer.md §1.2, :mod:`lmusim.training.features`) are computed once per
   split and cached under ``--cache`` (``feats_<split>.npy`` float32 [clips, 128, 128]
   + ``labels_<split>.npy`` + ``paths_<split>.json``).
+  ``--frontend pcen`` trains on PCEN features instead (docs/frontend.md), computed from the
+  cached log-mel ones (``feats_pcen_<split>.npy``); convert with ``--frontend pcen``.
 * Model: :class:`lmusim.training.slmu.SpikingLMUFormer` (``--dim``, ``--depth``,
-  ``--memory-size``), CPU float32, ``torch.set_num_threads(--threads)``.
+  ``--memory-size``), CPU float32, ``torch.set_num_threads(--threads)``. ``--init CKPT --grow``
+  starts a deeper model from a shallower checkpoint, the new blocks as identities.
 * Loss: cross-entropy on the clip logits (``--loss ce``, default; mean over frames of the
   per-frame head outputs, as upstream) or upstream's BCEWithLogits on one-hot targets
   (``--loss bce``).
@@ -41,6 +44,8 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import torch  # noqa: E402
+
 from lmusim.training import kws  # noqa: E402
 from lmusim.training.slmu import (SpikingLMUFormer, firing_rates, load_upstream,  # noqa: E402
                                   upstream_state_dict)
@@ -53,8 +58,13 @@ class SLMU(kws.Arch):
         ap.add_argument("--dim", type=int, default=256)
         ap.add_argument("--depth", type=int, default=1)
         ap.add_argument("--memory-size", type=int, default=None, help="default 2*dim (upstream)")
+        ap.add_argument("--grow", action="store_true",
+                        help="with --init from a checkpoint with fewer blocks than --depth: load what it has and "
+                             "start the new blocks as identities (their last BatchNorm / conv zero), so the grown "
+                             "model computes exactly what the checkpoint did before training")
 
     def build(self, args):
+        self.grow = args.grow
         return SpikingLMUFormer(dim=args.dim, depth=args.depth, memory_size=args.memory_size)
 
     def describe(self, model):
@@ -64,7 +74,22 @@ class SLMU(kws.Arch):
         return upstream_state_dict(model)
 
     def load(self, model, obj):
-        load_upstream(model, obj)
+        if not getattr(self, "grow", False):
+            load_upstream(model, obj)
+            return
+        missing, unexpected = load_upstream(model, obj, strict=False)
+        new = sorted({int(k.split(".")[1]) for k in missing if k.startswith("block.")})
+        if unexpected or any(not k.startswith(tuple(f"block.{i}." for i in new)) for k in missing):
+            raise SystemExit(f"--grow: the checkpoint does not fit the model (missing {missing[:4]}..., "
+                             f"unexpected {unexpected[:4]}...)")
+        with torch.no_grad():
+            for i in new:  # x + attn(x) and x + mlp(x) with zero branches: the block is an identity
+                blk = model.block[i]
+                blk.attn.proj_bn.weight.zero_()
+                blk.attn.proj_bn.bias.zero_()
+                blk.mlp.fc2_conv.weight.zero_()
+                blk.mlp.fc2_conv.bias.zero_()
+        print(f"grown: blocks {new} start as identities", flush=True)
 
     def firing_rates(self, model, feats):
         return firing_rates(model, feats)

@@ -96,3 +96,68 @@ def test_epoch_fractions_draw_from_each_split(tmp_path, monkeypatch):
                                  "--train-subset", "9", "--train-splits", "train,train_noisy",
                                  "--train-fractions", "0.0,1.0"]) == 0
     assert sum(seen) == 8  # only train_noisy's 8 clips (9 asked, the split has 8)
+
+
+def test_pcen_frontend_trains_on_pcen_of_the_cached_logmel(tmp_path, monkeypatch):
+    """--frontend pcen: features computed once from the log-mel cache (feats_pcen_<split>.npy), fed to
+    the model, and the checkpoint records the front-end for the converter (L2MU hyper-parameters)."""
+    from lmusim.training import features as feat
+    data = tmp_path / "data"
+    make_data(data, {"train": 6, "validation": 3, "test": 3})
+    seen = []
+    real = kws.augment
+
+    def spy(x, *a, **k):
+        seen.append((x.clone(), a, k))
+        return real(x, *a, **k)
+    monkeypatch.setattr(kws, "augment", spy)
+
+    class PcenL2MU(TinyL2MU):
+        def checkpoint(self, model, args):
+            return l2mu.checkpoint(model, {"params": dict(model.config), "frontend": args.frontend})
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    assert kws.main(PcenL2MU(), ["--data", str(data), "--cache", str(cache), "--out", str(out), "--epochs", "1",
+                                 "--batch", "6", "--threads", "1", "--frontend", "pcen", "--roll", "0"]) == 0
+    logmel = np.load(cache / "feats_train.npy")
+    pcen = np.load(cache / "feats_pcen_train.npy")
+    np.testing.assert_array_equal(pcen, feat.logmel_to_pcen_features(logmel))
+    pad = np.float32((0 - feat.PCEN_DEFAULTS["mean"]) / feat.PCEN_DEFAULTS["std2"])
+    assert (pcen[:, -3:] == pad).all()  # 0.25 s clips: 23 frames of audio, the rest padding
+    batch, a, k = seen[0]
+    # the training batch holds PCEN rows (in some order), and masks would use the PCEN padding value
+    assert sorted(map(float, batch.sum(dim=(1, 2)))) == pytest.approx(sorted(map(float, pcen.sum(axis=(1, 2)))))
+    assert a[-1] == pytest.approx(float(pad))
+    assert torch.load(out / "best_model.pth")["hyper_parameters"]["frontend"] == "pcen"
+
+
+def test_grow_starts_new_blocks_as_identities(tmp_path):
+    """train_slmu.py --init CKPT --grow: a depth-2 model from a depth-1 checkpoint computes what the
+    checkpoint did (eval mode), and the new block is trainable."""
+    import importlib.util
+    from pathlib import Path
+    from lmusim.training.slmu import SpikingLMUFormer, load_upstream, upstream_state_dict
+    spec = importlib.util.spec_from_file_location(
+        "train_slmu", Path(__file__).resolve().parents[2] / "scripts" / "train_slmu.py")
+    ts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ts)
+    import slmu_reference as R
+    small = SpikingLMUFormer(dim=16, depth=1)
+    load_upstream(small, R.make_state_dict(dim=16, seed=3))  # calibrated: its LIFs fire
+    small.eval()
+    arch = ts.SLMU()
+
+    class Args:
+        dim, depth, memory_size, grow = 16, 2, None, True
+    big = arch.build(Args)
+    arch.load(big, upstream_state_dict(small))
+    big.eval()
+    x = torch.randn(5, 128, 128)
+    with torch.no_grad():
+        want = small(x)
+        assert torch.equal(big(x), want)
+        assert want.abs().max() > 0
+    assert big.block[1].attn.proj_bn.weight.abs().sum() == 0 and big.block[1].attn.proj_bn.weight.requires_grad
+    # without --grow the mismatch is an error
+    Args.grow = False
+    with pytest.raises(RuntimeError, match="Missing key"):
+        arch.load(arch.build(Args), upstream_state_dict(small))
