@@ -6,7 +6,7 @@
 
 The shipped spotters classify 1 s clips. To find words in a stream of any length, a window of
 1 s starts every ``--hop`` seconds and runs as a clip of its own (a fresh ``Stream``, the audio
-pushed through the log-mel front-end with ``push_audio``, padded by ``finish_audio`` as every
+pushed through the model's front-end with ``push_audio``, padded by ``finish_audio`` as every
 clip is); its confidence is the softmax of its final logits, averaged over the windows that start
 within 100 ms (two at the 50 ms hop). A keyword is detected where that confidence reaches
 ``--threshold``; confident windows of the same keyword less than ``--refractory`` apart are one

@@ -174,8 +174,8 @@ class Stream:
 
     def push_audio(self, samples, sample_rate: int = 16000):
         """Push a chunk of audio (1-D, any length, one stream): every 25 ms frame that completes
-        goes through the log-mel front-end into the model at once. Returns what :meth:`push`
-        returns for those frames (possibly nothing yet)."""
+        goes through the model's front-end (log-mel or PCEN, docs/frontend.md) into the model at
+        once. Returns what :meth:`push` returns for those frames (possibly nothing yet)."""
         if self._s.streams != 1:
             raise Error(f"push_audio: the stream has {self._s.streams} streams; audio needs one")
         a = _as_float32(samples, "samples", (1,))

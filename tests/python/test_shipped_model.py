@@ -55,10 +55,12 @@ def pytorch_logits(wavs):
     from lmusim.training.slmu import SpikingLMUFormer, load_upstream
     sd = torch.load(CKPT, map_location="cpu")
     dim = sd["module.head.weight"].shape[1]
-    net = SpikingLMUFormer(dim=dim, depth=1, memory_size=sd["module.block.0.attn.lmu.A"].shape[0])
+    depth = len({k.split(".")[2] for k in sd if k.startswith("module.block.")})
+    net = SpikingLMUFormer(dim=dim, depth=depth, memory_size=sd["module.block.0.attn.lmu.A"].shape[0])
     load_upstream(net, sd)
     net.eval()
-    x = torch.from_numpy(np.stack([lmusim.features(w) for w in wavs]))
+    frontend = lmusim.load_model(MODEL).frontend  # the model's own features (docs/frontend.md)
+    x = torch.from_numpy(np.stack([lmusim.features(w, **frontend) for w in wavs]))
     with torch.no_grad():
         return net(x).numpy()
 
