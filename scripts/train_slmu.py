@@ -9,7 +9,7 @@ The loop, data, augmentation and checkpointing are :mod:`lmusim.training.kws` (s
   split and cached under ``--cache`` (``feats_<split>.npy`` float32 [clips, 128, 128]
   + ``labels_<split>.npy`` + ``paths_<split>.json``).
   ``--frontend pcen`` trains on PCEN features instead (docs/frontend.md), computed from the
-  cached log-mel ones (``feats_pcen_<split>.npy``); convert with ``--frontend pcen``.
+  cached log-mel ones (``feats_pcen_<split>.npy``); the checkpoints then state the front-end.
 * Model: :class:`lmusim.training.slmu.SpikingLMUFormer` (``--dim``, ``--depth``,
   ``--memory-size``), CPU float32, ``torch.set_num_threads(--threads)``. ``--init CKPT --grow``
   starts a deeper model from a shallower checkpoint, the new blocks as identities.
@@ -26,7 +26,9 @@ The loop, data, augmentation and checkpointing are :mod:`lmusim.training.kws` (s
   (``--warp``) a formant scaling (vocal tract length perturbation) by re-sampling the mel axis.
 * Every epoch: validation accuracy (eval mode), a checkpoint ``checkpoints/epoch_NNN.pth`` in
   upstream format (``state_dict()`` with the DataParallel ``module.`` prefix: a plain tensor
-  dict that ``python -m lmusim.convert`` reads), ``best_model.pth`` when validation improves,
+  dict that ``python -m lmusim.convert`` reads; with ``--frontend pcen`` wrapped as
+  ``{"state_dict": ..., "hyper_parameters": {"frontend": "pcen", ...}}`` so that the converter
+  knows the front-end), ``best_model.pth`` when validation improves,
   and ``resume.pt`` (model, optimiser, scheduler, RNG states, history) for ``--resume``.
 * At the end: the best checkpoint's validation and test accuracy, per-class test accuracy and
   per-LIF firing rates on the test set, written to ``results.json``.
@@ -71,9 +73,17 @@ class SLMU(kws.Arch):
         return "slmu_rnn_ms_conv1d " + super().describe(model)
 
     def checkpoint(self, model, args):
-        return upstream_state_dict(model)
+        sd = upstream_state_dict(model)
+        if args.frontend == "logmel":
+            return sd  # upstream's format: the plain state dict
+        # otherwise the front-end travels with the weights (python3 -m lmusim.convert reads it)
+        return {"state_dict": sd, "hyper_parameters": {
+            "frontend": args.frontend, "pcen": dict(kws.feat.PCEN_PARAMS),
+            "feature_mean": float(kws.feat.PCEN_DEFAULTS["mean"]), "feature_std2": float(kws.feat.PCEN_DEFAULTS["std2"])}}
 
     def load(self, model, obj):
+        if "state_dict" in obj:  # a checkpoint with hyper_parameters (see checkpoint())
+            obj = obj["state_dict"]
         if not getattr(self, "grow", False):
             load_upstream(model, obj)
             return

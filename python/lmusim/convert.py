@@ -609,7 +609,7 @@ def _write_network(f, builder, model: str, dt_ms: float, sha256: str, weights: s
 
 
 def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str, weights: str = "fp32",
-                frontend: str = "logmel") -> None:
+                frontend: Optional[Dict[str, Any]] = None) -> None:
     import h5py
     with h5py.File(path, "w") as f:
         meta = _write_network(f, builder, MODEL_NAME, DT_MS, sha256, weights)
@@ -621,25 +621,50 @@ def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str
             config.attrs[k] = np.uint64(getattr(cfg, k))
         meta.attrs["input_node"] = "input"
         meta.attrs["output_node"] = "head"
-        if frontend == "pcen":
-            _write_pcen_attrs(meta, PCEN_PARAMS, path)
-            meta.attrs["feature_mean"] = np.float32(PCEN_FEATURE_MEAN)
-            meta.attrs["feature_std2"] = np.float32(PCEN_FEATURE_STD2)
-        else:
-            meta.attrs["feature_mean"] = np.float32(FEATURE_MEAN)
-            meta.attrs["feature_std2"] = np.float32(FEATURE_STD2)
+        _write_frontend_attrs(meta, frontend, path)
 
 
-def _write_pcen_attrs(meta, params, where: str) -> None:
-    """/meta attributes of the PCEN front-end: frontend = "pcen" and pcen_<name> for each of
-    PCEN_PARAMS' names (the model loader checks their ranges)."""
-    if not isinstance(params, Mapping) or set(params) != set(PCEN_PARAMS) or \
-            not all(isinstance(v, (int, float)) and np.isfinite(v) for v in params.values()):
-        raise ConversionError(f"{where}: PCEN parameters {params!r}: expected finite numbers for exactly "
+def _frontend_of(hparams, explicit: Optional[str], where: str) -> Dict[str, Any]:
+    """The audio front-end a checkpoint was trained with: its ``hyper_parameters``' ``frontend``
+    (``logmel`` or ``pcen``), ``pcen`` (the five parameters) and ``feature_mean`` / ``feature_std2``
+    when it states them, else ``explicit`` (the ``--frontend`` option) with this module's defaults;
+    a checkpoint and an option that disagree are an error. ``stated``: whether either said anything."""
+    hp = hparams if isinstance(hparams, Mapping) else {}
+    stated = hp.get("frontend")
+    if stated is not None and stated not in FRONTENDS:
+        raise ConversionError(f"{where}: hyper_parameters 'frontend' = {stated!r}: expected one of "
+                              f"{', '.join(FRONTENDS)}")
+    if stated is not None and explicit is not None and stated != explicit:
+        raise ConversionError(f"{where}: the checkpoint says it was trained with the {stated} front-end; "
+                              f"--frontend {explicit} contradicts it")
+    fe = stated or explicit or "logmel"
+    pcen = hp.get("pcen", PCEN_PARAMS) if fe == "pcen" else None
+    if pcen is not None and (not isinstance(pcen, Mapping) or set(pcen) != set(PCEN_PARAMS) or
+                             not all(isinstance(v, (int, float)) and np.isfinite(v) for v in pcen.values())):
+        raise ConversionError(f"{where}: PCEN parameters {pcen!r}: expected finite numbers for exactly "
                               f"{', '.join(PCEN_PARAMS)}")
-    meta.attrs["frontend"] = "pcen"
-    for k in PCEN_PARAMS:
-        meta.attrs["pcen_" + k] = np.float64(params[k])
+    out = dict(frontend=fe, pcen=None if pcen is None else {k: float(pcen[k]) for k in PCEN_PARAMS},
+               stated=stated is not None or explicit is not None or "feature_mean" in hp or "feature_std2" in hp)
+    for key, default in (("feature_mean", PCEN_FEATURE_MEAN if fe == "pcen" else FEATURE_MEAN),
+                         ("feature_std2", PCEN_FEATURE_STD2 if fe == "pcen" else FEATURE_STD2)):
+        v = hp.get(key, default)
+        if not isinstance(v, (int, float)) or not np.isfinite(v) or (key == "feature_std2" and v <= 0):
+            raise ConversionError(f"{where}: hyper_parameters '{key}' = {v!r}: expected a finite "
+                                  f"number{' > 0' if key == 'feature_std2' else ''}")
+        out[key] = float(v)
+    return out
+
+
+def _write_frontend_attrs(meta, fe: Optional[Dict[str, Any]], where: str) -> None:
+    """/meta attributes of the front-end (docs/model_format.md): feature_mean, feature_std2, and
+    for PCEN frontend = "pcen" and pcen_<name> (the model loader checks their ranges)."""
+    fe = fe or _frontend_of(None, None, where)
+    meta.attrs["feature_mean"] = np.float32(fe["feature_mean"])
+    meta.attrs["feature_std2"] = np.float32(fe["feature_std2"])
+    if fe["frontend"] == "pcen":
+        meta.attrs["frontend"] = "pcen"
+        for k in PCEN_PARAMS:
+            meta.attrs["pcen_" + k] = np.float64(fe["pcen"][k])
 
 
 class _Graph:
@@ -667,7 +692,7 @@ L2MU_DT_MS = 1.0  # one step per input frame; the L2MU's own bins (5 ms for Brai
 
 
 def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_kind: str, overwrite: bool,
-                  hparams, weights: str = "fp32") -> Dict[str, Any]:
+                  hparams, weights: str = "fp32", fe: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     from . import convert_l2mu as L
     import h5py
     try:
@@ -699,20 +724,9 @@ def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_k
                 config.attrs["theta"] = np.float64(params["theta"])
             meta.attrs["input_node"] = "input"
             meta.attrs["output_node"] = "output"
-            # audio models (scripts/train_l2mu.py): the front-end's feature normalisation
-            for key in ("feature_mean", "feature_std2"):
-                if key in hp:
-                    v = hp[key]
-                    if not isinstance(v, (int, float)) or not np.isfinite(v) or (key == "feature_std2" and v <= 0):
-                        raise ConversionError(f"{ckpt_path}: hyper_parameters '{key}' = {v!r}: expected a finite "
-                                              f"number{' > 0' if key == 'feature_std2' else ''}")
-                    meta.attrs[key] = np.float32(v)
-            fe = hp.get("frontend", "logmel")
-            if fe == "pcen":
-                _write_pcen_attrs(meta, hp.get("pcen"), ckpt_path)
-            elif fe != "logmel":
-                raise ConversionError(f"{ckpt_path}: hyper_parameters 'frontend' = {fe!r}: expected one of "
-                                      f"{', '.join(FRONTENDS)}")
+            # audio models (scripts/train_l2mu.py): the front-end, when the checkpoint states it
+            if fe["stated"]:
+                _write_frontend_attrs(meta, fe, ckpt_path)
     return {
         "out_path": out_path,
         "config": cfg,
@@ -722,6 +736,7 @@ def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_k
         "sha256": sha,
         "model": "l2mu",
         "weights": weights,
+        "frontend": fe["frontend"] if fe else "logmel",
     }
 
 
@@ -735,7 +750,7 @@ def count_trainable(builder: _GraphBuilder) -> int:
 
 
 def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwrite: bool = False,
-            input_kind: str = "spikes", weights: str = "fp32", frontend: str = "logmel") -> Dict[str, Any]:
+            input_kind: str = "spikes", weights: str = "fp32", frontend: Optional[str] = None) -> Dict[str, Any]:
     """Convert checkpoint ``ckpt_path`` into the model file ``out_path``.
 
     ``out_path`` must not be the checkpoint, and must not exist unless ``overwrite`` (checked
@@ -744,8 +759,10 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
     a half-written ``out_path`` (an existing ``out_path`` is replaced only on success), and a
     second writer of the same path at the same time is refused (docs/hardening.md).  ``weights``:
     fp32 (default, the checkpoint's values), bf16 or int8 (per-output-channel scale) rounds the
-    synaptic weights (docs/weights.md).  ``frontend``: the audio front-end the Spiking LMUFormer
-    was trained with, ``logmel`` (default, upstream's) or ``pcen`` (docs/frontend.md; written to /meta).  Returns a summary dict (``config``, ``nodes``, ``projections``,
+    synaptic weights (docs/weights.md).  ``frontend``: the audio front-end the model was trained
+    with, ``logmel`` (upstream's) or ``pcen`` (docs/frontend.md; written to /meta); None (default):
+    what the checkpoint's ``hyper_parameters`` state (``frontend``, ``pcen``, ``feature_mean``,
+    ``feature_std2``; scripts/train_slmu.py and train_l2mu.py write them), else ``logmel``.  Returns a summary dict (``config``, ``nodes``, ``projections``,
     ``trainable_parameters``, ``sha256``, ``out_path``).  Raises :class:`ConversionError` for a
     checkpoint that cannot be converted.
     """
@@ -758,16 +775,14 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
         raise ConversionError(f"input_kind = {input_kind!r}, expected 'spikes' or 'values'")
     if weights not in WEIGHT_FORMATS:
         raise ConversionError(f"weights = {weights!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
-    if frontend not in FRONTENDS:
+    if frontend is not None and frontend not in FRONTENDS:
         raise ConversionError(f"frontend = {frontend!r}, expected one of {', '.join(FRONTENDS)}")
     sd, names, hparams = load_checkpoint(ckpt_path)
+    fe = _frontend_of(hparams, frontend, ckpt_path)
     from .convert_l2mu import find_prefix
     prefix = find_prefix(sd)
     if prefix is not None:
-        if frontend != "logmel":
-            raise ConversionError(f"{ckpt_path}: an L2MU checkpoint takes its front-end from its hyper_parameters; "
-                                  f"frontend = {frontend!r} applies to Spiking LMUFormer checkpoints")
-        return _convert_l2mu(ckpt_path, out_path, sd, names, prefix, input_kind, overwrite, hparams, weights)
+        return _convert_l2mu(ckpt_path, out_path, sd, names, prefix, input_kind, overwrite, hparams, weights, fe)
     try:
         cfg = infer_config(sd, names)
         check_state_dict(sd, cfg, names)
@@ -778,7 +793,7 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
     sha = file_sha256(ckpt_path)
 
     with claim(out_path, overwrite, inputs=[ckpt_path]) as tmp:
-        _write_file(tmp, builder, cfg, sha, weights, frontend)
+        _write_file(tmp, builder, cfg, sha, weights, fe)
     return {
         "out_path": out_path,
         "config": cfg,
@@ -787,7 +802,7 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
         "trainable_parameters": count_trainable(builder),
         "sha256": sha,
         "weights": weights,
-        "frontend": frontend,
+        "frontend": fe["frontend"],
     }
 
 
@@ -813,9 +828,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--weights", choices=WEIGHT_FORMATS, default="fp32",
                     help="round the synaptic weights: fp32 (default, as trained), bf16, or int8 with one scale per "
                          "output channel (docs/weights.md); counts are unchanged")
-    ap.add_argument("--frontend", choices=FRONTENDS, default="logmel",
-                    help="the audio front-end the model was trained with: logmel (default, upstream's) or pcen "
-                         "(per-channel energy normalisation, docs/frontend.md; scripts/train_slmu.py --frontend pcen)")
+    ap.add_argument("--frontend", choices=FRONTENDS, default=None,
+                    help="the audio front-end the model was trained with: logmel (upstream's) or pcen (per-channel "
+                         "energy normalisation, docs/frontend.md); default: what the checkpoint's hyper_parameters "
+                         "say (scripts/train_slmu.py writes it), else logmel")
     args = ap.parse_args(None if argv is None else list(argv))
     try:
         info = convert(args.checkpoint, args.output, args.memory_mode, overwrite=args.overwrite,
@@ -838,7 +854,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"{len(info['nodes'])} nodes, {len(info['projections'])} projections, "
           f"{info['trainable_parameters']:,} trainable parameters, memory mode {args.memory_mode}"
           + (f", {args.weights} weights" if args.weights != "fp32" else "")
-          + (f", {args.frontend} front-end" if args.frontend != "logmel" else ""))
+          + (f", {info['frontend']} front-end" if info["frontend"] != "logmel" else ""))
     return 0
 
 

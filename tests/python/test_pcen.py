@@ -183,6 +183,28 @@ def test_convert_cli_and_l2mu_hyper_parameters(tmp_path, pcen_model):
         convert(tmp_path / "l2mu_bad.pth", tmp_path / "l2mu_bad.h5", input_kind="values")
 
 
+def test_checkpoint_states_its_frontend(tmp_path, pcen_model):
+    """A Spiking LMUFormer checkpoint wrapped with hyper_parameters (scripts/train_slmu.py --frontend
+    pcen writes it so) converts to a PCEN model without --frontend; a contradicting option is refused."""
+    sd = torch.load(pcen_model.parent / "m.pth")
+    params = dict(PCEN_PARAMS, smooth=0.05)
+    torch.save({"state_dict": sd, "hyper_parameters": {"frontend": "pcen", "pcen": params, "feature_mean": 0.5,
+                                                       "feature_std2": 2.0}}, tmp_path / "w.pth")
+    info = convert(tmp_path / "w.pth", tmp_path / "w.h5")
+    assert info["frontend"] == "pcen"
+    fe = lmusim.Model(tmp_path / "w.h5").frontend
+    assert fe == dict(feature_mean=0.5, feature_std2=2.0, pcen=params)
+    a, b = h5_datasets(tmp_path / "w.h5"), h5_datasets(pcen_model)  # the same network
+    assert sorted(a) == sorted(b) and len(a) > 20
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    with pytest.raises(lmusim.convert.ConversionError, match="--frontend logmel contradicts it"):
+        convert(tmp_path / "w.pth", tmp_path / "x.h5", frontend="logmel")
+    # a plain state dict is log-mel unless told
+    assert convert(pcen_model.parent / "m.pth", tmp_path / "plain.h5")["frontend"] == "logmel"
+    assert lmusim.Model(tmp_path / "plain.h5").frontend["pcen"] is None
+
+
 def _env():
     import os
     env = dict(os.environ)

@@ -54,6 +54,7 @@ def pytorch_logits(wavs):
     torch = pytest.importorskip("torch")
     from lmusim.training.slmu import SpikingLMUFormer, load_upstream
     sd = torch.load(CKPT, map_location="cpu")
+    sd = sd.get("state_dict", sd)  # a checkpoint that states its front-end wraps the weights
     dim = sd["module.head.weight"].shape[1]
     depth = len({k.split(".")[2] for k in sd if k.startswith("module.block.")})
     net = SpikingLMUFormer(dim=dim, depth=depth, memory_size=sd["module.block.0.attn.lmu.A"].shape[0])
