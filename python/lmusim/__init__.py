@@ -21,10 +21,11 @@ Models (the Spiking LMUFormer)::
     ready = stream.push(frames)                         # outputs that became ready
     ready = stream.flush()
 
-Audio (16 kHz mono WAV, the Kaldi-compatible log-mel front-end of docs/lmuformer.md §1.2)::
+Audio (16 kHz mono WAV; the Kaldi-compatible log-mel front-end of docs/lmuformer.md §1.2, or PCEN
+on top of it, docs/frontend.md: each model file names its own)::
 
     result = model.run(["yes.wav", "no.wav"])            # WAV paths: features computed in C++
-    x = lmusim.features("yes.wav")                       # [128, 128] normalised log-mel
+    x = lmusim.features("yes.wav", **model.frontend)     # [128, 128] the model's features
     stream.push_audio(samples_chunk)                     # any chunk size; frames enter as they complete
     stream.finish_audio()                                # pad to 128 frames, then flush
 
@@ -259,7 +260,8 @@ class Model:
     def run(self, features, batch: int = 16, threads: int = 0, stream: bool = False, output: Optional[str] = None,
             record_spikes: bool = False, per_frame_counts: bool = False, overwrite: bool = False) -> RunResult:
         """Run clips: features [frames, width] (one clip) or [clips, frames, width], or a WAV
-        path or list of WAV paths (16 kHz mono; the model's log-mel front-end, 128 frames per clip).
+        path or list of WAV paths (16 kHz mono; the model's front-end, log-mel or PCEN, 128 frames
+        per clip).
 
         ``stream=True`` feeds the frames one at a time (same results); ``output`` writes the same
         HDF5 file as ``lmusim run --output``: never the model or an input WAV, and an existing

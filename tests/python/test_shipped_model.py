@@ -84,7 +84,7 @@ def test_accuracy_is_the_model_cards(clips, streamed):
     assert right / len(labels) >= 0.85  # sanity floor (the full test set: 91.39 %, model card)
 
 
-# The noisy shipped clips (data/demo_noisy): the model was not trained for them; what is checked is
+# The noisy shipped clips (data/demo_noisy: unseen test speakers with noise, rooms, channels); what is checked is
 # that lmusim streams them exactly as it runs whole clips and that the model card states their score.
 DEMO_NOISY = ROOT / "data" / "demo_noisy"
 
