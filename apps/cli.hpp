@@ -54,6 +54,7 @@ struct model_settings {
     bool spot = false;
     bool raw = false;                 // headerless PCM16 instead of a WAV header
     double threshold = 0.8;           // on the smoothed confidence
+    double release = -1;              // an open detection goes on while the confidence is >= this; < 0: min(0.5, threshold)
     std::string hop = "50ms";         // between window starts
     std::string refractory = "0.3s";  // a detection ends after this long without a confident window
 };

@@ -120,6 +120,10 @@ int main(int argc, char** argv) {
     run->add_option("--threshold", model_run.threshold, "Keyword spotting: report a keyword whose smoothed confidence reaches this")
         ->check(CLI::Range(0.0, 1.0))
         ->capture_default_str();
+    run->add_option("--release", model_run.release,
+                    "Keyword spotting: a detection, once started, goes on while its keyword's smoothed confidence is at least this "
+                    "(default 0.5, or --threshold if lower; at most --threshold)")
+        ->check(CLI::Range(0.0, 1.0));
     run->add_option("--hop", model_run.hop, "Keyword spotting: time between window starts (a multiple of 10 ms)")->capture_default_str();
     run->add_option("--refractory", model_run.refractory,
                     "Keyword spotting: a detection ends after this long without a confident window (one word, one line)")
@@ -195,7 +199,7 @@ int main(int argc, char** argv) {
     if (*cuba || *run) install_signal_handlers();  // other commands end at once on Ctrl-C
     try {
         if (*run && !spots_keywords(model_run))
-            for (const char* o : {"--raw", "--threshold", "--hop", "--refractory"})
+            for (const char* o : {"--raw", "--threshold", "--release", "--hop", "--refractory"})
                 if (run->count(o) > 0)
                     throw lmusim::error(cat(o, " is for keyword spotting: --input - --stream or --input FILE --stream --spot "
                                                "(docs/spotting.md)"));

@@ -102,6 +102,7 @@ int run_spot(const std::string& path, const run_settings& rs, const model_settin
     so.output_node = m.output_node;
     so.threads = rs.threads == 0 ? 1 : rs.threads;  // one window at a time: one thread is plenty
     so.threshold = ms.threshold;
+    so.release = ms.release < 0 ? std::min(0.5, ms.threshold) : ms.release;  // default 0.5, never above --threshold
     so.hop_s = parse_time_s(ms.hop, "--hop", false, true);
     so.refractory_s = parse_time_s(ms.refractory, "--refractory", false, true);
     lmusim::keyword_spotter spotter(m.net, m.frontend, so);
@@ -124,6 +125,7 @@ int run_spot(const std::string& path, const run_settings& rs, const model_settin
                          {"spot_window_s", cat(so.window_s)},
                          {"spot_hop_samples", std::to_string(spotter.hop_samples())},
                          {"spot_threshold", cat(so.threshold)},
+                         {"spot_release", cat(so.release)},
                          {"spot_smooth_windows", std::to_string(spotter.smooth_windows())},
                          {"spot_refractory_windows", std::to_string(spotter.refractory_windows())}};
         for (const auto& a : weight_attrs) wo.attributes.push_back(a);
@@ -133,9 +135,9 @@ int run_spot(const std::string& path, const run_settings& rs, const model_settin
     const bool talk = !rs.quiet && !rs.json;
     if (talk)
         std::fprintf(stderr,
-                     "lmusim: spotting keywords in %s with %s: %.3g s windows every %.0f ms, threshold %.2f, refractory %.0f ms; "
-                     "lines are time (the word's start), keyword, confidence\n",
-                     name.c_str(), path.c_str(), so.window_s, hop_s * 1e3, so.threshold, so.refractory_s * 1e3);
+                     "lmusim: spotting keywords in %s with %s: %.3g s windows every %.0f ms, threshold %.2f (release %.2f), "
+                     "refractory %.0f ms; lines are time (the word's start), keyword, confidence\n",
+                     name.c_str(), path.c_str(), so.window_s, hop_s * 1e3, so.threshold, so.release, so.refractory_s * 1e3);
 
     lmusim::wav_stream_decoder decoder(name, rate, ms.raw);
     const input_fd fd(in);

@@ -18,10 +18,11 @@ std::vector<double> softmax(std::span<const float> logits) {
     return p;
 }
 
-keyword_detector::keyword_detector(std::size_t classes, double threshold, std::size_t smooth_windows,
+keyword_detector::keyword_detector(std::size_t classes, double threshold, double release, std::size_t smooth_windows,
                                    std::size_t refractory_windows, std::uint64_t hop_samples, std::uint32_t sample_rate)
     : classes_(classes),
       threshold_(threshold),
+      release_(release),
       smooth_(smooth_windows),
       refractory_(refractory_windows),
       hop_samples_(hop_samples),
@@ -29,6 +30,8 @@ keyword_detector::keyword_detector(std::size_t classes, double threshold, std::s
       open_(classes) {
     if (classes == 0) throw error("keyword detector: no classes");
     if (!(threshold > 0 && threshold <= 1)) throw error(cat("--threshold ", threshold, ": expected a confidence in (0, 1]"));
+    if (!(release > 0 && release <= threshold))
+        throw error(cat("--release ", release, ": expected a confidence in (0, --threshold ", threshold, "]"));
     if (smooth_windows == 0) throw error("keyword detector: smoothing over 0 windows");
     if (hop_samples == 0 || sample_rate == 0) throw error("keyword detector: a hop of 0 samples");
 }
@@ -54,8 +57,8 @@ std::vector<detection> keyword_detector::push(std::span<const double> p) {
     for (double& v : q) v /= static_cast<double>(recent_.size());
     const auto best = static_cast<std::size_t>(std::max_element(q.begin(), q.end()) - q.begin());  // the first maximum
     const std::uint64_t k = window_++;
-    if (q[best] >= threshold_) {
-        auto& d = open_[best];
+    auto& d = open_[best];
+    if (q[best] >= threshold_ || (d && q[best] >= release_)) {
         if (d) {
             d->last = k;
             d->peak = std::max(d->peak, q[best]);
@@ -111,7 +114,7 @@ keyword_spotter::keyword_spotter(const network& net, const fbank_options& fronte
     : fb_(whole_stream(frontend)),
       fs_(fb_, false),
       runner_(net, context{.threads = o.threads, .streams = 1}, o.input_node, o.output_node),
-      detector_(runner_.output_width(), o.threshold, 1, 0, 1, 1) {
+      detector_(runner_.output_width(), o.threshold, o.release, 1, 0, 1, 1) {
     const fbank_options& f = fb_.options();
     if (runner_.input_width() != f.mel_bins)
         throw error(cat("keyword spotting: the model's input node '", o.input_node, "' takes ", runner_.input_width(),
@@ -130,7 +133,7 @@ keyword_spotter::keyword_spotter(const network& net, const fbank_options& fronte
     if (!(o.refractory_s >= 0) || !std::isfinite(o.refractory_s))
         throw error(cat("--refractory ", o.refractory_s, ": expected a duration >= 0"));
     refractory_ = static_cast<std::size_t>(std::floor(o.refractory_s / o.hop_s + 1e-9));
-    detector_ = keyword_detector(runner_.output_width(), o.threshold, smooth_, refractory_, hop_samples(), f.sample_rate);
+    detector_ = keyword_detector(runner_.output_width(), o.threshold, o.release, smooth_, refractory_, hop_samples(), f.sample_rate);
     pad_ = feature_normaliser(f).pad();  // as fbank::features and fbank_stream::finish pad
 }
 

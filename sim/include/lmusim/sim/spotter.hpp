@@ -30,6 +30,7 @@ struct spot_options {
     double window_s = 1.0;     // audio per window (what the model was trained on)
     double hop_s = 0.05;       // between window starts; a multiple of the front-end's frame shift
     double threshold = 0.8;    // on the smoothed confidence, in (0, 1]
+    double release = 0.5;      // an open detection goes on while its keyword's confidence is >= this, in (0, threshold]
     double smooth_s = 0.1;     // the confidence is averaged over the windows starting within this
     double refractory_s = 0.3;  // a detection ends after this long without a confident window
 };
@@ -44,16 +45,19 @@ struct detection {
 // Windows' class probabilities in, detections out; no model inside (a pure function of the
 // sequence). Window k's smoothed confidence is the mean of the probabilities of windows
 // max(0, k - smooth + 1) .. k; its top class c is detected when that confidence is >= threshold.
-// Confident windows of the same class at most `refractory` windows apart form one detection; it
-// is reported once `refractory` more windows passed without one (or at finish()), with
-//   time = start of the last confident window's averaged windows' centre
+// A detection of c, once started, also counts the windows whose top class is c with a confidence
+// >= release (hysteresis: release <= threshold). Counted windows of the same class at most
+// `refractory` windows apart form one detection; it is reported once `refractory` more windows
+// passed without one (or at finish()), with
+//   time = start of the last counted window's averaged windows' centre
 //        = (max(0, last - smooth + 1) + last) / 2 * hop_s,
 // which is where the word begins: the last window that still recognises a word is the one that
-// starts at its onset.
+// starts at its onset (it may do so with less confidence than the windows that hold the whole
+// word with some audio before it: hence the lower release threshold).
 class keyword_detector {
 public:
-    keyword_detector(std::size_t classes, double threshold, std::size_t smooth_windows, std::size_t refractory_windows,
-                     std::uint64_t hop_samples, std::uint32_t sample_rate);
+    keyword_detector(std::size_t classes, double threshold, double release, std::size_t smooth_windows,
+                     std::size_t refractory_windows, std::uint64_t hop_samples, std::uint32_t sample_rate);
     // The next window's probabilities (classes values); returns the detections that ended.
     std::vector<detection> push(std::span<const double> probabilities);
     // The stream ended: every detection still open, in time order.
@@ -68,7 +72,7 @@ private:
     detection close(std::size_t keyword, const open_detection& d) const;
 
     std::size_t classes_;
-    double threshold_;
+    double threshold_, release_;
     std::size_t smooth_, refractory_;
     std::uint64_t hop_samples_;
     std::uint32_t rate_;
