@@ -289,6 +289,8 @@ def test_unknown_length_streams_read_to_the_end(short_stream, from_file):
     (["--input", "-"], "add --stream"),
     (["--input", "x.npy", "--raw"], "--raw is for keyword spotting"),
     (["--input", "x.npy", "--threshold", "0.5"], "--threshold is for keyword spotting"),
+    (["--input", "x.npy", "--release", "0.5"], "--release is for keyword spotting"),
+    (["--input", "-", "--stream", "--threshold", "0.6", "--release", "0.7"], "--release 0.7: expected a confidence in (0, --threshold 0.6]"),
     (["--input", "-", "--stream", "--hop", "15ms"], "--hop 15 ms: expected a positive multiple"),
     (["--input", "-", "--stream", "--hop", "2s"], "longer than the 1000 ms window"),
     (["--input", "-", "--stream", "--refractory", "soon"], "--refractory 'soon'"),
