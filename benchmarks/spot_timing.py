@@ -6,7 +6,8 @@
    (eight shipped test clips of different words at irregular places over -50 dBFS white noise;
    a word's true start is where its clip first comes within 20 dB of its loudest 10 ms). A
    detection matches a placed word when it names it and lies within 0.5 s of its start; reported:
-   words found, found within 0.1 s, other detections, mean and largest time error.
+   words found, found within 0.1 s, other detections, mean and largest time error, and the wall
+   time lmusim took per second of audio (one thread, the spotter's default; process start included).
 2. **Every shipped clip alone** (``--clips``): each of the 70 clips of ``data/demo`` at 2 s in 5 s
    of the same noise; found once / missed / other detections.
 
@@ -21,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("LMUSIM_BUILD_DIR", os.path.join(ROOT, "build"))
@@ -33,13 +35,17 @@ spot_stream = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(spot_stream)
 
 
-def spot(lmusim_bin, model, samples, extra):
-    """Detections [(time, word)] of lmusim spotting `samples` (float32, 16 kHz) from a file."""
+def spot(lmusim_bin, model, samples, extra, timing=None):
+    """Detections [(time, word)] of lmusim spotting `samples` (float32, 16 kHz) from a file;
+    appends lmusim's wall time [s] to `timing` if given."""
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "rec.wav")
         spot_stream.write_wav16(path, samples)
+        t0 = time.perf_counter()
         r = subprocess.run([lmusim_bin, "run", model, "--input", path, "--stream", "--spot", "--quiet", *extra],
                            capture_output=True, text=True, check=True)
+        if timing is not None:
+            timing.append(time.perf_counter() - t0)
     out = []
     for ln in r.stdout.splitlines():
         t, _, word, _ = ln.split()
@@ -68,10 +74,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=12)
     ap.add_argument("--clips", action="store_true", help="also spot every shipped clip alone")
     a, extra = ap.parse_known_args(argv)
-    errors, other, placed = [], 0, 0
+    errors, other, placed, wall, audio_s = [], 0, 0, [], 0.0
     for seed in range(a.seeds):
         audio, truth = spot_stream.make_stream(seed)
-        e, o = match(spot(a.lmusim, a.model, audio, extra), truth)
+        audio_s += audio.size / 16000
+        e, o = match(spot(a.lmusim, a.model, audio, extra, wall), truth)
         placed += len(truth)
         errors += e
         other += o
@@ -80,7 +87,8 @@ def main(argv=None) -> int:
     e = np.abs(np.array(errors))
     print(f"{a.seeds} recordings: {len(e)} of {placed} words found, {int((e <= 0.1).sum())} within 0.1 s, "
           f"{other} other detection(s); mean |error| {e.mean():.3f} s, mean error {np.mean(errors):+.3f} s, "
-          f"largest {e.max():.3f} s")
+          f"largest {e.max():.3f} s; lmusim {sum(wall):.2f} s for {audio_s:.0f} s of audio "
+          f"({sum(wall) / audio_s:.3f} s per second)")
     if a.clips:
         rng = np.random.default_rng(7)
         once = missed = others = 0

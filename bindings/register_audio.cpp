@@ -1,4 +1,5 @@
 // Audio front-end: WAV reading and the Kaldi-compatible log-mel filterbank (io/audio.hpp).
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,12 +22,10 @@ fbank_options options_for(std::uint32_t sample_rate, std::size_t target_frames, 
     if (std2) o.feature_std2 = *std2;
     if (pcen) {
         o.pcen.enabled = true;
-        const std::map<std::string, double*> keys{{"smooth", &o.pcen.smooth}, {"alpha", &o.pcen.alpha}, {"delta", &o.pcen.delta},
-                                                  {"root", &o.pcen.root}, {"eps", &o.pcen.eps}};
         for (const auto& [k, v] : *pcen) {
-            auto it = keys.find(k);
-            if (it == keys.end()) throw error(cat("audio: pcen key '", k, "': expected smooth, alpha, delta, root or eps"));
-            *it->second = v;
+            const auto it = std::find_if(pcen_parameters.begin(), pcen_parameters.end(), [&](const auto& p) { return k == p.first; });
+            if (it == pcen_parameters.end()) throw error(cat("audio: pcen key '", k, "': expected smooth, alpha, delta, root or eps"));
+            o.pcen.*(it->second) = v;
         }
     }
     check_frontend(o, "audio");

@@ -107,8 +107,9 @@ void register_model(py::module_& m) {
                                [](const model_file& mf) -> std::optional<std::map<std::string, double>> {
                                    const pcen_options& p = mf.frontend.pcen;
                                    if (!p.enabled) return std::nullopt;
-                                   return std::map<std::string, double>{{"smooth", p.smooth}, {"alpha", p.alpha}, {"delta", p.delta},
-                                                                        {"root", p.root}, {"eps", p.eps}};
+                                   std::map<std::string, double> out;
+                                   for (const auto& [name, member] : pcen_parameters) out[name] = p.*member;
+                                   return out;
                                })
         .def("set_memory_mode",
              [](model_file& mf, const std::string& mode) { set_memory_mode(mf.net, memory_mode_from_string(mode)); })

@@ -53,16 +53,10 @@ class L2MUArch(kws.Arch):
                          beta=args.beta, threshold=args.threshold, surrogate=tuple(args.surrogate))
 
     def checkpoint(self, model, args):
-        if args.frontend == "pcen":
-            frontend = {"frontend": "pcen", "pcen": dict(feat.PCEN_PARAMS),
-                        "feature_mean": float(feat.PCEN_DEFAULTS["mean"]),
-                        "feature_std2": float(feat.PCEN_DEFAULTS["std2"])}
-        else:
-            frontend = {"feature_mean": float(feat.FEATURE_MEAN), "feature_std2": float(feat.FEATURE_STD2)}
         return l2mu.checkpoint(model, {
             "params": dict(model.config),
             "class_names": list(feat.CLASS_NAMES),
-            **frontend,
+            **feat.frontend_hparams(args.frontend),
         })
 
     def load(self, model, obj):

@@ -77,9 +77,7 @@ class SLMU(kws.Arch):
         if args.frontend == "logmel":
             return sd  # upstream's format: the plain state dict
         # otherwise the front-end travels with the weights (python3 -m lmusim.convert reads it)
-        return {"state_dict": sd, "hyper_parameters": {
-            "frontend": args.frontend, "pcen": dict(kws.feat.PCEN_PARAMS),
-            "feature_mean": float(kws.feat.PCEN_DEFAULTS["mean"]), "feature_std2": float(kws.feat.PCEN_DEFAULTS["std2"])}}
+        return {"state_dict": sd, "hyper_parameters": kws.feat.frontend_hparams(args.frontend)}
 
     def load(self, model, obj):
         if "state_dict" in obj:  # a checkpoint with hyper_parameters (see checkpoint())

@@ -185,6 +185,9 @@ void check_frontend(const fbank_options& o, const std::string& where) {
     if (!(p.eps > 0) || !std::isfinite(p.eps)) bad("eps", p.eps, "a finite number > 0");
 }
 
+feature_normaliser::feature_normaliser(const fbank_options& o)
+    : o_(&o), offset_(o.pcen.enabled ? std::pow(o.pcen.delta, o.pcen.root) : 0.0) {}
+
 float feature_normaliser::pad() const noexcept { return (0.0f - o_->feature_mean) / o_->feature_std2; }
 
 void feature_normaliser::row(float* row) {
@@ -193,12 +196,11 @@ void feature_normaliser::row(float* row) {
         const pcen_options& p = o_->pcen;
         const bool first = smooth_.empty();
         if (first) smooth_.resize(B);
-        const double offset = std::pow(p.delta, p.root);
         for (std::size_t m = 0; m < B; ++m) {
             const double e = std::exp(static_cast<double>(row[m]));
             double& s = smooth_[m];
             s = first ? e : (1.0 - p.smooth) * s + p.smooth * e;
-            row[m] = static_cast<float>(std::pow(e / std::pow(p.eps + s, p.alpha) + p.delta, p.root) - offset);
+            row[m] = static_cast<float>(std::pow(e / std::pow(p.eps + s, p.alpha) + p.delta, p.root) - offset_);
         }
     }
     for (std::size_t m = 0; m < B; ++m) row[m] = (row[m] - o_->feature_mean) / o_->feature_std2;

@@ -60,11 +60,8 @@ model_file load_model(const std::string& path) {
     if (!m.net.find_node(m.input_node).frame_input())
         throw file_error(cat(path, ": /meta input_node '", m.input_node, "' is a ", m.net.find_node(m.input_node).kind(),
                              " node, expected an input node"));
-    auto norm = [&](const char* name, float& value) {
-        if (!has_meta || !h5::has_attr(meta.id(), name)) return;
-        value = h5::read_attr<float>(f, meta.id(), name, "/meta");
-        if (!std::isfinite(value) || (std::string(name) == "feature_std2" && !(value > 0)))
-            throw file_error(cat(path, ": /meta attribute ", name, " = ", value, " is not a usable normalisation"));
+    auto norm = [&](const char* name, float& value) {  // checked with the rest of the front-end below
+        if (has_meta && h5::has_attr(meta.id(), name)) value = h5::read_attr<float>(f, meta.id(), name, "/meta");
     };
     norm("feature_mean", m.frontend.feature_mean);
     norm("feature_std2", m.frontend.feature_std2);
@@ -74,25 +71,18 @@ model_file load_model(const std::string& path) {
     if (frontend == "pcen") {
         pcen_options& p = m.frontend.pcen;
         p.enabled = true;
-        auto param = [&](const char* name, double& value) {
+        for (const auto& [name, member] : pcen_parameters) {
             const std::string key = cat("pcen_", name);
             if (!h5::has_attr(meta.id(), key))
                 throw file_error(cat(path, ": /meta frontend = 'pcen' but the attribute ", key, " is missing"));
-            value = h5::read_attr<double>(f, meta.id(), key, "/meta");
-        };
-        param("smooth", p.smooth);
-        param("alpha", p.alpha);
-        param("delta", p.delta);
-        param("root", p.root);
-        param("eps", p.eps);
+            p.*member = h5::read_attr<double>(f, meta.id(), key, "/meta");
+        }
     } else if (frontend != "logmel") {
         throw file_error(cat(path, ": /meta attribute frontend = '", frontend, "': expected 'logmel' or 'pcen'"));
     }
     try {
         check_frontend(m.frontend, cat(path, ": /meta"));
-    } catch (const file_error&) {
-        throw;
-    } catch (const error& e) {
+    } catch (const error& e) {  // a bad value in the file
         throw file_error(e.what());
     }
     return m;

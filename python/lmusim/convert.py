@@ -608,8 +608,8 @@ def _write_network(f, builder, model: str, dt_ms: float, sha256: str, weights: s
     return f.create_group("meta")
 
 
-def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str, weights: str = "fp32",
-                frontend: Optional[Dict[str, Any]] = None) -> None:
+def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str, weights: str,
+                frontend: Dict[str, Any]) -> None:
     import h5py
     with h5py.File(path, "w") as f:
         meta = _write_network(f, builder, MODEL_NAME, DT_MS, sha256, weights)
@@ -621,7 +621,7 @@ def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str
             config.attrs[k] = np.uint64(getattr(cfg, k))
         meta.attrs["input_node"] = "input"
         meta.attrs["output_node"] = "head"
-        _write_frontend_attrs(meta, frontend, path)
+        _write_frontend_attrs(meta, frontend)
 
 
 def _frontend_of(hparams, explicit: Optional[str], where: str) -> Dict[str, Any]:
@@ -655,10 +655,10 @@ def _frontend_of(hparams, explicit: Optional[str], where: str) -> Dict[str, Any]
     return out
 
 
-def _write_frontend_attrs(meta, fe: Optional[Dict[str, Any]], where: str) -> None:
-    """/meta attributes of the front-end (docs/model_format.md): feature_mean, feature_std2, and
-    for PCEN frontend = "pcen" and pcen_<name> (the model loader checks their ranges)."""
-    fe = fe or _frontend_of(None, None, where)
+def _write_frontend_attrs(meta, fe: Dict[str, Any]) -> None:
+    """/meta attributes of the front-end ``fe`` (:func:`_frontend_of`; docs/model_format.md):
+    feature_mean, feature_std2, and for PCEN frontend = "pcen" and pcen_<name> (the model loader
+    checks their ranges)."""
     meta.attrs["feature_mean"] = np.float32(fe["feature_mean"])
     meta.attrs["feature_std2"] = np.float32(fe["feature_std2"])
     if fe["frontend"] == "pcen":
@@ -692,7 +692,7 @@ L2MU_DT_MS = 1.0  # one step per input frame; the L2MU's own bins (5 ms for Brai
 
 
 def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_kind: str, overwrite: bool,
-                  hparams, weights: str = "fp32", fe: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                  hparams, weights: str, fe: Dict[str, Any]) -> Dict[str, Any]:
     from . import convert_l2mu as L
     import h5py
     try:
@@ -726,7 +726,7 @@ def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_k
             meta.attrs["output_node"] = "output"
             # audio models (scripts/train_l2mu.py): the front-end, when the checkpoint states it
             if fe["stated"]:
-                _write_frontend_attrs(meta, fe, ckpt_path)
+                _write_frontend_attrs(meta, fe)
     return {
         "out_path": out_path,
         "config": cfg,
@@ -736,7 +736,7 @@ def _convert_l2mu(ckpt_path: str, out_path: str, sd, names, prefix: str, input_k
         "sha256": sha,
         "model": "l2mu",
         "weights": weights,
-        "frontend": fe["frontend"] if fe else "logmel",
+        "frontend": fe["frontend"],
     }
 
 
@@ -762,8 +762,9 @@ def convert(ckpt_path: str, out_path: str, memory_mode: str = "impulse", overwri
     synaptic weights (docs/weights.md).  ``frontend``: the audio front-end the model was trained
     with, ``logmel`` (upstream's) or ``pcen`` (docs/frontend.md; written to /meta); None (default):
     what the checkpoint's ``hyper_parameters`` state (``frontend``, ``pcen``, ``feature_mean``,
-    ``feature_std2``; scripts/train_slmu.py and train_l2mu.py write them), else ``logmel``.  Returns a summary dict (``config``, ``nodes``, ``projections``,
-    ``trainable_parameters``, ``sha256``, ``out_path``).  Raises :class:`ConversionError` for a
+    ``feature_std2``; scripts/train_slmu.py and train_l2mu.py write them), else ``logmel``.
+    Returns a summary dict (``config``, ``nodes``, ``projections``, ``trainable_parameters``,
+    ``sha256``, ``out_path``, ``frontend``).  Raises :class:`ConversionError` for a
     checkpoint that cannot be converted.
     """
     if memory_mode not in MEMORY_MODES:

@@ -25,8 +25,8 @@ from ..convert import PCEN_FEATURE_MEAN, PCEN_FEATURE_STD2, PCEN_PARAMS
 
 __all__ = ["NUM_MEL_BINS", "TARGET_LENGTH", "FEATURE_MEAN", "FEATURE_STD", "FEATURE_STD2",
            "PAD_VALUE", "SAMPLE_RATE", "CLASS_NAMES", "load_wav", "fbank", "normalize",
-           "waveform_features", "wav_features", "wavs_features", "PCEN_PARAMS", "PCEN_DEFAULTS", "pcen",
-           "logmel_to_pcen_features"]
+           "waveform_features", "wav_features", "wavs_features", "PCEN_PARAMS", "PCEN_DEFAULTS",
+           "PCEN_PAD_VALUE", "pcen", "logmel_to_pcen_features", "frontend_hparams"]
 
 #: Mel bins (``num_mel_bins`` set in upstream ``src/run.py``).
 NUM_MEL_BINS = 128
@@ -83,11 +83,21 @@ def normalize(fb: torch.Tensor) -> torch.Tensor:
 #: normalised as ``(pcen - mean) / std2``. The values a converted model's file records
 #: (``python3 -m lmusim.convert --frontend pcen``).
 PCEN_DEFAULTS = dict(**PCEN_PARAMS, mean=PCEN_FEATURE_MEAN, std2=PCEN_FEATURE_STD2)
+#: Normalised value of a padding (or masked) PCEN cell, P = 0, float32.
+PCEN_PAD_VALUE = float(np.float32((0.0 - PCEN_FEATURE_MEAN) / PCEN_FEATURE_STD2))
 
 
-def pcen(logmel: np.ndarray, valid: Optional[np.ndarray] = None, smooth: float = 0.025,
-         alpha: float = 0.98, delta: float = 2.0, root: float = 0.5, eps: float = 1e-6,
-         mean: float = 0.0, std2: float = 1.0) -> np.ndarray:
+def frontend_hparams(frontend: str) -> dict:
+    """The ``hyper_parameters`` entries that tell ``python3 -m lmusim.convert`` a checkpoint's
+    front-end: ``feature_mean`` / ``feature_std2``, and for PCEN ``frontend`` and ``pcen``."""
+    if frontend == "pcen":
+        return {"frontend": "pcen", "pcen": dict(PCEN_PARAMS), "feature_mean": float(PCEN_FEATURE_MEAN),
+                "feature_std2": float(PCEN_FEATURE_STD2)}
+    return {"feature_mean": float(FEATURE_MEAN), "feature_std2": float(FEATURE_STD2)}
+
+
+def pcen(logmel: np.ndarray, valid: Optional[np.ndarray] = None, *, smooth: float, alpha: float,
+         delta: float, root: float, eps: float, mean: float, std2: float) -> np.ndarray:
     """PCEN of log-mel rows ``logmel`` [..., frames, bins] (natural-log energies), normalised,
     float32. The smoother starts at the first frame's energy, ``M[0] = E[0]``, then
     ``M[t] = (1 - s) M[t-1] + s E[t]``; ``P = (E / (eps + M)^alpha + delta)^r - delta^r``.

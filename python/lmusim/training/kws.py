@@ -270,8 +270,8 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
                     help="with --train-subset: fraction of each epoch's clips drawn from each "
                          "training split (comma list, same order as --train-splits)")
     ap.add_argument("--frontend", choices=("logmel", "pcen"), default="logmel",
-                    help="the features: normalised log-mel (default, upstream's) or PCEN (docs/frontend.md; "
-                         "convert the result with python3 -m lmusim.convert --frontend pcen)")
+                    help="the features: normalised log-mel (default, upstream's) or PCEN (docs/frontend.md; the "
+                         "architecture's checkpoints state it for python3 -m lmusim.convert)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
@@ -291,8 +291,7 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
 
-    pad_value = feat.PAD_VALUE if args.frontend == "logmel" else \
-        float(np.float32((0.0 - feat.PCEN_DEFAULTS["mean"]) / feat.PCEN_DEFAULTS["std2"]))
+    pad_value = feat.PAD_VALUE if args.frontend == "logmel" else feat.PCEN_PAD_VALUE
     train_splits = _split_list(args.train_splits)
     val_splits = _split_list(args.val_splits)
     test_splits = _split_list(args.test_splits)

@@ -2,10 +2,12 @@
 // Audio in: WAV files and the Kaldi-compatible log-mel filterbank of the Spiking LMUFormer's input
 // pipeline (docs/lmuformer.md §1.2; torchaudio.compliance.kaldi.fbank with the upstream arguments), whole
 // clips and streaming in chunks of any size.
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lmusim/core/output_file.hpp"
@@ -39,6 +41,15 @@ struct pcen_options {
     double eps = 1e-6;      // floor of the smoothed energy
 };
 
+// The parameters by name: a model file's /meta attributes pcen_<name>, Python's pcen dict keys.
+inline constexpr std::array<std::pair<const char*, double pcen_options::*>, 5> pcen_parameters{{
+    {"smooth", &pcen_options::smooth},
+    {"alpha", &pcen_options::alpha},
+    {"delta", &pcen_options::delta},
+    {"root", &pcen_options::root},
+    {"eps", &pcen_options::eps},
+}};
+
 struct fbank_options {
     std::uint32_t sample_rate = 16000;  // [Hz]; other rates are rejected (resample with sox first)
     std::size_t frame_length = 400;     // samples (25 ms)
@@ -63,12 +74,13 @@ void check_frontend(const fbank_options& o, const std::string& where);
 // or a zero PCEN output, normalised.
 class feature_normaliser {
 public:
-    explicit feature_normaliser(const fbank_options& o) : o_(&o) {}
+    explicit feature_normaliser(const fbank_options& o);
     void row(float* row);  // in place
     float pad() const noexcept;
 
 private:
     const fbank_options* o_;
+    double offset_ = 0;           // PCEN's delta^root
     std::vector<double> smooth_;  // PCEN's M per bin; empty before the first row
 };
 
