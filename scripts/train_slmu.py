@@ -15,7 +15,8 @@ The loop, data, augmentation and checkpointing are :mod:`lmusim.training.kws` (s
   starts a deeper model from a shallower checkpoint, the new blocks as identities.
 * Loss: cross-entropy on the clip logits (``--loss ce``, default; mean over frames of the
   per-frame head outputs, as upstream) or upstream's BCEWithLogits on one-hot targets
-  (``--loss bce``).
+  (``--loss bce``); ``--frame-loss W`` adds W times a per-frame loss from the manifest's word
+  positions (see :func:`lmusim.training.kws.frame_loss`).
 * Optimiser: Adam(lr 2.5e-3, betas (0.95, 0.999), weight_decay 0) as upstream
   (docs/lmuformer.md §7); MultiStepLR stepped once per epoch (``--milestones``, ``--gamma``);
   no warm-up, no clipping.
@@ -98,6 +99,9 @@ class SLMU(kws.Arch):
                 blk.mlp.fc2_conv.weight.zero_()
                 blk.mlp.fc2_conv.bias.zero_()
         print(f"grown: blocks {new} start as identities", flush=True)
+
+    def frame_logits(self, model, x):
+        return model(x, mode="frames")
 
     def firing_rates(self, model, feats):
         return firing_rates(model, feats)

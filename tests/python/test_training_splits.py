@@ -161,3 +161,92 @@ def test_grow_starts_new_blocks_as_identities(tmp_path):
     Args.grow = False
     with pytest.raises(RuntimeError, match="Missing key"):
         arch.load(arch.build(Args), upstream_state_dict(small))
+
+
+def test_word_frame_codes_from_the_manifest_positions():
+    """Frames before the word (look-ahead margin included) and after it, hand-computed: input frame t
+    covers samples [160 t, 160 t + 400)."""
+    recs = [dict(params=dict(offset=4000, speech_samples=3200)),           # clean clip
+            dict(conditions=dict(offset=0, speech_samples=16000)),         # noisy clip, word fills it
+            dict(params=dict(speed=100))]                                  # no positions: all free
+    c = kws.word_frame_codes(recs, frames=128, margin=8)
+    assert c.dtype == np.int8 and c.shape == (3, 128)
+    # before: (t + 8) * 160 + 400 <= 4000  <=>  t <= 14;  after: 160 t >= 7200  <=>  t >= 45
+    assert (c[0, :15] == kws.FRAME_BEFORE).all() and (c[0, 15:45] == kws.FRAME_FREE).all()
+    assert (c[0, 45:] == kws.FRAME_AFTER).all()
+    assert (c[1, :100] == kws.FRAME_FREE).all() and (c[1, 100:] == kws.FRAME_AFTER).all()
+    assert (c[2] == kws.FRAME_FREE).all()
+    assert (kws.word_frame_codes(recs[:1], margin=0)[0, :23] == kws.FRAME_BEFORE).all()  # t <= 22.5
+    assert kws.word_frame_codes(recs[:1], margin=0)[0, 23] == kws.FRAME_FREE
+
+
+def test_frame_loss_closed_form():
+    """Before the word: KL(uniform || softmax); after it: cross-entropy to the label; free frames
+    contribute nothing; each part is a mean over its frames."""
+    import math
+    logits = torch.tensor([[[0.0, math.log(3.0)], [100.0, -100.0], [2.0, 0.0]],
+                           [[5.0, 5.0], [0.0, 1.0], [7.0, 7.0]]])
+    codes = torch.tensor([[1, 0, 2], [1, 2, 0]])
+    y = torch.tensor([0, 1])
+    kl = -math.log(2) - 0.5 * (math.log(0.25) + math.log(0.75))   # frame (0, 0); frame (1, 0) is uniform: 0
+    ce = 0.5 * (math.log(1 + math.exp(-2.0)) + math.log(1 + math.exp(-1.0)))
+    got = float(kws.frame_loss(logits, y, codes))
+    assert got == pytest.approx(kl / 2 + ce, rel=1e-6)
+    # no frame of either kind: zero
+    assert float(kws.frame_loss(logits, y, torch.zeros_like(codes))) == 0.0
+
+
+def test_augment_rolls_the_frame_codes_with_the_frames():
+    """The codes follow the roll; frames that wrapped around become free; the features and the random
+    draws are the same as without codes."""
+    b, n = 6, 128
+    x = torch.arange(n, dtype=torch.float32).view(1, n, 1).repeat(b, 1, 4)  # row t holds t
+    codes = torch.from_numpy(np.random.default_rng(1).integers(1, 3, (b, n)))
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    want = kws.augment(x.clone(), g1, 0, 0, False, 10)
+    got, got_codes = kws.augment(x.clone(), g2, 0, 0, False, 10, codes=codes.clone())
+    assert torch.equal(got, want)
+    assert torch.equal(torch.rand(3, generator=g1), torch.rand(3, generator=g2))
+    src = got[:, :, 0].long()
+    t = torch.arange(n).view(1, n)
+    wrapped = (src - t).abs() > 10
+    assert wrapped.any() and (~wrapped).any()
+    assert (got_codes[wrapped] == kws.FRAME_FREE).all()
+    assert torch.equal(got_codes[~wrapped], torch.gather(codes, 1, src)[~wrapped])
+
+
+def test_frame_loss_trains_and_frames_mode_is_the_clip_output(tmp_path):
+    """SpikingLMUFormer(mode="frames") averages to the clip logits exactly; train_slmu.py's loop runs
+    with --frame-loss on clips whose manifest gives word positions (and says how many frames it
+    constrains); an architecture without per-frame outputs refuses the option."""
+    import importlib.util
+    from pathlib import Path
+    from lmusim.training.slmu import SpikingLMUFormer, load_upstream
+    import slmu_reference as R
+    m = SpikingLMUFormer(dim=16, depth=1)
+    load_upstream(m, R.make_state_dict(dim=16, seed=3))
+    m.eval()
+    x = torch.randn(3, 128, 128)
+    with torch.no_grad():
+        assert torch.equal(m(x, mode="frames").mean(dim=1), m(x))
+        assert m(x, mode="frames").shape == (3, 128, 35)
+
+    data = tmp_path / "data"
+    make_data(data, {"train": 6, "validation": 2, "test": 2})
+    man = json.loads((data / "manifest.json").read_text())
+    for c in man["clips"]:  # 0.25 s clips (23 frames of audio): the word from 0.05 s to 0.15 s
+        c["params"] = dict(offset=800, speech_samples=1600)
+    (data / "manifest.json").write_text(json.dumps(man))
+    spec = importlib.util.spec_from_file_location(
+        "train_slmu", Path(__file__).resolve().parents[2] / "scripts" / "train_slmu.py")
+    ts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ts)
+    out = tmp_path / "out"
+    common = ["--data", str(data), "--cache", str(tmp_path / "cache"), "--out", str(out), "--epochs", "1",
+              "--batch", "3", "--threads", "1", "--frame-loss", "0.5", "--frame-margin", "0"]
+    assert kws.main(ts.SLMU(), common + ["--dim", "16"]) == 0
+    # before: 160 t + 400 <= 800 <=> t <= 2 (3 of 128 frames); after: 160 t >= 2400 <=> t >= 15 (113)
+    log = (out / "log.txt").read_text()
+    assert "2.3% of the training frames before their word, 88.3% after it" in log
+    with pytest.raises(SystemExit, match="--frame-loss is not available for tiny"):
+        kws.main(TinyL2MU(), common)

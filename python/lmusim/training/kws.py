@@ -8,7 +8,8 @@ command-line options and how its checkpoints are written and read.
   split and cached under ``--cache`` (``feats_<split>.npy`` float32 [clips, 128, 128]
   + ``labels_<split>.npy`` + ``paths_<split>.json``).
 * Loss: cross-entropy on the clip logits (``--loss ce``, default) or BCEWithLogits on one-hot
-  targets (``--loss bce``).
+  targets (``--loss bce``); ``--frame-loss W`` adds W times :func:`frame_loss` on the frames
+  before and after the word (positions from the manifest, :func:`word_frame_codes`).
 * Optimiser: Adam(``--lr``, betas (0.95, 0.999), weight_decay 0); MultiStepLR stepped once per
   epoch (``--milestones``, ``--gamma``); optional gradient-norm clipping (``--clip``).
 * Training augmentation on the cached features: one frequency and one time mask (SpecAugment;
@@ -81,6 +82,48 @@ def _split_list(text: str):
     return out
 
 
+#: Per-frame target kinds of :func:`word_frame_codes`.
+FRAME_FREE, FRAME_BEFORE, FRAME_AFTER = 0, 1, 2
+
+
+def word_frame_codes(recs, frames: int = feat.TARGET_LENGTH, margin: int = 8,
+                     shift: int = 160, win: int = 400) -> np.ndarray:
+    """Which output frames of each clip come before and after its word, from the manifest's
+    ``offset`` and ``speech_samples`` (``params`` of clean clips, ``conditions`` of noisy ones):
+    int8 [clips, frames], ``FRAME_BEFORE`` where no input frame up to ``margin`` frames later
+    (the model's look-ahead, with room to spare) reaches the word's first sample,
+    ``FRAME_AFTER`` where the frame starts after its last sample, ``FRAME_FREE`` elsewhere and for
+    clips without positions.  Input frame t covers samples [t*shift, t*shift + win)."""
+    out = np.zeros((len(recs), frames), dtype=np.int8)
+    t = np.arange(frames)
+    for i, r in enumerate(recs):
+        pos = r.get("conditions") or r.get("params") or {}
+        if "offset" not in pos or "speech_samples" not in pos:
+            continue
+        start, end = int(pos["offset"]), int(pos["offset"]) + int(pos["speech_samples"])
+        out[i, (t + margin) * shift + win <= start] = FRAME_BEFORE
+        out[i, t * shift >= end] = FRAME_AFTER
+    return out
+
+
+def frame_loss(frame_logits: torch.Tensor, y: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Per-frame loss of ``--frame-loss``: before the word a causal model cannot know it, so the
+    frame's output should be uniform over the classes (KL(uniform || softmax), i.e. the frame casts
+    no vote in the mean over frames that decides); after the word it has heard all of it, so the
+    frame should name it (cross-entropy).  Each part is the mean over its frames of the batch.
+    ``frame_logits`` [B, N, C], ``y`` [B], ``codes`` [B, N] of :func:`word_frame_codes`."""
+    logp = F.log_softmax(frame_logits, dim=-1)
+    loss = frame_logits.new_zeros(())
+    before = codes == FRAME_BEFORE
+    if before.any():
+        loss = loss - logp[before].mean(dim=-1).mean() - float(np.log(frame_logits.shape[-1]))
+    after = codes == FRAME_AFTER
+    if after.any():
+        yy = y.view(-1, 1).expand(codes.shape)[after]
+        loss = loss + F.nll_loss(logp[after], yy)
+    return loss
+
+
 def load_split(data_dir: str, cache: str, split: str, log, workers: int = 2, frontend: str = "logmel"):
     """Cached features/labels of one split (computed on first use). ``frontend="pcen"``: the PCEN
     features (docs/frontend.md), computed from the cached log-mel ones and cached as
@@ -141,11 +184,13 @@ def _warp_index(alpha: torch.Tensor, n_mels: int) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, freqm: int, timem: int, noise: bool,
-            roll: int, warp: float = 0.0, pad: float = feat.PAD_VALUE) -> torch.Tensor:
+            roll: int, warp: float = 0.0, pad: float = feat.PAD_VALUE, codes: torch.Tensor = None):
     """Training augmentation on normalised features x [B, N, F] (may work in place): optional
     formant scaling (``warp``: factor uniform in [1-warp, 1+warp], linear interpolation across
     mel bins), then upstream's SpecAugment, noise and roll (docs/lmuformer.md §1.3). Masked cells
-    take ``pad``, the front-end's padding value."""
+    take ``pad``, the front-end's padding value.  With ``codes`` (per-frame target kinds [B, N] of
+    :func:`word_frame_codes`) returns ``(x, codes)``, the codes rolled with the frames and the
+    frames that wrapped around set to ``FRAME_FREE``; the random draws are the same either way."""
     b, n, f = x.shape
     if warp > 0:
         alpha = 1.0 + (torch.rand(b, generator=gen) * 2 - 1) * warp
@@ -172,9 +217,12 @@ def augment(x: torch.Tensor, gen: torch.Generator, freqm: int, timem: int, noise
         x.add_(torch.rand(x.shape, generator=gen) * amp)
     if roll > 0:
         sh = torch.randint(-roll, roll, (b,), generator=gen)
-        idx = (torch.arange(n).view(1, n) - sh.view(b, 1)) % n
+        src = torch.arange(n).view(1, n) - sh.view(b, 1)
+        idx = src % n
         x = torch.gather(x, 1, idx.view(b, n, 1).expand(b, n, f))
-    return x
+        if codes is not None:
+            codes = torch.gather(codes, 1, idx).masked_fill((src < 0) | (src >= n), FRAME_FREE)
+    return x if codes is None else (x, codes)
 
 
 @torch.no_grad()
@@ -221,6 +269,10 @@ class Arch:
     def firing_rates(self, model, feats: torch.Tensor) -> Dict[str, float]:
         raise NotImplementedError
 
+    def frame_logits(self, model, x: torch.Tensor) -> torch.Tensor:
+        """Each frame's output [B, N, C], whose mean over frames is ``model(x)`` (``--frame-loss``)."""
+        raise SystemExit(f"--frame-loss is not available for {self.name}")
+
     def loss(self, logits: torch.Tensor, y: torch.Tensor, args) -> torch.Tensor:
         """The training loss of a batch (the prediction is always the logits' argmax): by default
         cross-entropy (``--loss ce``) or BCE on one-hot targets (``--loss bce``)."""
@@ -251,6 +303,11 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
                          "step and a target rate (--correct-rate for the label, --incorrect-rate elsewhere)")
     ap.add_argument("--correct-rate", type=float, default=0.5)
     ap.add_argument("--incorrect-rate", type=float, default=0.02)
+    ap.add_argument("--frame-loss", type=float, default=0.0,
+                    help="add this weight times a per-frame loss from the manifest's word positions: uniform "
+                         "outputs before the word, the label after it (0: off; --loss ce only)")
+    ap.add_argument("--frame-margin", type=int, default=8,
+                    help="frames of look-ahead allowed for when finding the frames before the word")
     ap.add_argument("--clip", type=float, default=0.0, help="clip the gradient norm to this (0: off)")
     ap.add_argument("--freqm", type=int, default=24)
     ap.add_argument("--timem", type=int, default=24)
@@ -299,6 +356,15 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
     tr_sizes = [len(p[1]) for p in tr_parts]
     xtr_t = torch.from_numpy(np.concatenate([np.asarray(p[0]) for p in tr_parts]))  # in memory
     ytr = np.concatenate([p[1] for p in tr_parts])
+    codes_tr = None
+    if args.frame_loss > 0:
+        if args.loss != "ce":
+            raise SystemExit("--frame-loss needs --loss ce")
+        codes_tr = torch.from_numpy(word_frame_codes([r for p in tr_parts for r in p[2]],
+                                                     frames=xtr_t.shape[1], margin=args.frame_margin))
+        kinds = np.bincount(codes_tr.numpy().ravel(), minlength=3) / codes_tr.numel()
+        log(f"--frame-loss {args.frame_loss}: {kinds[FRAME_BEFORE]:.1%} of the training frames before "
+            f"their word, {kinds[FRAME_AFTER]:.1%} after it")
     del tr_parts
     fractions = None
     if args.train_fractions:
@@ -358,9 +424,16 @@ def main(arch: Arch, argv=None, description: str = "") -> int:
             idx = order[bi * args.batch:(bi + 1) * args.batch]
             xb = xtr_t[idx].clone()
             yb = torch.from_numpy(ytr[idx.numpy()])
-            xb = augment(xb, gen, args.freqm, args.timem, not args.no_noise, args.roll, args.warp, pad_value)
-            logits = model(xb)
-            loss = arch.loss(logits, yb, args)
+            if codes_tr is None:
+                xb = augment(xb, gen, args.freqm, args.timem, not args.no_noise, args.roll, args.warp, pad_value)
+                logits = model(xb)
+                loss = arch.loss(logits, yb, args)
+            else:
+                xb, cb = augment(xb, gen, args.freqm, args.timem, not args.no_noise, args.roll, args.warp,
+                                 pad_value, codes=codes_tr[idx].long())
+                per_frame = arch.frame_logits(model, xb)
+                logits = per_frame.mean(dim=1)
+                loss = arch.loss(logits, yb, args) + args.frame_loss * frame_loss(per_frame, yb, cb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if args.clip > 0:

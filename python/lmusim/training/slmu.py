@@ -434,8 +434,9 @@ class Block(nn.Module):
 class SpikingLMUFormer(nn.Module):
     """``slmu_rnn_ms_conv1d`` (upstream ``ConvLMU`` with Conv1d4EBMs / SLMUMs / ConvFFNMs and
     the head LIF).  Input: normalised features [B, N=128, in_channels]; output: logits
-    [B, n_class] (``mode="normal"``) or per-frame running-mean logits [N, B, n_class]
-    (``mode="all_seq"``)."""
+    [B, n_class] (``mode="normal"``), per-frame running-mean logits [N, B, n_class]
+    (``mode="all_seq"``) or each frame's head output [B, N, n_class] (``mode="frames"``, whose
+    mean over frames is the ``"normal"`` output)."""
 
     def __init__(self, dim: int = 256, depth: int = 1, in_channels: int = 128,
                  n_class: int = 35, mlp_ratio: float = 4.0, memory_size: Optional[int] = None,
@@ -476,10 +477,10 @@ class SpikingLMUFormer(nn.Module):
             n = x.shape[0]
             x = x / torch.arange(1, n + 1, device=x.device).view(n, 1, 1).float()
             return self.head(x)  # [N, B, n_class]
-        if mode != "normal":
+        if mode not in ("normal", "frames"):
             raise ValueError(f"unknown mode {mode!r}")
         x = self.head(x.permute(0, 2, 1).contiguous())  # B, N, n_class
-        return x.mean(dim=1)
+        return x if mode == "frames" else x.mean(dim=1)
 
 
 # ---------------------------------------------------------------------------------------------
