@@ -159,13 +159,8 @@ def main(argv=None) -> int:
             net = l2mu.L2MU(n_in=n_in, memory_size=M, order=d, hidden=H, classes=C)
             l2mu.load(net, ck)
         else:
-            from lmusim.training.slmu import SpikingLMUFormer, load_upstream
-            key = next(k for k in sd if k.endswith("head.weight"))
-            dim = sd[key].shape[1]
-            depth = len({m.group(1) for k in sd for m in [re.search(r"(?:^|\.)block\.(\d+)\.", k)] if m})
-            mkey = next(k for k in sd if k.endswith("lmu.A"))
-            net = SpikingLMUFormer(dim=dim, depth=depth, n_class=sd[key].shape[0], memory_size=sd[mkey].shape[0])
-            load_upstream(net, sd)
+            from lmusim.training.slmu import from_state_dict
+            net = from_state_dict(sd)
         net.eval()
 
         def predict(x):

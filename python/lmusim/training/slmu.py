@@ -33,6 +33,7 @@ registration order are those of upstream (github.com/zeyuliu1037/LMUFormer at 5d
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections import OrderedDict
 from typing import Dict, Optional
@@ -500,6 +501,19 @@ def load_upstream(model: nn.Module, state_dict: Dict[str, torch.Tensor], strict:
 
 
 #: our module path -> LIF name used by lmusim / slmu_reference (upstream f_u/f_m/f_h renamed).
+def from_state_dict(state_dict: Dict[str, torch.Tensor]) -> "SpikingLMUFormer":
+    """A model sized from an upstream-format state dict (dim, depth, classes, memory size), with its
+    weights loaded; ``{"state_dict": ..., "hyper_parameters": ...}`` checkpoints are unwrapped."""
+    sd = state_dict.get("state_dict", state_dict)
+    key = next(k for k in sd if k.endswith("head.weight"))
+    depth = len({m.group(1) for k in sd for m in [re.search(r"(?:^|\.)block\.(\d+)\.", k)] if m})
+    mkey = next(k for k in sd if k.endswith("lmu.A"))
+    net = SpikingLMUFormer(dim=sd[key].shape[1], depth=depth, n_class=sd[key].shape[0],
+                           memory_size=sd[mkey].shape[0])
+    load_upstream(net, sd)
+    return net
+
+
 def _lif_display_name(path: str) -> str:
     return path.replace("lmu.f_u", "lmu.u_lif").replace("lmu.f_m", "lmu.m_lif") \
                .replace("lmu.f_h", "lmu.h_lif")
