@@ -54,6 +54,31 @@ from lmusim.training.slmu import (SpikingLMUFormer, firing_rates, load_upstream,
                                   upstream_state_dict)
 
 
+def widen_memory_inputs(model, sd):
+    """A checkpoint's state dict with each block's memory input widened to the model's u channels
+    (``--grow``): the old channel stays channel 0 (W_u row, bn_u, the first M of bn_m, W_h's memory
+    columns), the new channels keep the model's initial values except W_h's columns that read their
+    memories, which are zero."""
+    own = {k: v for k, v in model.state_dict().items()}
+    out = {}
+    for k, v in sd.items():
+        name = k[len("module."):] if k.startswith("module.") else k
+        if name not in own or own[name].shape == v.shape or ".attn.lmu." not in name:
+            out[k] = v
+            continue
+        new = own[name].clone()
+        if name.endswith("W_h.weight"):  # [hidden, K*M + D] from [hidden, M + D]
+            d = model.config["dim"]
+            m = v.shape[1] - d
+            new[:, :m] = v[:, :m]
+            new[:, m:new.shape[1] - d] = 0
+            new[:, new.shape[1] - d:] = v[:, m:]
+        else:  # W_u rows, bn_u / bn_m channels: the old ones first
+            new[:v.shape[0]] = v
+        out[k] = new
+    return out
+
+
 class SLMU(kws.Arch):
     name = "slmu"
 
@@ -61,14 +86,19 @@ class SLMU(kws.Arch):
         ap.add_argument("--dim", type=int, default=256)
         ap.add_argument("--depth", type=int, default=1)
         ap.add_argument("--memory-size", type=int, default=None, help="default 2*dim (upstream)")
+        ap.add_argument("--u-channels", type=int, default=1,
+                        help="spike trains into each block's memory, each with a Legendre memory of its own "
+                             "(default 1, upstream's model)")
         ap.add_argument("--grow", action="store_true",
-                        help="with --init from a checkpoint with fewer blocks than --depth: load what it has and "
-                             "start the new blocks as identities (their last BatchNorm / conv zero), so the grown "
+                        help="with --init from a checkpoint with fewer blocks than --depth or fewer --u-channels: "
+                             "load what it has and start the new blocks as identities (their last BatchNorm / "
+                             "conv zero) and the new memories unread (their W_h columns zero), so the grown "
                              "model computes exactly what the checkpoint did before training")
 
     def build(self, args):
         self.grow = args.grow
-        return SpikingLMUFormer(dim=args.dim, depth=args.depth, memory_size=args.memory_size)
+        return SpikingLMUFormer(dim=args.dim, depth=args.depth, memory_size=args.memory_size,
+                                u_channels=args.u_channels)
 
     def describe(self, model):
         return "slmu_rnn_ms_conv1d " + super().describe(model)
@@ -86,6 +116,7 @@ class SLMU(kws.Arch):
         if not getattr(self, "grow", False):
             load_upstream(model, obj)
             return
+        obj = widen_memory_inputs(model, obj)
         missing, unexpected = load_upstream(model, obj, strict=False)
         new = sorted({int(k.split(".")[1]) for k in missing if k.startswith("block.")})
         if unexpected or any(not k.startswith(tuple(f"block.{i}." for i in new)) for k in missing):

@@ -183,10 +183,14 @@ class ModelConfig:
     seq_len: int  # columns of the LMU impulse response H
     #: conv name (without ".weight") -> kernel size, for the k-wide patch-embedding convolutions
     kernel_sizes: Dict[str, int] = field(default_factory=dict)
+    #: spike trains into each block's memory (rows of W_u), each with a memory of its own;
+    #: upstream's model has 1 (``scripts/train_slmu.py --u-channels``)
+    u_channels: int = 1
 
     def describe(self) -> str:
         return (f"dim {self.dim}, memory_size {self.memory_size}, mlp_hidden {self.mlp_hidden}, "
-                f"n_class {self.n_class}, depth {self.depth}, in_channels {self.in_channels}")
+                f"n_class {self.n_class}, depth {self.depth}, in_channels {self.in_channels}"
+                + (f", u_channels {self.u_channels}" if self.u_channels != 1 else ""))
 
 
 _PE_CONVS = ("patch_embed.proj_conv", "patch_embed.proj_conv1", "patch_embed.proj_conv2",
@@ -213,7 +217,7 @@ def infer_config(sd: Mapping, names: Optional[Mapping[str, str]] = None) -> Mode
     depth: the ``block.N.`` indices (0 .. depth-1); memory_size, seq_len:
     ``block.0.attn.lmu.H`` [M, L]; mlp_hidden: ``block.0.mlp.fc1_conv.weight`` [hidden, dim, 1];
     n_class: ``head.weight`` [n_class, dim]; each patch-embedding kernel size from its own
-    weight (must be odd).
+    weight (must be odd); u_channels: ``block.0.attn.lmu.W_u.weight`` [u_channels, dim].
     """
     names = names or {}
     dim, in_channels, _ = _shape(sd, "patch_embed.proj_conv.weight", names, 3,
@@ -234,6 +238,7 @@ def infer_config(sd: Mapping, names: Optional[Mapping[str, str]] = None) -> Mode
     memory_size, seq_len = _shape(sd, "block.0.attn.lmu.H", names, 2, "[memory_size, seq_len]")
     mlp_hidden = _shape(sd, "block.0.mlp.fc1_conv.weight", names, 3, f"[mlp_hidden, {dim}, 1]")[0]
     n_class = _shape(sd, "head.weight", names, 2, f"[n_class, {dim}]")[0]
+    u_channels = _shape(sd, "block.0.attn.lmu.W_u.weight", names, 2, f"[u_channels, {dim}]")[0]
     kernel_sizes = {}
     for conv in _PE_CONVS:
         w = sd.get(conv + ".weight")
@@ -241,7 +246,7 @@ def infer_config(sd: Mapping, names: Optional[Mapping[str, str]] = None) -> Mode
         kernel_sizes[conv] = k if k is not None and k % 2 == 1 else None
     return ModelConfig(dim=int(dim), memory_size=int(memory_size), mlp_hidden=int(mlp_hidden),
                        n_class=int(n_class), depth=depth, in_channels=int(in_channels),
-                       seq_len=int(seq_len), kernel_sizes=kernel_sizes)
+                       seq_len=int(seq_len), kernel_sizes=kernel_sizes, u_channels=int(u_channels))
 
 
 def _bn_keys(lay: "OrderedDict[str, tuple]", name: str, size: int) -> None:
@@ -252,7 +257,7 @@ def _bn_keys(lay: "OrderedDict[str, tuple]", name: str, size: int) -> None:
 def expected_layout(cfg: ModelConfig) -> "Tuple[OrderedDict[str, tuple], Dict[str, str]]":
     """Required key -> expected shape (``None`` = any odd kernel size), and the optional keys
     (``num_batches_tracked`` of each BatchNorm, ``fft_H`` of each LMU) -> kind."""
-    d, m, hid, l = cfg.dim, cfg.memory_size, cfg.mlp_hidden, cfg.seq_len
+    d, m, hid, l, uc = cfg.dim, cfg.memory_size, cfg.mlp_hidden, cfg.seq_len, cfg.u_channels
     lay: "OrderedDict[str, tuple]" = OrderedDict()
     optional: Dict[str, str] = {}
     pe = "patch_embed."
@@ -269,12 +274,12 @@ def expected_layout(cfg: ModelConfig) -> "Tuple[OrderedDict[str, tuple], Dict[st
         lay[lp + "B"] = (m, 1)
         lay[lp + "H"] = (m, l)
         optional[lp + "fft_H"] = "buffer"
-        lay[lp + "W_u.weight"] = (1, d)
-        lay[lp + "W_u.bias"] = (1,)
-        lay[lp + "W_h.weight"] = (d, m + d)
+        lay[lp + "W_u.weight"] = (uc, d)
+        lay[lp + "W_u.bias"] = (uc,)
+        lay[lp + "W_h.weight"] = (d, uc * m + d)
         lay[lp + "W_h.bias"] = (d,)
-        _bn_keys(lay, lp + "bn_u", 1)
-        _bn_keys(lay, lp + "bn_m", m)
+        _bn_keys(lay, lp + "bn_u", uc)
+        _bn_keys(lay, lp + "bn_m", uc * m)
         _bn_keys(lay, lp + "bn_h", d)
         _bn_keys(lay, a + "prev_bn", d)
         lay[a + "proj_conv.weight"] = (d, d, 1)
@@ -444,12 +449,14 @@ class _GraphBuilder:
     def analog(self, name: str, size: int) -> None:
         self._node(name, "analog", size, affine="none")
 
-    def lif(self, name: str, bn: str, theta: float = 1.0, form: str = "fused") -> None:
-        size = int(self.sd[bn + ".running_mean"].shape[0])
-        obj = self._node(name, "discrete_lif", size, tau=np.float32(LIF_TAU),
+    def lif(self, name: str, bn: str, theta: float = 1.0, form: str = "fused",
+            channels: Optional[slice] = None) -> None:
+        """A discrete LIF whose BatchNorm is ``bn`` (only its ``channels``, if given)."""
+        bn_data = self._bn_data(bn, "", channels)
+        obj = self._node(name, "discrete_lif", int(bn_data["bn_mean"].shape[0]), tau=np.float32(LIF_TAU),
                          v_threshold=np.float32(theta), v_reset=np.float32(LIF_V_RESET),
                          affine="batch_norm", bn_eps=np.float32(BN_EPS), bn_form=form)
-        obj.data.update(self._bn_data(bn, ""))
+        obj.data.update(bn_data)
 
     def memory(self, name: str, lmu: str) -> None:
         B = self.sd[lmu + "B"]
@@ -464,13 +471,13 @@ class _GraphBuilder:
         obj.data["weight"] = _f32(w)
         obj.data["bias"] = _f32(self.sd[linear + ".bias"])
 
-    def _bn_data(self, bn: str, prefix: str) -> "OrderedDict[str, np.ndarray]":
-        sd = self.sd
+    def _bn_data(self, bn: str, prefix: str, channels: Optional[slice] = None) -> "OrderedDict[str, np.ndarray]":
+        sd, c = self.sd, channels if channels is not None else slice(None)
         return OrderedDict([
-            (prefix + "bn_mean", _f32(sd[bn + ".running_mean"])),
-            (prefix + "bn_var", _f32(sd[bn + ".running_var"])),
-            (prefix + "bn_weight", _f32(sd[bn + ".weight"])),
-            (prefix + "bn_bias", _f32(sd[bn + ".bias"])),
+            (prefix + "bn_mean", _f32(sd[bn + ".running_mean"][c])),
+            (prefix + "bn_var", _f32(sd[bn + ".running_var"][c])),
+            (prefix + "bn_weight", _f32(sd[bn + ".weight"][c])),
+            (prefix + "bn_bias", _f32(sd[bn + ".bias"][c])),
         ])
 
     # -- projections ------------------------------------------------------------------------
@@ -530,14 +537,24 @@ class _GraphBuilder:
             self.lif(lp + "u_lif", lp + "bn_u")
             self.dense(lp + "W_u", a + "prev_lif", lp + "u_lif", sd[lp + "W_u.weight"],
                        sd[lp + "W_u.bias"])
-            self.memory(lp + "memory", lp)
-            self.identity(lp + "u_lif->memory", lp + "u_lif", lp + "memory")
-            self.lif(lp + "m_lif", lp + "bn_m", form="unfused")
-            self.identity(lp + "memory->m_lif", lp + "memory", lp + "m_lif")
+            k = cfg.u_channels
+            sfx = [f".{c}" if k > 1 else "" for c in range(k)]
+            for c in range(k):
+                # upstream (k = 1): one memory; k channels: memory.c / m_lif.c read u_lif's spike c
+                mem, mlif = lp + "memory" + sfx[c], lp + "m_lif" + sfx[c]
+                self.memory(mem, lp)
+                if k == 1:
+                    self.identity(lp + "u_lif->memory", lp + "u_lif", mem)
+                else:  # picks spike c: weight 1 on it, 0 elsewhere (the sum is exact)
+                    self.dense(f"{lp}u_lif->memory{sfx[c]}", lp + "u_lif", mem, _torch().eye(k)[c:c + 1])
+                self.lif(mlif, lp + "bn_m", form="unfused", channels=slice(c * m, (c + 1) * m))
+                self.identity(f"{lp}memory->m_lif{sfx[c]}", mem, mlif)
             self.lif(lp + "h_lif", lp + "bn_h", form="unfused")
             w_h = sd[lp + "W_h.weight"]
-            self.dense(lp + "W_h.m", lp + "m_lif", lp + "h_lif", w_h[:, :m], sd[lp + "W_h.bias"])
-            self.dense(lp + "W_h.x", a + "prev_lif", lp + "h_lif", w_h[:, m:])
+            for c in range(k):
+                self.dense(lp + "W_h.m" + sfx[c], lp + "m_lif" + sfx[c], lp + "h_lif", w_h[:, c * m:(c + 1) * m],
+                           sd[lp + "W_h.bias"] if c == 0 else None)
+            self.dense(lp + "W_h.x", a + "prev_lif", lp + "h_lif", w_h[:, k * m:])
             self.analog(x_mid, cfg.dim)
             self.identity(a + "x->x", x_in, x_mid)
             proj = self.dense(a + "proj_conv", lp + "h_lif", x_mid, sd[a + "proj_conv.weight"],
@@ -617,7 +634,8 @@ def _write_file(path: str, builder: _GraphBuilder, cfg: ModelConfig, sha256: str
             [f"class_{k}" for k in range(cfg.n_class)]
         meta.create_dataset("class_names", data=names, dtype=h5py.string_dtype())
         config = meta.create_group("config")
-        for k in ("dim", "memory_size", "mlp_hidden", "n_class", "depth", "in_channels"):
+        for k in ("dim", "memory_size", "mlp_hidden", "n_class", "depth", "in_channels") \
+                + (("u_channels",) if cfg.u_channels != 1 else ()):
             config.attrs[k] = np.uint64(getattr(cfg, k))
         meta.attrs["input_node"] = "input"
         meta.attrs["output_node"] = "head"

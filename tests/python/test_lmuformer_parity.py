@@ -199,3 +199,57 @@ def test_bad_input_is_a_clear_error(paper, tmp_path, case):
     assert r.returncode == 2, r.stderr
     assert expect in r.stderr
     assert r.stderr.strip().count("\n") == 0
+
+
+def test_memory_input_channels(tmp_path):
+    """A model whose memories take several spike trains (scripts/train_slmu.py --u-channels 3): the
+    converter writes one memory and one m_lif per channel, each fed by its own spike of u_lif, and
+    lmusim computes what the PyTorch training model does (per-frame logits and each channel's
+    memory spikes), whole-clip and streaming."""
+    from lmusim.training.slmu import SpikingLMUFormer, load_upstream, upstream_state_dict
+    base = SpikingLMUFormer(dim=32, depth=2)
+    load_upstream(base, R.make_state_dict(dim=32, depth=2, seed=3))  # calibrated: its LIFs fire
+    net = SpikingLMUFormer(dim=32, depth=2, u_channels=3)
+    sd = {k: v.clone() for k, v in base.state_dict().items()}
+    g = torch.Generator().manual_seed(7)
+    for i in range(2):  # the new channels: like channel 0, perturbed, and read by W_h
+        lp = f"block.{i}.attn.lmu."
+        w_u, w_h = sd[lp + "W_u.weight"], sd[lp + "W_h.weight"]
+        m = sd[lp + "A"].shape[0]
+        sd[lp + "W_u.weight"] = torch.cat([w_u] + [w_u + 0.3 * w_u.abs().mean() * torch.randn(w_u.shape, generator=g)
+                                                   for _ in range(2)])
+        sd[lp + "W_u.bias"] = sd[lp + "W_u.bias"].repeat(3)
+        sd[lp + "W_h.weight"] = torch.cat([w_h[:, :m], w_h[:, torch.randperm(m, generator=g)],
+                                           -w_h[:, torch.randperm(m, generator=g)], w_h[:, m:]], dim=1)
+        for p in ("weight", "bias", "running_mean", "running_var"):
+            sd[lp + "bn_u." + p] = sd[lp + "bn_u." + p].repeat(3)
+            sd[lp + "bn_m." + p] = sd[lp + "bn_m." + p].repeat(3)
+    net.load_state_dict(sd)
+    net.eval()
+    torch.save(upstream_state_dict(net), tmp_path / "k3.pth")
+    convert(tmp_path / "k3.pth", tmp_path / "k3.h5")
+    with h5py.File(tmp_path / "k3.h5", "r") as f:
+        assert f["meta/config"].attrs["u_channels"] == 3
+        nodes = f["nodes"]
+        for c in range(3):
+            assert nodes[f"block.1.attn.lmu.memory.{c}"].attrs["kind"] == "lmu_memory"
+            assert nodes[f"block.1.attn.lmu.m_lif.{c}"].attrs["size"] == 64
+            np.testing.assert_array_equal(f[f"projections/block.1.attn.lmu.u_lif->memory.{c}/weights"][:],
+                                          np.eye(3, dtype=np.float32)[c:c + 1])
+        assert "block.1.attn.lmu.memory" not in nodes
+    x = as_np(R.random_features(3, seed=5)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    with torch.no_grad():
+        per_frame = net(torch.from_numpy(x), mode="frames").numpy()  # [B, N, C]
+    # lmusim's frame_logits are the running means (upstream's "all_seq" output)
+    want = np.cumsum(per_frame.astype(np.float64), axis=1) / np.arange(1, x.shape[1] + 1)[None, :, None]
+    for extra in ([], ["--stream"]):
+        res = run_model(tmp_path / "k3.h5", tmp_path / "x.npy", tmp_path / f"o{len(extra)}.h5", *extra)
+        got = res["frame_logits"]
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= 1e-4
+        assert (got.mean(1).argmax(1) == want.mean(1).argmax(1)).all()
+        for c in range(3):  # every channel's memory spikes, and the new channels differ from channel 0
+            assert res["counts"][f"block.1.attn.lmu.m_lif.{c}"].sum() > 0
+        assert not np.array_equal(res["counts"]["block.1.attn.lmu.m_lif.1"],
+                                  res["counts"]["block.1.attn.lmu.m_lif.0"])

@@ -147,7 +147,7 @@ def test_grow_starts_new_blocks_as_identities(tmp_path):
     arch = ts.SLMU()
 
     class Args:
-        dim, depth, memory_size, grow = 16, 2, None, True
+        dim, depth, memory_size, grow, u_channels = 16, 2, None, True, 1
     big = arch.build(Args)
     arch.load(big, upstream_state_dict(small))
     big.eval()
@@ -250,3 +250,50 @@ def test_frame_loss_trains_and_frames_mode_is_the_clip_output(tmp_path):
     assert "2.3% of the training frames before their word, 88.3% after it" in log
     with pytest.raises(SystemExit, match="--frame-loss is not available for tiny"):
         kws.main(TinyL2MU(), common)
+
+
+def test_grow_memory_input_channels_starts_as_the_checkpoint(tmp_path):
+    """--u-channels K --grow: a model whose memories take K spike trains, from a checkpoint with one,
+    computes what the checkpoint did (eval mode); the new memories are live (their inputs spike) but
+    unread until training; from_state_dict() rebuilds the K-channel model from its shapes."""
+    import importlib.util
+    from pathlib import Path
+    from lmusim.training.slmu import SpikingLMUFormer, from_state_dict, load_upstream, upstream_state_dict
+    spec = importlib.util.spec_from_file_location(
+        "train_slmu", Path(__file__).resolve().parents[2] / "scripts" / "train_slmu.py")
+    ts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ts)
+    import slmu_reference as R
+    small = SpikingLMUFormer(dim=16, depth=1)
+    load_upstream(small, R.make_state_dict(dim=16, seed=3))
+    small.eval()
+    arch = ts.SLMU()
+
+    class Args:
+        dim, depth, memory_size, grow, u_channels = 16, 2, None, True, 3
+    big = arch.build(Args)
+    arch.load(big, upstream_state_dict(small))
+    big.eval()
+    cell = big.block[0].attn.lmu
+    assert cell.W_u.weight.shape == (3, 16) and cell.W_h.weight.shape == (16, 3 * 32 + 16)
+    x = torch.randn(4, 128, 128)
+    with torch.no_grad():
+        assert torch.equal(big(x), small(x))
+        cell.keep_memory = True
+        big(x)
+        mem = cell.last_memory  # [B, N, 3*32]: channel 0's memory is the checkpoint's
+        small.block[0].attn.lmu.keep_memory = True
+        small(x)
+        assert torch.equal(mem[..., :32], small.block[0].attn.lmu.last_memory)
+    assert cell.W_h.weight[:, 32:96].abs().sum() == 0 and cell.W_h.weight.requires_grad
+    # the K-channel memory: each channel's memory is the single-channel memory of its own spike train
+    with torch.no_grad():
+        u = (torch.rand(2, 3, 128) < 0.3).float()
+        f = torch.fft.rfft(u, n=256, dim=-1)
+        one = [torch.fft.irfft(f[:, i:i + 1] * cell.fft_H.unsqueeze(0), n=256, dim=-1)[..., :128] for i in range(3)]
+        many = torch.fft.irfft(f.unsqueeze(2) * cell.fft_H, n=256, dim=-1).flatten(1, 2)[..., :128]
+        assert torch.equal(many, torch.cat(one, dim=1))
+    again = from_state_dict(upstream_state_dict(big))
+    again.eval()
+    with torch.no_grad():
+        assert again.config["u_channels"] == 3 and torch.equal(again(x), big(x))

@@ -294,17 +294,23 @@ def lmu_state_space(memory_size: int, theta: float):
 
 
 class SpikingLMUFFTCell(nn.Module):
-    """Upstream ``SpikingLMUFFTCell`` (with its parent's buffers); LIFs named f_u, f_m, f_h."""
+    """Upstream ``SpikingLMUFFTCell`` (with its parent's buffers); LIFs named f_u, f_m, f_h.
+
+    ``u_channels`` (default 1, upstream's): the memory's input is that many spike trains, each with
+    a Legendre memory of its own (the same A, B); the memory output is their concatenation
+    [channel 0's M values, channel 1's, ...], so ``bn_m`` and ``f_m`` have ``u_channels * M``
+    channels and ``W_h`` reads ``u_channels * M + input_size`` values (not upstream's model)."""
 
     def __init__(self, input_size: int, hidden_size: int, memory_size: int, seq_len: int = 128,
-                 theta: float = 128.0):
+                 theta: float = 128.0, u_channels: int = 1):
         super().__init__()
         self.hidden_size = hidden_size
         self.memory_size = memory_size
+        self.u_channels = u_channels
         self.seq_len = seq_len
         self.theta = theta
-        self.W_u = nn.Linear(input_size, 1)
-        self.W_h = nn.Linear(memory_size + input_size, hidden_size)
+        self.W_u = nn.Linear(input_size, u_channels)
+        self.W_h = nn.Linear(u_channels * memory_size + input_size, hidden_size)
         A, B = lmu_state_space(memory_size, theta)
         self.register_buffer("A", A)
         self.register_buffer("B", B)
@@ -316,9 +322,9 @@ class SpikingLMUFFTCell(nn.Module):
         H = torch.cat(H, dim=-1)
         self.register_buffer("H", H)
         self.register_buffer("fft_H", torch.fft.rfft(H, n=2 * seq_len, dim=-1))
-        self.bn_u = nn.BatchNorm1d(1)
+        self.bn_u = nn.BatchNorm1d(u_channels)
         self.f_u = MultiStepLIF()
-        self.bn_m = nn.BatchNorm1d(memory_size)
+        self.bn_m = nn.BatchNorm1d(u_channels * memory_size)
         self.f_m = MultiStepLIF()
         self.bn_h = nn.BatchNorm1d(hidden_size)
         self.f_h = MultiStepLIF()
@@ -328,10 +334,13 @@ class SpikingLMUFFTCell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: spikes [B, N, C] -> hidden spikes h [B, hidden, N] (contiguous)."""
         _, seq_len, _ = x.shape
-        u = self.f_u(self.bn_u(self.W_u(x).transpose(-1, -2)))  # [B, 1, N] spikes
+        u = self.f_u(self.bn_u(self.W_u(x).transpose(-1, -2)))  # [B, K, N] spikes (upstream: K = 1)
         fft_u = torch.fft.rfft(u, n=2 * seq_len, dim=-1)
-        m = torch.fft.irfft(fft_u * self.fft_H.unsqueeze(0), n=2 * seq_len, dim=-1)
-        m = m[:, :, :seq_len]  # [B, M, N]
+        if self.u_channels == 1:
+            m = torch.fft.irfft(fft_u * self.fft_H.unsqueeze(0), n=2 * seq_len, dim=-1)
+        else:  # [B, K, 1, F] * [M, F] -> [B, K, M, F] -> [B, K*M, 2N]
+            m = torch.fft.irfft(fft_u.unsqueeze(2) * self.fft_H, n=2 * seq_len, dim=-1).flatten(1, 2)
+        m = m[:, :, :seq_len]  # [B, K*M, N]
         if self.keep_memory:
             self.last_memory = m.detach().permute(0, 2, 1).contiguous()
         m = self.f_m(self.bn_m(m))  # [B, M, N] spikes
@@ -344,12 +353,12 @@ class SLMUMs(nn.Module):
     """Upstream ``SLMUMs``: prev_bn -> prev_lif (0.5) -> spiking LMU cell -> 1x1 conv -> BN."""
 
     def __init__(self, dim: int, memory_size: Optional[int] = None, seq_len: int = 128,
-                 theta: float = 128.0):
+                 theta: float = 128.0, u_channels: int = 1):
         super().__init__()
         self.dim = dim
         self.hidden_size = dim
         self.memory_size = int(dim * 2.0) if memory_size is None else int(memory_size)
-        self.lmu = SpikingLMUFFTCell(dim, self.hidden_size, self.memory_size, seq_len, theta)
+        self.lmu = SpikingLMUFFTCell(dim, self.hidden_size, self.memory_size, seq_len, theta, u_channels)
         self.prev_bn = nn.BatchNorm1d(dim)
         self.prev_lif = MultiStepLIF(v_threshold=0.5)
         self.proj_conv = nn.Conv1d(dim, dim, kernel_size=1, stride=1)
@@ -422,9 +431,9 @@ class Block(nn.Module):
     """x <- x + attn(x); x <- x + mlp(x) (real-valued residual stream)."""
 
     def __init__(self, dim: int, mlp_ratio: float = 4.0, memory_size: Optional[int] = None,
-                 seq_len: int = 128, theta: float = 128.0):
+                 seq_len: int = 128, theta: float = 128.0, u_channels: int = 1):
         super().__init__()
-        self.attn = SLMUMs(dim, memory_size, seq_len, theta)
+        self.attn = SLMUMs(dim, memory_size, seq_len, theta, u_channels)
         self.mlp = ConvFFNMs(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -441,15 +450,17 @@ class SpikingLMUFormer(nn.Module):
 
     def __init__(self, dim: int = 256, depth: int = 1, in_channels: int = 128,
                  n_class: int = 35, mlp_ratio: float = 4.0, memory_size: Optional[int] = None,
-                 seq_len: int = 128, theta: float = 128.0):
+                 seq_len: int = 128, theta: float = 128.0, u_channels: int = 1):
         super().__init__()
         self.config = dict(dim=dim, depth=depth, in_channels=in_channels, n_class=n_class,
                            mlp_ratio=mlp_ratio,
                            memory_size=int(dim * 2.0) if memory_size is None else memory_size,
                            seq_len=seq_len, theta=theta)
+        if u_channels != 1:
+            self.config["u_channels"] = u_channels
         self.num_classes = n_class
         self.patch_embed = Conv1d4EBMs(in_channels, dim)
-        self.block = nn.ModuleList([Block(dim, mlp_ratio, memory_size, seq_len, theta)
+        self.block = nn.ModuleList([Block(dim, mlp_ratio, memory_size, seq_len, theta, u_channels)
                                     for _ in range(depth)])
         self.head_bn = nn.BatchNorm1d(dim)
         self.head_lif = MultiStepLIF()
@@ -508,8 +519,9 @@ def from_state_dict(state_dict: Dict[str, torch.Tensor]) -> "SpikingLMUFormer":
     key = next(k for k in sd if k.endswith("head.weight"))
     depth = len({m.group(1) for k in sd for m in [re.search(r"(?:^|\.)block\.(\d+)\.", k)] if m})
     mkey = next(k for k in sd if k.endswith("lmu.A"))
+    ukey = next(k for k in sd if k.endswith("lmu.W_u.weight"))
     net = SpikingLMUFormer(dim=sd[key].shape[1], depth=depth, n_class=sd[key].shape[0],
-                           memory_size=sd[mkey].shape[0])
+                           memory_size=sd[mkey].shape[0], u_channels=sd[ukey].shape[0])
     load_upstream(net, sd)
     return net
 
