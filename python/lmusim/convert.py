@@ -370,6 +370,8 @@ class _Obj:
     name: str
     attrs: "OrderedDict[str, Any]"
     data: "OrderedDict[str, np.ndarray]" = field(default_factory=OrderedDict)
+    #: wiring, not a trained weight (a channel selector): neither rounded nor counted as trainable
+    fixed: bool = False
 
 
 WEIGHT_FORMATS = ("fp32", "bf16", "int8")
@@ -411,7 +413,7 @@ def _compress_graph(nodes, projections, fmt: str) -> None:
         return
     for what, objs, key in (("node", nodes, "weight"), ("projection", projections, "weights")):
         for obj in objs:
-            if (what, obj.attrs.get("kind")) in _SYNAPTIC and key in obj.data:
+            if (what, obj.attrs.get("kind")) in _SYNAPTIC and key in obj.data and not obj.fixed:
                 obj.data[key] = compress_weights(obj.data[key], fmt)
 
 
@@ -546,7 +548,7 @@ class _GraphBuilder:
                 if k == 1:
                     self.identity(lp + "u_lif->memory", lp + "u_lif", mem)
                 else:  # picks spike c: weight 1 on it, 0 elsewhere (the sum is exact)
-                    self.dense(f"{lp}u_lif->memory{sfx[c]}", lp + "u_lif", mem, _torch().eye(k)[c:c + 1])
+                    self.dense(f"{lp}u_lif->memory{sfx[c]}", lp + "u_lif", mem, _torch().eye(k)[c:c + 1]).fixed = True
                 self.lif(mlif, lp + "bn_m", form="unfused", channels=slice(c * m, (c + 1) * m))
                 self.identity(f"{lp}memory->m_lif{sfx[c]}", mem, mlif)
             self.lif(lp + "h_lif", lp + "bn_h", form="unfused")
@@ -763,7 +765,7 @@ def count_trainable(builder: _GraphBuilder) -> int:
     docs/lmuformer.md §2.7)."""
     keep = {"weights", "weight", "bias", "bn_weight", "bn_bias", "post_bn_weight",
             "post_bn_bias"}
-    return sum(int(a.size) for o in builder.nodes + builder.projections
+    return sum(int(a.size) for o in builder.nodes + builder.projections if not o.fixed
                for k, a in o.data.items() if k in keep)
 
 

@@ -227,7 +227,12 @@ def test_memory_input_channels(tmp_path):
     net.load_state_dict(sd)
     net.eval()
     torch.save(upstream_state_dict(net), tmp_path / "k3.pth")
-    convert(tmp_path / "k3.pth", tmp_path / "k3.h5")
+    info = convert(tmp_path / "k3.pth", tmp_path / "k3.h5")
+    # the channel selectors are wiring: not counted as parameters, not rounded by --weights int8
+    assert info["trainable_parameters"] == sum(p.numel() for p in net.parameters())
+    convert(tmp_path / "k3.pth", tmp_path / "k3_int8.h5", weights="int8")
+    with h5py.File(tmp_path / "k3_int8.h5", "r") as f:
+        np.testing.assert_array_equal(f["projections/block.0.attn.lmu.u_lif->memory.2/weights"][:], [[0, 0, 1]])
     with h5py.File(tmp_path / "k3.h5", "r") as f:
         assert f["meta/config"].attrs["u_channels"] == 3
         nodes = f["nodes"]
