@@ -48,6 +48,35 @@ def make_data(root, counts):
     (root / "manifest.json").write_text(json.dumps(dict(clips=clips)))
 
 
+def train_slmu_script():
+    """scripts/train_slmu.py as a module."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "train_slmu", Path(__file__).resolve().parents[2] / "scripts" / "train_slmu.py")
+    ts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ts)
+    return ts
+
+
+def grown(depth, u_channels):
+    """A calibrated depth-1 dim-16 model and the model train_slmu.py --grow makes of it (eval mode)."""
+    from lmusim.training.slmu import SpikingLMUFormer, load_upstream, upstream_state_dict
+    import slmu_reference as R
+    small = SpikingLMUFormer(dim=16, depth=1)
+    load_upstream(small, R.make_state_dict(dim=16, seed=3))  # calibrated: its LIFs fire
+    small.eval()
+    arch = train_slmu_script().SLMU()
+
+    class Args:
+        dim, memory_size, grow = 16, None, True
+    Args.depth, Args.u_channels = depth, u_channels
+    big = arch.build(Args)
+    arch.load(big, upstream_state_dict(small))
+    big.eval()
+    return small, big, arch, Args
+
+
 def test_clean_and_noisy_splits(tmp_path):
     data = tmp_path / "data"
     make_data(data, {"train": 12, "train_noisy": 20, "validation": 4, "validation_noisy": 6,
@@ -133,24 +162,8 @@ def test_pcen_frontend_trains_on_pcen_of_the_cached_logmel(tmp_path, monkeypatch
 def test_grow_starts_new_blocks_as_identities(tmp_path):
     """train_slmu.py --init CKPT --grow: a depth-2 model from a depth-1 checkpoint computes what the
     checkpoint did (eval mode), and the new block is trainable."""
-    import importlib.util
-    from pathlib import Path
-    from lmusim.training.slmu import SpikingLMUFormer, load_upstream, upstream_state_dict
-    spec = importlib.util.spec_from_file_location(
-        "train_slmu", Path(__file__).resolve().parents[2] / "scripts" / "train_slmu.py")
-    ts = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ts)
-    import slmu_reference as R
-    small = SpikingLMUFormer(dim=16, depth=1)
-    load_upstream(small, R.make_state_dict(dim=16, seed=3))  # calibrated: its LIFs fire
-    small.eval()
-    arch = ts.SLMU()
-
-    class Args:
-        dim, depth, memory_size, grow, u_channels = 16, 2, None, True, 1
-    big = arch.build(Args)
-    arch.load(big, upstream_state_dict(small))
-    big.eval()
+    from lmusim.training.slmu import upstream_state_dict
+    small, big, arch, Args = grown(depth=2, u_channels=1)
     x = torch.randn(5, 128, 128)
     with torch.no_grad():
         want = small(x)
@@ -219,8 +232,6 @@ def test_frame_loss_trains_and_frames_mode_is_the_clip_output(tmp_path):
     """SpikingLMUFormer(mode="frames") averages to the clip logits exactly; train_slmu.py's loop runs
     with --frame-loss on clips whose manifest gives word positions (and says how many frames it
     constrains); an architecture without per-frame outputs refuses the option."""
-    import importlib.util
-    from pathlib import Path
     from lmusim.training.slmu import SpikingLMUFormer, load_upstream
     import slmu_reference as R
     m = SpikingLMUFormer(dim=16, depth=1)
@@ -237,10 +248,7 @@ def test_frame_loss_trains_and_frames_mode_is_the_clip_output(tmp_path):
     for c in man["clips"]:  # 0.25 s clips (23 frames of audio): the word from 0.05 s to 0.15 s
         c["params"] = dict(offset=800, speech_samples=1600)
     (data / "manifest.json").write_text(json.dumps(man))
-    spec = importlib.util.spec_from_file_location(
-        "train_slmu", Path(__file__).resolve().parents[2] / "scripts" / "train_slmu.py")
-    ts = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ts)
+    ts = train_slmu_script()
     out = tmp_path / "out"
     common = ["--data", str(data), "--cache", str(tmp_path / "cache"), "--out", str(out), "--epochs", "1",
               "--batch", "3", "--threads", "1", "--frame-loss", "0.5", "--frame-margin", "0"]
@@ -256,24 +264,8 @@ def test_grow_memory_input_channels_starts_as_the_checkpoint(tmp_path):
     """--u-channels K --grow: a model whose memories take K spike trains, from a checkpoint with one,
     computes what the checkpoint did (eval mode); the new memories are live (their inputs spike) but
     unread until training; from_state_dict() rebuilds the K-channel model from its shapes."""
-    import importlib.util
-    from pathlib import Path
-    from lmusim.training.slmu import SpikingLMUFormer, from_state_dict, load_upstream, upstream_state_dict
-    spec = importlib.util.spec_from_file_location(
-        "train_slmu", Path(__file__).resolve().parents[2] / "scripts" / "train_slmu.py")
-    ts = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ts)
-    import slmu_reference as R
-    small = SpikingLMUFormer(dim=16, depth=1)
-    load_upstream(small, R.make_state_dict(dim=16, seed=3))
-    small.eval()
-    arch = ts.SLMU()
-
-    class Args:
-        dim, depth, memory_size, grow, u_channels = 16, 2, None, True, 3
-    big = arch.build(Args)
-    arch.load(big, upstream_state_dict(small))
-    big.eval()
+    from lmusim.training.slmu import from_state_dict, upstream_state_dict
+    small, big, _, _ = grown(depth=2, u_channels=3)
     cell = big.block[0].attn.lmu
     assert cell.W_u.weight.shape == (3, 16) and cell.W_h.weight.shape == (16, 3 * 32 + 16)
     x = torch.randn(4, 128, 128)
