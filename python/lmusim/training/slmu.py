@@ -41,7 +41,6 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 __all__ = ["MultiStepLIF", "SpikingLMUFFTCell", "SLMUMs", "Conv1d4EBMs", "ConvFFNMs", "Block",
            "SpikingLMUFormer", "lmu_state_space", "upstream_state_dict", "load_upstream",
