@@ -53,8 +53,8 @@ struct model_settings {
     // docs/spotting.md)
     bool spot = false;
     bool raw = false;                 // headerless PCM16 instead of a WAV header
-    double threshold = 0.8;           // on the smoothed confidence
-    double release = -1;              // an open detection goes on while the confidence is >= this; < 0: min(0.5, threshold)
+    double threshold = 0.85;          // on the smoothed confidence
+    double release = -1;              // an open detection goes on while the confidence is >= this; < 0: min(0.7, threshold)
     std::string hop = "50ms";         // between window starts
     std::string refractory = "0.3s";  // a detection ends after this long without a confident window
 };

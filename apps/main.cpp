@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     run->add_option("--release", model_run.release,
                     "Keyword spotting: a detection, once started, goes on while its keyword's smoothed confidence is at least this "
-                    "(default 0.5, or --threshold if lower; at most --threshold)")
+                    "(default 0.7, or --threshold if lower; at most --threshold)")
         ->check(CLI::Range(0.0, 1.0));
     run->add_option("--hop", model_run.hop, "Keyword spotting: time between window starts (a multiple of 10 ms)")->capture_default_str();
     run->add_option("--refractory", model_run.refractory,

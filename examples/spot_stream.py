@@ -2,14 +2,14 @@
 """Keyword spotting in a long recording: sliding 1 s windows through ``Stream.push_audio``.
 
     PYTHONPATH=build/python python3 examples/spot_stream.py [LONG.wav] [--model models/slmu_kws.h5]
-        [--threshold 0.8] [--hop 0.05] [--refractory 0.3] [--write-wav OUT.wav] [--seed 0]
+        [--threshold 0.85] [--hop 0.05] [--refractory 0.3] [--write-wav OUT.wav] [--seed 0]
 
 The shipped spotters classify 1 s clips. To find words in a stream of any length, a window of
 1 s starts every ``--hop`` seconds and runs as a clip of its own (a fresh ``Stream``, the audio
 pushed through the model's front-end with ``push_audio``, padded by ``finish_audio`` as every
 clip is); its confidence is the softmax of its final logits, averaged over the windows that start
 within 100 ms (two at the 50 ms hop). A keyword is detected where that confidence reaches
-``--threshold``, and goes on while it stays at ``--release`` (0.5) or more; such windows of the
+``--threshold``, and goes on while it stays at ``--release`` (0.7) or more; such windows of the
 same keyword less than ``--refractory`` apart are one detection, printed once the keyword has
 stayed below the release confidence for ``--refractory``. Its time is where the word starts: the start of the last window that still recognised it (the centre of the
 windows averaged there). This is exactly what ``lmusim run MODEL --input - --stream`` does in
@@ -77,7 +77,7 @@ def write_wav16(path: str, samples: np.ndarray) -> None:
 class Spotter:
     """Sliding-window keyword spotting over Stream.push_audio; push audio in chunks of any size."""
 
-    def __init__(self, model, threshold=0.8, hop=0.05, refractory=0.3, smooth=0.1, window=1.0, release=None):
+    def __init__(self, model, threshold=0.85, hop=0.05, refractory=0.3, smooth=0.1, window=1.0, release=None):
         self.stream = model.stream()
         self.classes = len(model.class_names)
         hop_frames = round(hop * RATE / FRAME_SHIFT)
@@ -87,7 +87,7 @@ class Spotter:
         frames = 1 + (round(window * RATE) - FRAME_LENGTH) // FRAME_SHIFT   # 98 feature frames per window
         self.need = (frames - 1) * FRAME_SHIFT + FRAME_LENGTH               # samples that make them
         self.threshold = threshold
-        self.release = min(0.5, threshold) if release is None else release  # hysteresis, as lmusim's --release
+        self.release = min(0.7, threshold) if release is None else release  # hysteresis, as lmusim's --release
         if not 0 < self.release <= threshold:
             raise ValueError(f"release {self.release}: expected a confidence in (0, threshold {threshold}]")
         self.smooth = max(1, round(smooth / hop))
@@ -148,9 +148,9 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("wav", nargs="?", help="a 16 kHz mono WAV (default: build a 30 s recording from data/demo/)")
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "slmu_kws.h5"))
-    ap.add_argument("--threshold", type=float, default=0.8)
+    ap.add_argument("--threshold", type=float, default=0.85)
     ap.add_argument("--release", type=float, default=None,
-                    help="an open detection goes on while its confidence is >= this (default 0.5, at most --threshold)")
+                    help="an open detection goes on while its confidence is >= this (default 0.7, at most --threshold)")
     ap.add_argument("--hop", type=float, default=0.05, help="between window starts [s]")
     ap.add_argument("--refractory", type=float, default=0.3, help="[s]")
     ap.add_argument("--chunk-ms", type=float, default=10.0, help="audio per push [ms] (the results do not depend on it)")

@@ -52,18 +52,15 @@ def test_streamed_audio_equals_python_whole_clips(clips, streamed):
 def pytorch_logits(wavs):
     """The shipped checkpoint's final logits in PyTorch (the training implementation)."""
     torch = pytest.importorskip("torch")
-    from lmusim.training.slmu import SpikingLMUFormer, load_upstream
-    sd = torch.load(CKPT, map_location="cpu")
-    sd = sd.get("state_dict", sd)  # a checkpoint that states its front-end wraps the weights
-    dim = sd["module.head.weight"].shape[1]
-    depth = len({k.split(".")[2] for k in sd if k.startswith("module.block.")})
-    net = SpikingLMUFormer(dim=dim, depth=depth, memory_size=sd["module.block.0.attn.lmu.A"].shape[0])
-    load_upstream(net, sd)
+    from lmusim.training.slmu import from_state_dict
+    net = from_state_dict(torch.load(CKPT, map_location="cpu"))  # sized from its shapes; unwraps state_dict
     net.eval()
     frontend = lmusim.load_model(MODEL).frontend  # the model's own features (docs/frontend.md)
     x = torch.from_numpy(np.stack([lmusim.features(w, **frontend) for w in wavs]))
+    # clip by clip: PyTorch's float32 rounding depends on the batch a clip is in (another GEMM
+    # blocking), enough to flip a spike at its threshold now and then; lmusim's does not
     with torch.no_grad():
-        return net(x).numpy()
+        return np.concatenate([net(x[i:i + 1]).numpy() for i in range(len(x))])
 
 
 def test_pytorch_agrees_on_every_prediction(clips, streamed):
@@ -81,7 +78,7 @@ def test_accuracy_is_the_model_cards(clips, streamed):
     m = re.search(r"shipped test clips \(`data/demo`\): \*\*(\d+)/(\d+)\*\*", card, re.IGNORECASE)
     assert m, "docs/model_card.md states the shipped clips' accuracy"
     assert (right, len(labels)) == (int(m.group(1)), int(m.group(2)))
-    assert right / len(labels) >= 0.85  # sanity floor (the full test set: 91.39 %, model card)
+    assert right / len(labels) >= 0.85  # sanity floor (the full test set: above 92 %, model card)
 
 
 # The noisy shipped clips (data/demo_noisy: unseen test speakers with noise, rooms, channels); what is checked is

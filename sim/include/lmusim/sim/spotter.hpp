@@ -29,8 +29,8 @@ struct spot_options {
     std::size_t threads = 1;
     double window_s = 1.0;     // audio per window (what the model was trained on)
     double hop_s = 0.05;       // between window starts; a multiple of the front-end's frame shift
-    double threshold = 0.8;    // on the smoothed confidence, in (0, 1]
-    double release = 0.5;      // an open detection goes on while its keyword's confidence is >= this, in (0, threshold]
+    double threshold = 0.85;   // on the smoothed confidence, in (0, 1]
+    double release = 0.7;      // an open detection goes on while its keyword's confidence is >= this, in (0, threshold]
     double smooth_s = 0.1;     // the confidence is averaged over the windows starting within this
     double refractory_s = 0.3;  // a detection ends after this long without a confident window
 };
