@@ -28,8 +28,6 @@ from collections import OrderedDict
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-
 
 def frame_vote_table(z: np.ndarray, y: np.ndarray, codes: np.ndarray, groups: np.ndarray) -> "OrderedDict":
     """z: per-frame outputs [clips, frames, classes]; y: labels; codes: word_frame_codes; groups: a
@@ -105,4 +103,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    # the source package, when run as a script (importing this file leaves sys.path alone)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
     sys.exit(main())

@@ -3,6 +3,7 @@
 epoch's clips in the given proportions, and the per-split accuracies reach the log and
 results.json.  A tiny data set of random-noise WAVs and a tiny L2MU keep it fast."""
 import json
+import sys
 import wave
 
 import numpy as np
@@ -55,7 +56,9 @@ def train_slmu_script():
     spec = importlib.util.spec_from_file_location(
         "train_slmu", Path(__file__).resolve().parents[2] / "scripts" / "train_slmu.py")
     ts = importlib.util.module_from_spec(spec)
+    saved = list(sys.path)
     spec.loader.exec_module(ts)
+    sys.path[:] = saved  # the script puts the source package first; later tests' subprocesses must not see it
     return ts
 
 
