@@ -14,6 +14,7 @@
 #include "lmusim/io/nir.hpp"
 #include "lmusim/sim/communicator.hpp"
 #include "lmusim/sim/simulation.hpp"
+#include "lmusim/sim/spotter.hpp"
 
 namespace lmusim::cli {
 
@@ -53,8 +54,8 @@ struct model_settings {
     // docs/spotting.md)
     bool spot = false;
     bool raw = false;                 // headerless PCM16 instead of a WAV header
-    double threshold = 0.85;          // on the smoothed confidence
-    double release = -1;              // an open detection goes on while the confidence is >= this; < 0: min(0.7, threshold)
+    double threshold = spot_options{}.threshold;  // on the smoothed confidence (the spotter's default)
+    double release = -1;  // an open detection goes on while the confidence is >= this; < 0: min(spot_options{}.release, threshold)
     std::string hop = "50ms";         // between window starts
     std::string refractory = "0.3s";  // a detection ends after this long without a confident window
 };

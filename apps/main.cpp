@@ -42,6 +42,7 @@
 #include "lmusim/sim/run_clips.hpp"
 #include "lmusim/core/sha256.hpp"
 #include "lmusim/sim/simulation.hpp"
+#include "lmusim/sim/spotter.hpp"
 
 #include "lmusim/dist/mpi.hpp"
 
@@ -121,8 +122,8 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0.0, 1.0))
         ->capture_default_str();
     run->add_option("--release", model_run.release,
-                    "Keyword spotting: a detection, once started, goes on while its keyword's smoothed confidence is at least this "
-                    "(default 0.7, or --threshold if lower; at most --threshold)")
+                    cat("Keyword spotting: a detection, once started, goes on while its keyword's smoothed confidence is at least this "
+                        "(default ", lmusim::spot_options{}.release, ", or --threshold if lower; at most --threshold)"))
         ->check(CLI::Range(0.0, 1.0));
     run->add_option("--hop", model_run.hop, "Keyword spotting: time between window starts (a multiple of 10 ms)")->capture_default_str();
     run->add_option("--refractory", model_run.refractory,

@@ -102,7 +102,7 @@ int run_spot(const std::string& path, const run_settings& rs, const model_settin
     so.output_node = m.output_node;
     so.threads = rs.threads == 0 ? 1 : rs.threads;  // one window at a time: one thread is plenty
     so.threshold = ms.threshold;
-    so.release = ms.release < 0 ? std::min(0.7, ms.threshold) : ms.release;  // default 0.7, never above --threshold
+    so.release = ms.release < 0 ? std::min(so.release, ms.threshold) : ms.release;  // the default, never above --threshold
     so.hop_s = parse_time_s(ms.hop, "--hop", false, true);
     so.refractory_s = parse_time_s(ms.refractory, "--refractory", false, true);
     lmusim::keyword_spotter spotter(m.net, m.frontend, so);

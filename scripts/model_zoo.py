@@ -6,7 +6,7 @@ For each MODEL.h5 (optionally ``MODEL.h5:CHECKPOINT`` for the PyTorch agreement 
 ``scripts/eval_kws.py`` (lmusim streaming the test WAVs; accuracy, report, NeuroBench figures) and
 times streaming alone (``lmusim run MODEL --input <first --timing-clips WAVs> --stream --json
 --threads 1 --batch 1``: wall time per frame, front-end included; the median of ``--timing-repeats``
-runs), then prints the Markdown table
+rounds that time every model in turn), then prints the Markdown table
 and writes ``OUT/model_zoo.json``.
 
 Usage: ``scripts/model_zoo.py models/slmu_kws.h5:models/slmu_kws.pth models/l2mu_kws.h5:models/l2mu_kws.pt
@@ -37,13 +37,6 @@ def measure(model: str, ckpt: str, args) -> dict:
         subprocess.run(cmd, check=True)
     with open(os.path.join(out, "eval_test.json")) as f:
         ev = json.load(f)
-    with open(os.path.join(args.data, "manifest.json")) as f:
-        recs = [r for r in json.load(f)["clips"] if r["split"] == "test"][: args.timing_clips]
-    wavs = [os.path.join(args.data, r["path"]) for r in recs]
-    # the median of several runs: one run's time moves by a third on a shared VM
-    us = sorted(json.loads(subprocess.run([args.lmusim, "run", model, "--input", *wavs, "--stream", "--json",
-                                           "--threads", "1", "--batch", "1"], check=True, capture_output=True,
-                                          text=True).stdout)["us_per_step"] for _ in range(args.timing_repeats))
     rep = ev["report"]
     net = lmusim.load_model(model).network
     spikes = sum(p["spikes_per_clip"] for p in rep["populations"])
@@ -53,8 +46,25 @@ def measure(model: str, ckpt: str, args) -> dict:
                 spikes_per_clip=spikes, sops=rep["total"]["sops"], macs=rep["total"]["macs"],
                 dense_macs=rep["total"]["dense_macs"], energy_pj=rep["total"]["snn_pj"], ann_pj=rep["total"]["ann_pj"],
                 energy_model=rep["energy_model"]["name"], neurobench=rep["neurobench"],
-                us_per_frame=us[len(us) // 2], us_per_frame_runs=us, timing_clips=len(wavs), latency=ev.get("latency"),
-                frames_needed=ev.get("frames_needed"))
+                latency=ev.get("latency"), frames_needed=ev.get("frames_needed"))
+
+
+def time_streaming(rows, args) -> None:
+    """Adds us_per_frame (the median) and us_per_frame_runs to each row: ``--timing-repeats`` rounds,
+    each timing every model once in turn, so that a slow phase of a shared machine (one run's time
+    moves by a third on the build VM) hits all models alike."""
+    with open(os.path.join(args.data, "manifest.json")) as f:
+        recs = [r for r in json.load(f)["clips"] if r["split"] == "test"][: args.timing_clips]
+    wavs = [os.path.join(args.data, r["path"]) for r in recs]
+    runs = {r["model"]: [] for r in rows}
+    for _ in range(args.timing_repeats):
+        for r in rows:
+            out = subprocess.run([args.lmusim, "run", os.path.join(ROOT, r["model"]), "--input", *wavs, "--stream",
+                                  "--json", "--threads", "1", "--batch", "1"], check=True, capture_output=True, text=True)
+            runs[r["model"]].append(json.loads(out.stdout)["us_per_step"])
+    for r in rows:
+        us = sorted(runs[r["model"]])
+        r.update(us_per_frame=us[len(us) // 2], us_per_frame_runs=us, timing_clips=len(wavs))
 
 
 def table(rows) -> str:
@@ -98,7 +108,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lmusim", default=os.environ.get("LMUSIM_BIN", os.path.join(BUILD, "apps/lmusim")))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--timing-clips", type=int, default=100)
-    ap.add_argument("--timing-repeats", type=int, default=5, help="timing runs per model; the median is reported")
+    ap.add_argument("--timing-repeats", type=int, default=5,
+                    help="timing rounds (each runs every model once); the median per model is reported")
     ap.add_argument("--reuse", action="store_true", help="reuse OUT/<model>/eval_test.json when present")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -106,6 +117,7 @@ def main(argv=None) -> int:
     for spec in args.models:
         model, _, ckpt = spec.partition(":")
         rows.append(measure(model, ckpt, args))
+    time_streaming(rows, args)
     with open(os.path.join(args.out, "model_zoo.json"), "w") as f:
         json.dump(rows, f, indent=1)
     print(table(rows))

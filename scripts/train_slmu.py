@@ -59,7 +59,7 @@ def widen_memory_inputs(model, sd):
     (``--grow``): the old channel stays channel 0 (W_u row, bn_u, the first M of bn_m, W_h's memory
     columns), the new channels keep the model's initial values except W_h's columns that read their
     memories, which are zero."""
-    own = {k: v for k, v in model.state_dict().items()}
+    own = model.state_dict()
     out = {}
     for k, v in sd.items():
         name = k[len("module."):] if k.startswith("module.") else k
